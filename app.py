@@ -1,0 +1,72 @@
+"""Application factory: assembles configuration, extensions, blueprints, CLI and error handling.
+
+gunicorn serves `app:create_app()`; nothing imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from core.config import load_config, normalize_database_url
+from core.db import db
+from core.encryption import VaultSettings
+from core.errors import register_error_handlers
+from core.http import install_request_hooks
+from core.logs import configure_logging
+from core.ops import MIGRATIONS_DIR
+from core.ops import bp as ops_bp
+from core.vault.kek import InMemoryKekProvider, KekProvider, LocalKeyFileKekProvider
+
+ROOT = Path(__file__).resolve().parent
+migrate = Migrate(directory=str(MIGRATIONS_DIR), compare_type=True, render_as_batch=True)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with `config` overriding individual settings."""
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.config.update(load_config(root=ROOT))
+    if config:
+        app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+
+    configure_logging(app.config["LOG_LEVEL"], app.config.get("LOG_STREAM"))
+    app.extensions["phr.vault"] = _vault_settings(app.config)
+    db.init_app(app)
+    migrate.init_app(app, db)
+    _import_models()
+
+    install_request_hooks(app)
+    register_error_handlers(app)
+    app.register_blueprint(ops_bp)
+    _register_domain(app)
+    return app
+
+
+def _vault_settings(config: Mapping[str, Any]) -> VaultSettings:
+    provider: KekProvider
+    if config.get("VAULT_KEK_JSON"):
+        provider = InMemoryKekProvider.from_json(config["VAULT_KEK_JSON"])
+    else:
+        provider = LocalKeyFileKekProvider(config["VAULT_KEK_FILE"])
+    return VaultSettings(provider=provider, blind_index_key=config["BLIND_INDEX_KEY"])
+
+
+def _import_models() -> None:
+    # Every model module must be imported so metadata (and Alembic) sees all tables.
+    import ehr.models  # noqa: F401
+
+
+def _register_domain(app: Flask) -> None:
+    from ehr.cli import register_cli as register_ehr_cli
+
+    register_ehr_cli(app)

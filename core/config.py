@@ -1,0 +1,206 @@
+"""Configuration from the environment (DESIGN.md §8) and development key material."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PRODUCTION = "production"
+DEVELOPMENT = "development"
+
+# Every variable the service reads, with its default; README's configuration table mirrors this.
+DEFAULTS: dict[str, str] = {
+    "APP_ENV": DEVELOPMENT,
+    "DATABASE_URL": "",  # empty: SQLite file instance/phr.sqlite3
+    "VAULT_KEK_FILE": "",  # empty: instance/keys/kek.json (development only)
+    "VAULT_KEK_JSON": "",  # the same JSON given inline (containers); wins over the file
+    "BLIND_INDEX_KEY_FILE": "",  # empty: instance/keys/blind-index.key (development only)
+    "SECRET_KEY_FILE": "",  # empty: instance/keys/secret.key (development only)
+    "OAUTH_SIGNING_KEY_FILE": "",  # empty: instance/keys/oauth-signing.pem (development only)
+    "OAUTH_ISSUER": "http://127.0.0.1:8000",
+    "NOTIFICATIONS_WORKER": "thread",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "QUIET_HOURS": "21:00-07:00",
+    "PUSH_FCM_URL": "",
+    "SMS_GATEWAY_URL": "",
+    "SMTP_HOST": "",
+    "SMTP_PORT": "25",
+    "CORS_ORIGINS": "",
+    "MAX_BODY_BYTES": str(2 * 1024 * 1024),
+    "LOG_LEVEL": "INFO",
+    "PROMETHEUS_MULTIPROC_DIR": "",
+}
+
+
+class ConfigError(RuntimeError):
+    """The service cannot start with this configuration; the message names what is missing."""
+
+
+def instance_path(root: Path) -> Path:
+    path = root / "instance"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _env(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, DEFAULTS[name]).strip()
+
+
+def _key_file(
+    *,
+    environ: Mapping[str, str],
+    variable: str,
+    default: Path,
+    production: bool,
+    generate: Any,
+) -> Path:
+    """Return the key file a variable names; in development generate a missing default once."""
+    configured = _env(environ, variable)
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise ConfigError(f"{variable} points to {path}, which does not exist")
+        return path
+    if production:
+        raise ConfigError(f"{variable} must be set when APP_ENV=production")
+    if not default.exists():
+        default.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        generate(default)
+    return default
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Create a key file readable by its owner only; never overwrite an existing key."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _generate_random_key(path: Path) -> None:
+    write_secret_file(path, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+
+
+def _generate_kek_file(path: Path) -> None:
+    kek_id = "kek-" + secrets.token_hex(6)
+    body = {"active": kek_id, "keys": {kek_id: base64.b64encode(secrets.token_bytes(32)).decode()}}
+    write_secret_file(path, json.dumps(body, indent=2).encode())
+
+
+def _generate_signing_key(path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_secret_file(path, pem)
+
+
+def read_key_file(path: Path) -> bytes:
+    """Read a base64 key file (32 bytes)."""
+    raw = base64.b64decode(path.read_bytes().strip(), validate=True)
+    if len(raw) != 32:
+        raise ConfigError(f"{path} must hold 32 bytes of base64")
+    return raw
+
+
+def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config from the environment; generate dev keys, refuse in production."""
+    env = os.environ if environ is None else environ
+    app_env = _env(env, "APP_ENV") or DEVELOPMENT
+    if app_env not in (DEVELOPMENT, PRODUCTION, "test"):
+        raise ConfigError(f"APP_ENV must be development or production, not {app_env!r}")
+    production = app_env == PRODUCTION
+    keys_dir = instance_path(root) / "keys"
+
+    database_url = _env(env, "DATABASE_URL")
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL must be set when APP_ENV=production")
+        database_url = f"sqlite:///{instance_path(root) / 'phr.sqlite3'}"
+
+    kek_json = _env(env, "VAULT_KEK_JSON")
+    kek_file: Path | None = None
+    if not kek_json:
+        kek_file = _key_file(
+            environ=env,
+            variable="VAULT_KEK_FILE",
+            default=keys_dir / "kek.json",
+            production=production,
+            generate=_generate_kek_file,
+        )
+    blind_file = _key_file(
+        environ=env,
+        variable="BLIND_INDEX_KEY_FILE",
+        default=keys_dir / "blind-index.key",
+        production=production,
+        generate=_generate_random_key,
+    )
+    secret_file = _key_file(
+        environ=env,
+        variable="SECRET_KEY_FILE",
+        default=keys_dir / "secret.key",
+        production=production,
+        generate=_generate_random_key,
+    )
+    signing_file = _key_file(
+        environ=env,
+        variable="OAUTH_SIGNING_KEY_FILE",
+        default=keys_dir / "oauth-signing.pem",
+        production=production,
+        generate=_generate_signing_key,
+    )
+
+    worker = _env(env, "NOTIFICATIONS_WORKER")
+    if worker not in ("thread", "celery", "none"):
+        raise ConfigError("NOTIFICATIONS_WORKER must be thread, celery or none")
+
+    return {
+        "APP_ENV": app_env,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
+        "VAULT_KEK_JSON": kek_json or None,
+        "BLIND_INDEX_KEY": read_key_file(blind_file),
+        "SECRET_KEY": read_key_file(secret_file),
+        "OAUTH_SIGNING_KEY_FILE": str(signing_file),
+        "OAUTH_ISSUER": _env(env, "OAUTH_ISSUER"),
+        "NOTIFICATIONS_WORKER": worker,
+        "CELERY_BROKER_URL": _env(env, "CELERY_BROKER_URL"),
+        "QUIET_HOURS": env.get("QUIET_HOURS", DEFAULTS["QUIET_HOURS"]).strip(),
+        "PUSH_FCM_URL": _env(env, "PUSH_FCM_URL"),
+        "SMS_GATEWAY_URL": _env(env, "SMS_GATEWAY_URL"),
+        "SMTP_HOST": _env(env, "SMTP_HOST"),
+        "SMTP_PORT": int(_env(env, "SMTP_PORT")),
+        "CORS_ORIGINS": [o for o in _env(env, "CORS_ORIGINS").split(",") if o],
+        "MAX_CONTENT_LENGTH": int(_env(env, "MAX_BODY_BYTES")),
+        "LOG_LEVEL": _env(env, "LOG_LEVEL").upper(),
+        "JSON_SORT_KEYS": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "BENCH_ROUTES": False,
+    }
+
+
+def normalize_database_url(url: str) -> str:
+    """psycopg2 is the PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3 for postgresql://)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Pool settings: SQLite needs a wait on locks; PostgreSQL a checked, bounded pool."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}

@@ -1,0 +1,271 @@
+"""Typed errors with a stable type, and the one handler that renders them as problem+json."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from werkzeug.exceptions import HTTPException
+
+import core.messages  # noqa: F401  (registers the problem texts)
+from core.i18n import current_language, has_message, translate
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:phr-vn:problem:"
+
+log = logging.getLogger("phr.errors")
+
+
+class Message:
+    """A translatable message: a catalogue key and parameters, rendered in the caller's language."""
+
+    __slots__ = ("key", "params")
+
+    def __init__(self, key: str, **params: object) -> None:
+        self.key = key
+        self.params = params
+
+    def render(self, lang: str) -> str:
+        return translate(self.key, lang, **self.params)
+
+    def __repr__(self) -> str:
+        return f"Message({self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.key, self.params) == (other.key, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+FieldErrors = Mapping[str, Sequence["Message | str"]]
+
+
+class Problem(Exception):
+    """An error the client should see. Subclasses fix status and code; details are translatable."""
+
+    status: int = 500
+    code: str = "internal-error"
+
+    def __init__(
+        self,
+        detail: Message | None = None,
+        *,
+        errors: FieldErrors | None = None,
+        headers: Mapping[str, str] | None = None,
+        code: str | None = None,
+        title: Message | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(code or self.code)
+        if code:
+            self.code = code
+        self.detail = detail
+        self.title = title
+        self.errors = errors
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def title_message(self) -> Message:
+        if self.title is not None:
+            return self.title
+        key = f"problem.{self.code}.title"
+        return Message(key if has_message(key) else f"problem.{_GENERIC[self.status]}.title")
+
+    def detail_message(self) -> Message:
+        if self.detail is not None:
+            return self.detail
+        key = f"problem.{self.code}.detail"
+        return Message(key if has_message(key) else f"problem.{_GENERIC[self.status]}.detail")
+
+
+class BadRequest(Problem):
+    status, code = 400, "bad-request"
+
+
+class MalformedJson(Problem):
+    status, code = 400, "malformed-json"
+
+
+class Unauthorized(Problem):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(Problem):
+    status, code = 403, "forbidden"
+
+
+class NotFound(Problem):
+    status, code = 404, "not-found"
+
+
+class MethodNotAllowed(Problem):
+    status, code = 405, "method-not-allowed"
+
+
+class Conflict(Problem):
+    status, code = 409, "conflict"
+
+
+class PreconditionFailed(Problem):
+    status, code = 412, "precondition-failed"
+
+
+class PayloadTooLarge(Problem):
+    status, code = 413, "payload-too-large"
+
+
+class UnsupportedMediaType(Problem):
+    status, code = 415, "unsupported-media-type"
+
+
+class ValidationFailed(Problem):
+    status, code = 422, "validation-error"
+
+
+class PreconditionRequired(Problem):
+    status, code = 428, "precondition-required"
+
+
+class TooManyRequests(Problem):
+    status, code = 429, "too-many-requests"
+
+    def __init__(self, retry_after: int, **kwargs: Any) -> None:
+        retry_after = max(1, int(retry_after))
+        kwargs.setdefault("detail", Message("problem.too-many-requests.detail",
+                                            retry_after=retry_after))
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["Retry-After"] = str(retry_after)
+        super().__init__(headers=headers, **kwargs)
+
+
+class InternalError(Problem):
+    status, code = 500, "internal-error"
+
+
+class ServiceUnavailable(Problem):
+    status, code = 503, "service-unavailable"
+
+
+_GENERIC = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+_BY_STATUS: dict[int, type[Problem]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+        PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
+        PreconditionRequired, InternalError, ServiceUnavailable,
+    )
+}
+
+
+def _render_errors(errors: FieldErrors, lang: str) -> dict[str, list[str]]:
+    rendered: dict[str, list[str]] = {}
+    for field, messages in errors.items():
+        rendered[field] = [m.render(lang) if isinstance(m, Message) else str(m) for m in messages]
+    return rendered
+
+
+def problem_response(problem: Problem) -> Response:
+    """Render a Problem as RFC 9457 problem+json in the request's language."""
+    lang = current_language()
+    request_id = g.get("request_id", "")
+    detail = problem.detail_message()
+    if problem.status == 500:
+        # A 500 says nothing but "internal error" and the request id, whatever raised it.
+        detail = Message("problem.internal-error.detail", request_id=request_id)
+    elif problem.status == 413 and detail.key == "problem.payload-too-large.detail":
+        from flask import current_app
+
+        detail = Message(detail.key, limit=current_app.config.get("MAX_CONTENT_LENGTH"))
+    elif problem.status == 405 and detail.key == "problem.method-not-allowed.detail":
+        detail = Message(detail.key, method=request.method)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + problem.code,
+        "title": problem.title_message().render(lang),
+        "status": problem.status,
+        "detail": detail.render(lang),
+        "instance": request.path,
+        "request_id": request_id,
+    }
+    if problem.errors:
+        body["errors"] = _render_errors(problem.errors, lang)
+    if problem.status != 500:
+        for key, value in problem.extra.items():
+            body.setdefault(key, value)
+    response = Response(
+        json.dumps(body, ensure_ascii=False),
+        status=problem.status,
+        content_type=PROBLEM_CONTENT_TYPE + "; charset=utf-8",
+    )
+    response.headers["Content-Language"] = lang
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _from_http_exception(exc: HTTPException) -> Problem:
+    status = exc.code or 500
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        cls = BadRequest if 400 <= status < 500 else InternalError
+    problem = cls()
+    if status == 405:
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            problem.headers["Allow"] = ", ".join(sorted(allowed))
+    if status == 429:
+        problem = TooManyRequests(retry_after=60)
+    return problem
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """Frames only: exception messages can carry SQL parameters or values, so they stay out."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-12:]]
+    return f"{type(exc).__module__}.{type(exc).__qualname__} | " + " <- ".join(reversed(lines))
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error, expected or not, leaves as problem+json."""
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        if exc.status >= 500:
+            log.error("server problem %s", exc.code, extra={"error": safe_traceback(exc)})
+        return problem_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return problem_response(_from_http_exception(exc))
+
+    from core.vault.errors import VaultError
+
+    @app.errorhandler(VaultError)
+    def _vault(exc: VaultError) -> Response:
+        # Coordinates were logged where the failure happened; the client learns nothing more.
+        log.error("vault failure", extra={"error": type(exc).__name__})
+        return problem_response(InternalError(code="internal-error"))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.error("unhandled exception", extra={"error": safe_traceback(exc)})
+        return problem_response(InternalError())

@@ -1,0 +1,117 @@
+"""Messages of the infrastructure layer (problem titles and details)."""
+
+from core.i18n import register_messages
+
+MESSAGES = {
+    "problem.bad-request.title": {"vi": "Yêu cầu không hợp lệ", "en": "Bad request"},
+    "problem.bad-request.detail": {
+        "vi": "Máy chủ không hiểu yêu cầu này.",
+        "en": "The server could not understand this request.",
+    },
+    "problem.malformed-json.title": {"vi": "JSON không hợp lệ", "en": "Malformed JSON"},
+    "problem.malformed-json.detail": {
+        "vi": "Nội dung yêu cầu không phải là JSON hợp lệ.",
+        "en": "The request body is not valid JSON.",
+    },
+    "problem.json-object-required.detail": {
+        "vi": "Nội dung yêu cầu phải là một đối tượng JSON.",
+        "en": "The request body must be a JSON object.",
+    },
+    "problem.unauthorized.title": {"vi": "Chưa xác thực", "en": "Unauthorized"},
+    "problem.unauthorized.detail": {
+        "vi": "Cần có mã truy cập hợp lệ.",
+        "en": "A valid access token is required.",
+    },
+    "problem.forbidden.title": {"vi": "Không có quyền", "en": "Forbidden"},
+    "problem.forbidden.detail": {
+        "vi": "Bạn không có quyền thực hiện thao tác này.",
+        "en": "You are not allowed to do this.",
+    },
+    "problem.not-found.title": {"vi": "Không tìm thấy", "en": "Not found"},
+    "problem.not-found.detail": {
+        "vi": "Không tìm thấy tài nguyên được yêu cầu.",
+        "en": "The requested resource was not found.",
+    },
+    "problem.method-not-allowed.title": {
+        "vi": "Phương thức không được hỗ trợ",
+        "en": "Method not allowed",
+    },
+    "problem.method-not-allowed.detail": {
+        "vi": "Đường dẫn này không hỗ trợ phương thức {method}.",
+        "en": "This path does not support the {method} method.",
+    },
+    "problem.conflict.title": {"vi": "Xung đột", "en": "Conflict"},
+    "problem.conflict.detail": {
+        "vi": "Yêu cầu xung đột với trạng thái hiện tại của dữ liệu.",
+        "en": "The request conflicts with the current state of the data.",
+    },
+    "problem.precondition-failed.title": {
+        "vi": "Dữ liệu đã thay đổi",
+        "en": "Precondition failed",
+    },
+    "problem.precondition-failed.detail": {
+        "vi": "Dữ liệu đã bị thay đổi kể từ khi bạn tải về; hãy tải lại rồi thử lại.",
+        "en": "The data changed since you fetched it; fetch it again and retry.",
+    },
+    "problem.payload-too-large.title": {"vi": "Nội dung quá lớn", "en": "Payload too large"},
+    "problem.payload-too-large.detail": {
+        "vi": "Nội dung yêu cầu vượt quá giới hạn {limit} byte.",
+        "en": "The request body exceeds the limit of {limit} bytes.",
+    },
+    "problem.unsupported-media-type.title": {
+        "vi": "Kiểu nội dung không được hỗ trợ",
+        "en": "Unsupported media type",
+    },
+    "problem.unsupported-media-type.detail": {
+        "vi": "Nội dung phải có Content-Type: application/json.",
+        "en": "The body must be sent with Content-Type: application/json.",
+    },
+    "problem.validation-error.title": {
+        "vi": "Dữ liệu không hợp lệ",
+        "en": "Validation failed",
+    },
+    "problem.validation-error.detail": {
+        "vi": "Một số trường không hợp lệ; xem chi tiết trong errors.",
+        "en": "Some fields are invalid; see errors for details.",
+    },
+    "problem.precondition-required.title": {
+        "vi": "Thiếu điều kiện If-Match",
+        "en": "Precondition required",
+    },
+    "problem.precondition-required.detail": {
+        "vi": "Cập nhật cần tiêu đề If-Match với ETag của phiên bản bạn đang sửa.",
+        "en": "Updates need an If-Match header with the ETag of the version you edit.",
+    },
+    "problem.too-many-requests.title": {"vi": "Quá nhiều yêu cầu", "en": "Too many requests"},
+    "problem.too-many-requests.detail": {
+        "vi": "Bạn đã gửi quá nhiều yêu cầu; hãy thử lại sau {retry_after} giây.",
+        "en": "Too many requests; try again in {retry_after} seconds.",
+    },
+    "problem.internal-error.title": {"vi": "Lỗi hệ thống", "en": "Internal error"},
+    "problem.internal-error.detail": {
+        "vi": "Lỗi hệ thống. Mã yêu cầu: {request_id}.",
+        "en": "Internal error. Request id: {request_id}.",
+    },
+    "problem.service-unavailable.title": {
+        "vi": "Dịch vụ tạm thời không sẵn sàng",
+        "en": "Service unavailable",
+    },
+    "problem.service-unavailable.detail": {
+        "vi": "Dịch vụ tạm thời không sẵn sàng; hãy thử lại sau.",
+        "en": "The service is temporarily unavailable; try again later.",
+    },
+    "problem.not-ready.detail": {
+        "vi": "Dịch vụ chưa sẵn sàng: {reason}.",
+        "en": "The service is not ready: {reason}.",
+    },
+    "ready.database-unreachable": {
+        "vi": "không kết nối được cơ sở dữ liệu",
+        "en": "the database is unreachable",
+    },
+    "ready.migrations-behind": {
+        "vi": "cơ sở dữ liệu chưa được nâng cấp lên phiên bản mới nhất",
+        "en": "the database schema is not at the latest migration",
+    },
+}
+
+register_messages(MESSAGES)

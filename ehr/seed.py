@@ -1,0 +1,222 @@
+"""The demo world of DESIGN.md "Demo data" (registry part). Idempotent: a re-run changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from core.db import db, utcnow
+from ehr.reference.health_id import make_health_id
+from ehr.registry import (
+    active_family_doctor,
+    assign_family_doctor,
+    create_facility,
+    create_practitioner,
+    find_citizen_by_health_id,
+    get_facility_by_code,
+    get_practitioner_by_certificate,
+    register_citizen,
+)
+
+# A rural commune is the typical family-doctor setting: tỉnh Bắc Ninh (27), huyện Tiên Du (260),
+# xã Liên Bão (09334), codes of the administrative-unit list (Decision 124/2004/QĐ-TTg).
+FACILITIES = [
+    {
+        "code": "27260-TYT-LIENBAO",
+        "kind": "commune-health-station",
+        "name": "Trạm Y tế xã Liên Bão",
+        "province_code": "27",
+        "district_code": "260",
+        "commune_code": "09334",
+    },
+    {
+        "code": "27260-BV-TIENDU",
+        "kind": "hospital",
+        "name": "Bệnh viện đa khoa huyện Tiên Du",
+        "province_code": "27",
+        "district_code": "260",
+        "commune_code": None,
+    },
+]
+
+PRACTITIONERS = [
+    {
+        "demo_role": "family-doctor",
+        "full_name": "Nguyễn Thị Hương",
+        "practising_certificate": "002145/BN-CCHN",
+        "profession": "doctor",
+        "facility": "27260-TYT-LIENBAO",
+        "title": "Trưởng trạm",
+    },
+    {
+        "demo_role": "other-doctor",
+        "full_name": "Trần Văn Đức",
+        "practising_certificate": "003871/BN-CCHN",
+        "profession": "doctor",
+        "facility": "27260-BV-TIENDU",
+        "title": "Bác sĩ khoa Nội",
+    },
+    {
+        "demo_role": "vaccinator",
+        "full_name": "Lê Thị Mai",
+        "practising_certificate": "004512/BN-CCHN",
+        "profession": "nurse",
+        "facility": "27260-TYT-LIENBAO",
+        "title": "Điều dưỡng tiêm chủng",
+    },
+]
+
+
+def _citizens(today: dt.date) -> list[dict[str, Any]]:
+    infant_dob = today - dt.timedelta(days=150)  # about five months old: doses due and overdue
+    return [
+        {
+            "demo_role": "adult-chronic",
+            "full_name": "Phạm Văn Thắng",
+            "date_of_birth": dt.date(1961, 3, 14),
+            "sex": "male",
+            "birth_province": "027",
+            "serial": 104528,
+            "phone": "0912 345 678",
+            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
+                        "line": "Thôn Hoài Thượng"},
+            "ethnicity": "Kinh",
+            "social_insurance_code": "2712345678",
+            "family_doctor": True,
+        },
+        {
+            "demo_role": "parent",
+            "full_name": "Đỗ Thị Lan Anh",
+            "date_of_birth": dt.date(1994, 11, 2),
+            "sex": "female",
+            "birth_province": "027",
+            "serial": 220871,
+            "phone": "0987 654 321",
+            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
+                        "line": "Thôn Duệ Đông"},
+            "ethnicity": "Kinh",
+            "family_doctor": True,
+        },
+        {
+            "demo_role": "infant",
+            "full_name": "Nguyễn Minh Khôi",
+            "date_of_birth": infant_dob,
+            "sex": "male",
+            "birth_province": "027",
+            "serial": 7305,
+            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
+                        "line": "Thôn Duệ Đông"},
+            "ethnicity": "Kinh",
+            "family_doctor": True,
+        },
+        {
+            "demo_role": "stranger",
+            "full_name": "Hoàng Thị Thu Trang",
+            "date_of_birth": dt.date(1988, 6, 25),
+            "sex": "female",
+            "birth_province": "001",
+            "serial": 519034,
+            "phone": "0978 112 233",
+            "address": {"province_code": "01", "district_code": "005", "commune_code": "00163",
+                        "line": "Số 12 ngõ 45 phố Trần Duy Hưng"},
+            "ethnicity": "Tày",
+            "family_doctor": False,
+        },
+    ]
+
+
+def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
+    """Create what is missing of the demo world; return its identities and how many rows were new.
+
+    The infant's date of birth is fixed at first seeding; a re-run finds the existing citizens by
+    health ID (blind index) and reports them as they are stored.
+    """
+    session = db.session
+    today = today or utcnow().date()
+    created = 0
+    facilities = {}
+    for spec in FACILITIES:
+        facility = get_facility_by_code(session=session, code=spec["code"])
+        if facility is None:
+            facility = create_facility(session=session, **spec)
+            created += 1
+        facilities[spec["code"]] = facility
+    session.flush()
+
+    practitioners = {}
+    identities: dict[str, Any] = {"citizens": [], "practitioners": [], "stations": [],
+                                  "clients": {}}
+    for spec in PRACTITIONERS:
+        practitioner = get_practitioner_by_certificate(
+            session=session, certificate=spec["practising_certificate"]
+        )
+        if practitioner is None:
+            practitioner = create_practitioner(
+                session=session, full_name=spec["full_name"],
+                practising_certificate=spec["practising_certificate"],
+                profession=spec["profession"], facility=facilities[spec["facility"]],
+                title=spec["title"],
+            )
+            created += 1
+        practitioners[spec["demo_role"]] = practitioner
+        identities["practitioners"].append(
+            {"id": str(practitioner.id), "full_name": practitioner.full_name,
+             "demo_role": spec["demo_role"], "facility_code": spec["facility"]}
+        )
+    session.flush()
+
+    family_doctor = practitioners["family-doctor"]
+    station = facilities["27260-TYT-LIENBAO"]
+    for spec in _citizens(today):
+        existing_dob = spec["date_of_birth"]
+        health_id = make_health_id(
+            province_code=spec["birth_province"], date_of_birth=existing_dob,
+            sex=spec["sex"], serial=spec["serial"],
+        )
+        citizen = None
+        if spec["demo_role"] == "infant":
+            citizen = _find_demo_infant(spec)
+        else:
+            citizen = find_citizen_by_health_id(session=session, health_id=health_id)
+        if citizen is None:
+            citizen = register_citizen(
+                session=session, health_id=health_id, full_name=spec["full_name"],
+                date_of_birth=existing_dob, sex=spec["sex"], phone=spec.get("phone"),
+                address=spec.get("address"), ethnicity=spec.get("ethnicity"),
+                social_insurance_code=spec.get("social_insurance_code"),
+                registered_by_facility_id=station.id,
+            )
+            created += 1
+            session.flush()
+        if spec["family_doctor"] and active_family_doctor(
+            session=session, citizen_id=citizen.id
+        ) is None:
+            assign_family_doctor(
+                session=session, citizen_id=citizen.id, practitioner_id=family_doctor.id,
+                facility_id=station.id, changed_by="seed",
+            )
+            created += 1
+        identities["citizens"].append(
+            {"id": str(citizen.id), "health_id": citizen.health_id,
+             "full_name": citizen.full_name, "date_of_birth": citizen.date_of_birth.isoformat(),
+             "demo_role": spec["demo_role"]}
+        )
+    identities["stations"].append({"facility_code": station.code, "facility_id": str(station.id)})
+    session.commit()
+    return identities, created
+
+
+def _find_demo_infant(spec: dict[str, Any]) -> Any:
+    """The infant's health ID depends on a birth date relative to the first seeding: try the
+    serial under each birth year that could have produced it."""
+    session = db.session
+    for years_back in (0, 1):
+        year = spec["date_of_birth"].year - years_back
+        candidate = make_health_id(
+            province_code=spec["birth_province"], date_of_birth=dt.date(year, 1, 1),
+            sex=spec["sex"], serial=spec["serial"],
+        )
+        found = find_citizen_by_health_id(session=session, health_id=candidate)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,20 @@
+"""gunicorn settings: JSON logs come from the app; metrics are shared across workers."""
+
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread"
+timeout = 60
+graceful_timeout = 30
+# The app writes its own access line (route template, no query string): gunicorn's would
+# print raw URLs.
+accesslog = None
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook signature
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
