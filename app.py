@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 
+from core.bench_routes import register_bench_routes
 from core.config import load_config, normalize_database_url
 from core.db import db
 from core.encryption import VaultSettings
@@ -21,6 +22,7 @@ from core.logs import configure_logging
 from core.ops import MIGRATIONS_DIR
 from core.ops import bp as ops_bp
 from core.vault.kek import InMemoryKekProvider, KekProvider, LocalKeyFileKekProvider
+from core.vault_cli import register_vault_cli
 
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate(directory=str(MIGRATIONS_DIR), compare_type=True, render_as_batch=True)
@@ -47,7 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_request_hooks(app)
     register_error_handlers(app)
+    register_vault_cli(app)
     app.register_blueprint(ops_bp)
+    if app.config.get("BENCH_ROUTES"):  # bench/api.py only; never in production
+        register_bench_routes(app)
     _register_domain(app)
     return app
 
@@ -63,10 +68,21 @@ def _vault_settings(config: Mapping[str, Any]) -> VaultSettings:
 
 def _import_models() -> None:
     # Every model module must be imported so metadata (and Alembic) sees all tables.
+    import auth.models  # noqa: F401
+    import consent.models  # noqa: F401
+    import core.idempotency  # noqa: F401
     import ehr.models  # noqa: F401
+    import ehr.record_models  # noqa: F401
+    import notifications.models  # noqa: F401
 
 
 def _register_domain(app: Flask) -> None:
-    from ehr.cli import register_cli as register_ehr_cli
+    from auth import init_app as init_auth
+    from consent import init_app as init_consent
+    from ehr import init_app as init_ehr
+    from notifications import init_app as init_notifications
 
-    register_ehr_cli(app)
+    init_ehr(app)
+    init_consent(app)
+    init_auth(app)
+    init_notifications(app)

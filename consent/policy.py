@@ -23,6 +23,7 @@ from consent.policy_types import (
     CITIZEN_REPORTABLE_SECTIONS,
     CITIZEN_REPORTED,
     GRANTABLE_NON_CLINICAL,
+    GRANTABLE_TARGETS,
     NON_CLINICAL_TARGETS,
     PURPOSES,
     RESTRICTED_LABELS,
@@ -47,7 +48,9 @@ from consent.policy_types import (
 
 __all__ = [
     "ACTIONS",
+    "ACTIONS_BY_TARGET",
     "CITIZEN_REPORTABLE_SECTIONS",
+    "GRANTABLE_TARGETS",
     "NON_CLINICAL_TARGETS",
     "PURPOSES",
     "RESTRICTED_LABELS",
@@ -75,12 +78,12 @@ __all__ = [
 _READ = frozenset({"read"})
 _READ_MANAGE = frozenset({"read", "manage"})
 _NORMAL = frozenset({"normal"})
-_PERMIT = 7  # above every deny stage
+_PERMIT = 7  # above every deny stage below
 
 Permissions = Mapping[str, frozenset[str]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built on every request and frozen init is slow
 class _Basis:
     """One reason an actor may act on a citizen's record, and how far it reaches."""
 
@@ -98,7 +101,7 @@ class _Basis:
     label_deny_rule: str = "restricted-needs-grant"
     # Entry-level condition (author, source). Only write-only bases carry one, which keeps
     # `visible_scope` (reads) exact.
-    entry_check: Callable[[Target], str | None] | None = None
+    entry_check: Callable[[Target, Actor], str | None] | None = None
 
 
 def _grant_all(targets: Iterable[str], actions: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -201,7 +204,7 @@ def decide(
     bases, best_rule = _bases(actor, target.citizen_id, facts)
     best_stage = -1
     for basis in bases:
-        stage, rule = _evaluate(basis, target=target, action=action, purpose=purpose)
+        stage, rule = _evaluate(basis, actor=actor, target=target, action=action, purpose=purpose)
         if stage == _PERMIT:
             return Decision(
                 permit=True,
@@ -289,15 +292,18 @@ def _actor_is_complete(actor: Actor) -> bool:
 
 
 # --- evaluation -----------------------------------------------------------------------------
-# Deny stages, most informative last: the denial reported is the one of the basis that got
-# furthest, so "consent-expired" wins over "default-deny".
-_STAGE_ACTION, _STAGE_ENTRY, _STAGE_LABEL, _STAGE_PERIOD, _STAGE_PURPOSE, _STAGE_INACTIVE = range(
-    1, 7
-)
+# How far a basis got before it stopped. Of all bases that stopped, the denial reported is the
+# one that got furthest (so "consent-expired" wins over "default-deny"); ties go to the first.
+_STAGE_ACTION = 1  # covers the target, not the action
+_STAGE_ENTRY = 2  # not this entry (author, source)
+_STAGE_LABEL = 3  # the label is not shown
+_STAGE_PERIOD = 4  # the clinical date is outside the data period
+_STAGE_PURPOSE = 5  # would permit, for another purpose
+_STAGE_INACTIVE = 6  # would permit, but is expired, revoked, closed...
 
 
 def _evaluate(
-    basis: _Basis, *, target: Target, action: str, purpose: str | None
+    basis: _Basis, *, actor: Actor, target: Target, action: str, purpose: str | None
 ) -> tuple[int, str | None]:
     """How far one basis goes toward permitting the request, and its deny rule if it stops."""
     stage, rule = _evaluate_section(basis, section=target.section, action=action, purpose=None)
@@ -305,7 +311,7 @@ def _evaluate(
         return stage, rule
     # Entry conditions first: a basis about someone else's entry says less than a label would.
     if basis.entry_check is not None:
-        entry_rule = basis.entry_check(target)
+        entry_rule = basis.entry_check(target, actor)
         if entry_rule is not None:
             return _STAGE_ENTRY, entry_rule
     if target.sensitivity not in basis.labels:
@@ -380,7 +386,7 @@ def _bases(actor: Actor, citizen_id: UUID, facts: Facts) -> tuple[list[_Basis], 
     if actor.role == "practitioner":
         return _practitioner_bases(actor, facts), "default-deny"
     if actor.role == "station":
-        return _station_bases(), "station-scope"
+        return list(_STATION_BASES), "station-scope"
     # An admin runs the registry (clients, facilities, practitioners), never a citizen's data.
     return [], "admin-no-clinical"
 
@@ -500,7 +506,7 @@ def _acting_citizen_bases(
     ]
 
 
-def _citizen_reported_only(target: Target) -> str | None:
+def _citizen_reported_only(target: Target, actor: Actor) -> str | None:
     """Citizens write only entries that are marked as reported by the citizen."""
     return None if target.source == CITIZEN_REPORTED else "self-reported-only"
 
@@ -541,16 +547,14 @@ def _practitioner_bases(actor: Actor, facts: Facts) -> list[_Basis]:
     bases: list[_Basis] = []
     if facts.family_doctor is not None:
         bases.extend(_family_doctor_bases(actor, facts.family_doctor))
-    bases.extend(
-        _consent_basis(actor, grant, facts) for grant in facts.consents if _grantee(actor, grant)
-    )
+    bases.extend(_consent_basis(grant, facts) for grant in facts.consents if _grantee(actor, grant))
     bases.extend(
         _break_glass_basis(session, facts)
         for session in facts.break_glass
         if session.practitioner_id == actor.practitioner_id
     )
-    bases.append(_author_basis(actor))
-    bases.extend(_relation_free_bases())
+    bases.append(_AUTHOR_BASIS)
+    bases.extend(_RELATION_FREE_BASES)
     return bases
 
 
@@ -580,7 +584,7 @@ def _grantee(actor: Actor, grant: Grant) -> bool:
     return False
 
 
-def _consent_basis(actor: Actor, grant: Grant, facts: Facts) -> _Basis:
+def _consent_basis(grant: Grant, facts: Facts) -> _Basis:
     """What one consent lets its grantee do: named sections, named restricted categories."""
     if grant.access == "read-write":
         clinical_actions = WRITE_ACTIONS | _READ
@@ -648,73 +652,80 @@ def _break_glass_inactive(session: BreakGlass, facts: Facts) -> str | None:
     return None
 
 
-def _author_basis(actor: Actor) -> _Basis:
-    """The author of an entry may mark it entered-in-error, whatever their access today."""
-    author = actor.practitioner_id
+def _authored_by_actor(target: Target, actor: Actor) -> str | None:
+    """Only the author of an entry may use the author rule on it."""
+    return None if target.author_practitioner_id == actor.practitioner_id else "not-author"
 
-    def authored(target: Target) -> str | None:
-        return None if target.author_practitioner_id == author else "not-author"
 
-    return _Basis(
-        rule="author",
+# The author of an entry may mark it entered-in-error, whatever their access today.
+_AUTHOR_BASIS = _Basis(
+    rule="author",
+    purposes=("treatment",),
+    permissions=_grant_all(SECTIONS, ("entered-in-error",)),
+    labels=SENSITIVITY_LABELS,
+    entry_check=_authored_by_actor,
+)
+
+# What any practitioner may do without a relationship to the citizen.
+_RELATION_FREE_BASES = (
+    _Basis(
+        rule="lookup",
+        purposes=("treatment", "emergency"),
+        permissions={"identity-lookup": frozenset({"lookup"})},
+        labels=_NORMAL,
+    ),
+    _Basis(
+        rule="registration",
         purposes=("treatment",),
-        permissions=_grant_all(SECTIONS, ("entered-in-error",)),
+        permissions={"demographics": frozenset({"create"})},
+        labels=_NORMAL,
+    ),
+    _Basis(
+        rule="access-request",
+        purposes=("treatment",),
+        permissions={"access-requests": frozenset({"create"})},
+        labels=_NORMAL,
+    ),
+    _Basis(
+        rule="break-glass-open",
+        purposes=("emergency",),
+        permissions=_grant_all(TARGETS, ("break-glass",)),
         labels=SENSITIVITY_LABELS,
-        entry_check=authored,
-    )
+    ),
+)
+
+def _recorded_by_station(target: Target, actor: Actor) -> str | None:
+    """A station may correct or retract only the doses its own facility recorded."""
+    own = target.source == "station" and target.facility_id in actor.facility_ids
+    return None if own else "not-author"
 
 
-def _relation_free_bases() -> list[_Basis]:
-    """What any practitioner may do without a relationship to the citizen."""
-    return [
-        _Basis(
-            rule="lookup",
-            purposes=("treatment", "emergency"),
-            permissions={"identity-lookup": frozenset({"lookup"})},
-            labels=_NORMAL,
-        ),
-        _Basis(
-            rule="registration",
-            purposes=("treatment",),
-            permissions={"demographics": frozenset({"create"})},
-            labels=_NORMAL,
-        ),
-        _Basis(
-            rule="access-request",
-            purposes=("treatment",),
-            permissions={"access-requests": frozenset({"create"})},
-            labels=_NORMAL,
-        ),
-        _Basis(
-            rule="break-glass-open",
-            purposes=("emergency",),
-            permissions=_grant_all(TARGETS, ("break-glass",)),
-            labels=SENSITIVITY_LABELS,
-        ),
-    ]
-
-
-def _station_bases() -> list[_Basis]:
-    """A facility's station: lookup by health ID and immunizations, plus registry actions."""
-    public_health = ("public-health",)
-    return [
-        _Basis(
-            rule="station-lookup",
-            purposes=public_health,
-            permissions=_STATION_LOOKUP,
-            labels=_NORMAL,
-        ),
-        _Basis(
-            rule="station-immunizations",
-            purposes=public_health,
-            permissions=_STATION_IMMUNIZATIONS,
-            labels=_NORMAL,
-            action_deny_rule="station-scope",
-        ),
-        _Basis(
-            rule="station-registry",
-            purposes=public_health,
-            permissions=_STATION_REGISTRY,
-            labels=_NORMAL,
-        ),
-    ]
+# A facility's station: lookup by health ID and immunizations, plus registry actions.
+_STATION_BASES = (
+    _Basis(
+        rule="station-lookup",
+        purposes=("public-health",),
+        permissions=_STATION_LOOKUP,
+        labels=_NORMAL,
+    ),
+    _Basis(
+        rule="station-immunizations",
+        purposes=("public-health",),
+        permissions=_STATION_IMMUNIZATIONS,
+        labels=_NORMAL,
+        action_deny_rule="station-scope",
+    ),
+    _Basis(
+        rule="station-registry",
+        purposes=("public-health",),
+        permissions=_STATION_REGISTRY,
+        labels=_NORMAL,
+    ),
+    _Basis(
+        rule="station-own-entry",
+        purposes=("public-health",),
+        permissions={"immunizations": frozenset({"update", "entered-in-error"})},
+        labels=_NORMAL,
+        entry_check=_recorded_by_station,
+    ),
+)

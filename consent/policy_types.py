@@ -122,6 +122,8 @@ class Target:
     author_practitioner_id: UUID | None = None
     clinical_date: date | None = None
     source: str | None = None
+    # The facility that recorded the entry (a station may correct what it recorded itself).
+    facility_id: UUID | None = None
 
 
 @dataclass(frozen=True)

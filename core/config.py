@@ -187,7 +187,7 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
-        "BENCH_ROUTES": False,
+        "BENCH_ROUTES": not production and env.get("BENCH_ROUTES", "").strip() == "1",
     }
 
 

@@ -99,11 +99,13 @@ class SessionKeyRing:
         self._settings = settings
         self._by_id: dict[uuid.UUID, FieldCipher | None] = {}
         self._active: dict[uuid.UUID, uuid.UUID] = {}
+        self._owner: dict[uuid.UUID, uuid.UUID] = {}
 
     def __repr__(self) -> str:
         return f"SessionKeyRing({len(self._by_id)} keys)"
 
     def _remember(self, row: DataKey) -> None:
+        self._owner[row.id] = row.citizen_id
         if row.status == KEY_DESTROYED or row.wrapped_key is None:
             self._by_id[row.id] = None
             return
@@ -125,7 +127,11 @@ class SessionKeyRing:
             ))
         for row in rows:
             if row.id not in self._by_id:
-                self._remember(row)
+                try:
+                    self._remember(row)
+                except VaultError:
+                    # Left for the field read that needs it: it reports the row's coordinates.
+                    continue
 
     def cipher_for_key(self, key_id: uuid.UUID) -> FieldCipher:
         if key_id not in self._by_id:
@@ -138,6 +144,10 @@ class SessionKeyRing:
         if cipher is None:
             raise KeyDestroyedError(key_id)
         return cipher
+
+    def owner_of(self, key_id: uuid.UUID) -> uuid.UUID | None:
+        """The citizen a key seen by this ring belongs to."""
+        return self._owner.get(key_id)
 
     def active_cipher(self, citizen_id: uuid.UUID) -> FieldCipher:
         """The citizen's active key, created (and added to the session) when there is none."""
@@ -176,6 +186,7 @@ class SessionKeyRing:
         )
         self._session.add(row)
         self._by_id[row.id] = FieldCipher(key_id=row.id, data_key=raw)
+        self._owner[row.id] = citizen_id
         if status == KEY_ACTIVE:
             self._active[citizen_id] = row.id
         return row
@@ -293,10 +304,19 @@ class EncryptedField:
         context = self.context(instance)
         try:
             key_id = ciphertext_key_id(ciphertext, aad=context)
-            cipher = keyring(self._session_of(instance)).cipher_for_key(key_id)
+            ring = keyring(self._session_of(instance))
+            try:
+                cipher = ring.cipher_for_key(key_id)
+            except KeyDestroyedError:
+                # Erased only with the row's own citizen's key: a shredded citizen's ciphertext
+                # copied onto someone else's row is tampering, not an erasure.
+                if ring.owner_of(key_id) == instance.vault_citizen_id():
+                    return ERASED
+                raise DecryptionError(
+                    table=context.table, column=context.column, row_id=context.row_id,
+                    key_id=key_id, reason="destroyed key of another citizen",
+                ) from None
             return decrypt_value(cipher, self.kind, ciphertext, context)
-        except KeyDestroyedError:
-            return ERASED
         except VaultError as exc:
             DECRYPTION_FAILURES.labels(context.table, context.column).inc()
             log.error(

@@ -184,8 +184,8 @@ def _render_errors(errors: FieldErrors, lang: str) -> dict[str, list[str]]:
     return rendered
 
 
-def problem_response(problem: Problem) -> Response:
-    """Render a Problem as RFC 9457 problem+json in the request's language."""
+def problem_body(problem: Problem) -> dict[str, Any]:
+    """The RFC 9457 body of a problem in the request's language (also used per batch item)."""
     lang = current_language()
     request_id = g.get("request_id", "")
     detail = problem.detail_message()
@@ -211,12 +211,17 @@ def problem_response(problem: Problem) -> Response:
     if problem.status != 500:
         for key, value in problem.extra.items():
             body.setdefault(key, value)
+    return body
+
+
+def problem_response(problem: Problem) -> Response:
+    """Render a Problem as RFC 9457 problem+json in the request's language."""
     response = Response(
-        json.dumps(body, ensure_ascii=False),
+        json.dumps(problem_body(problem), ensure_ascii=False),
         status=problem.status,
         content_type=PROBLEM_CONTENT_TYPE + "; charset=utf-8",
     )
-    response.headers["Content-Language"] = lang
+    response.headers["Content-Language"] = current_language()
     for name, value in problem.headers.items():
         response.headers[name] = value
     return response
@@ -238,10 +243,23 @@ def _from_http_exception(exc: HTTPException) -> Problem:
 
 
 def safe_traceback(exc: BaseException) -> str:
-    """Frames only: exception messages can carry SQL parameters or values, so they stay out."""
+    """Frames only: exception messages can carry SQL parameters or values, so they stay out.
+
+    The project's own frames come first (where it went wrong in our code), then the innermost
+    library frames; for a database error the statement's opening words (never its parameters).
+    """
     frames = traceback.extract_tb(exc.__traceback__)
-    lines = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-12:]]
-    return f"{type(exc).__module__}.{type(exc).__qualname__} | " + " <- ".join(reversed(lines))
+    ours = [f for f in frames if "site-packages" not in f.filename]
+    theirs = [f for f in frames if "site-packages" in f.filename][-3:]
+    lines = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in ours[-10:] + theirs]
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    original = getattr(exc, "orig", None)
+    if original is not None:
+        kind += f" ({type(original).__name__})"
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str):
+        kind += " [" + " ".join(statement.split()[:4]) + " ...]"
+    return kind + " | " + " -> ".join(lines)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 import time
@@ -52,6 +53,36 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+GZIP_MIN_BYTES = 512
+
+
+def gzip_if_accepted(response: Response) -> Response:
+    """gzip JSON answers for phones on weak networks when the client accepts it."""
+    vary = {v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()}
+    vary.add("Accept-Encoding")
+    response.headers["Vary"] = ", ".join(sorted(vary))
+    accepted = request.headers.get("Accept-Encoding", "").lower()
+    if (
+        "gzip" not in accepted
+        or response.direct_passthrough
+        or response.status_code < 200
+        or response.status_code in (204, 304)
+        or "Content-Encoding" in response.headers
+        or not response.mimetype.endswith("json")
+    ):
+        return response
+    data = response.get_data()
+    if len(data) < GZIP_MIN_BYTES:
+        return response
+    response.set_data(gzip.compress(data, compresslevel=5, mtime=0))
+    response.headers["Content-Encoding"] = "gzip"
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        # The compressed bytes differ from the identity representation: the tag turns weak.
+        response.headers["ETag"] = "W/" + etag
+    return response
+
+
 def install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
@@ -64,6 +95,10 @@ def install_request_hooks(app: Flask) -> None:
             raise PayloadTooLarge()
 
     @app.after_request
+    def _compress(response: Response) -> Response:
+        return gzip_if_accepted(response)
+
+    @app.after_request
     def _finish(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -72,7 +107,7 @@ def install_request_hooks(app: Flask) -> None:
         if "Content-Language" not in response.headers and response.mimetype.endswith("json"):
             response.headers["Content-Language"] = g.get("language", "vi")
         vary = {v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()}
-        vary.update({"Accept-Language", "Authorization"})
+        vary.update({"Accept-Language", "Authorization", "Accept-Encoding"})
         response.headers["Vary"] = ", ".join(sorted(vary))
         started = g.get("request_started")
         duration = time.perf_counter() - started if started is not None else 0.0

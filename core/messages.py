@@ -115,3 +115,43 @@ MESSAGES = {
 }
 
 register_messages(MESSAGES)
+
+register_messages({
+    "problem.invalid-cursor.title": {"vi": "Con trỏ phân trang không hợp lệ",
+                                     "en": "Invalid cursor"},
+    "problem.invalid-cursor.detail": {
+        "vi": "Tham số cursor không hợp lệ hoặc đã bị sửa; hãy bắt đầu lại từ trang đầu.",
+        "en": "The cursor is invalid or was altered; start again from the first page.",
+    },
+    "problem.invalid-limit.title": {"vi": "Giới hạn không hợp lệ", "en": "Invalid limit"},
+    "problem.invalid-limit.detail": {
+        "vi": "Tham số limit phải là số nguyên từ 1 đến {max}.",
+        "en": "The limit parameter must be an integer from 1 to {max}.",
+    },
+    "problem.invalid-timestamp.title": {"vi": "Thời điểm không hợp lệ",
+                                        "en": "Invalid timestamp"},
+    "problem.invalid-timestamp.detail": {
+        "vi": "Tham số {name} phải là thời điểm RFC 3339 có múi giờ, "
+              "ví dụ 2026-01-31T08:00:00+07:00.",
+        "en": "The {name} parameter must be an RFC 3339 timestamp with offset, "
+              "e.g. 2026-01-31T08:00:00+07:00.",
+    },
+    "problem.invalid-fields.title": {"vi": "Tham số fields không hợp lệ",
+                                     "en": "Invalid fields parameter"},
+    "problem.invalid-fields.detail": {
+        "vi": "Tham số fields có tên trường không tồn tại: {names}.",
+        "en": "The fields parameter names unknown fields: {names}.",
+    },
+    "problem.idempotency-key-reused.title": {"vi": "Khóa Idempotency-Key đã được dùng",
+                                             "en": "Idempotency key reused"},
+    "problem.idempotency-key-reused.detail": {
+        "vi": "Khóa Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+        "en": "This Idempotency-Key was already used for a different request.",
+    },
+    "problem.invalid-idempotency-key.title": {"vi": "Idempotency-Key không hợp lệ",
+                                              "en": "Invalid Idempotency-Key"},
+    "problem.invalid-idempotency-key.detail": {
+        "vi": "Idempotency-Key phải dài 8–128 ký tự chữ, số hoặc -_.:",
+        "en": "The Idempotency-Key must be 8–128 letters, digits or -_.:",
+    },
+})

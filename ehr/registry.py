@@ -46,10 +46,11 @@ def register_citizen(
     social_insurance_code: str | None = None,
     preferred_language: str = "vi",
     registered_by_facility_id: uuid.UUID | None = None,
+    citizen_id: uuid.UUID | None = None,
 ) -> Citizen:
     """Create a citizen; every personal field is encrypted under a new data key of theirs."""
     citizen = Citizen(
-        id=uuid.uuid4(),
+        id=citizen_id or uuid.uuid4(),
         preferred_language=preferred_language,
         registered_by_facility_id=registered_by_facility_id,
         status="active",

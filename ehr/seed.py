@@ -167,6 +167,7 @@ def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
 
     family_doctor = practitioners["family-doctor"]
     station = facilities["27260-TYT-LIENBAO"]
+    citizens = {}
     for spec in _citizens(today):
         existing_dob = spec["date_of_birth"]
         health_id = make_health_id(
@@ -196,12 +197,19 @@ def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
                 facility_id=station.id, changed_by="seed",
             )
             created += 1
+        citizens[spec["demo_role"]] = citizen
         identities["citizens"].append(
             {"id": str(citizen.id), "health_id": citizen.health_id,
              "full_name": citizen.full_name, "date_of_birth": citizen.date_of_birth.isoformat(),
              "demo_role": spec["demo_role"]}
         )
     identities["stations"].append({"facility_code": station.code, "facility_id": str(station.id)})
+    from ehr.seed_records import seed_records
+
+    created += seed_records(
+        session, citizens=citizens, practitioners=practitioners, station_id=station.id,
+        hospital_id=facilities["27260-BV-TIENDU"].id, today=today,
+    )
     session.commit()
     return identities, created
 

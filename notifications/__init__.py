@@ -1,0 +1,85 @@
+"""Health notifications: outbox, channels, preferences, devices, reminders and the worker.
+
+``init_app(app)`` wires everything: settings, the domain-event subscriptions (a notification is
+written in the transaction of the change that caused it), the API blueprint, the CLI, the demo
+seeder and the worker of NOTIFICATIONS_WORKER (thread: started by the first request a web
+process serves; celery: publishing to the broker on commit; none: `flask notifications process`).
+
+Hooks other packages may set in ``app.extensions`` (see recipients.py and reminders.py):
+``phr.recipients_for``, ``phr.recipients_for_many``, ``phr.accounts_for_practitioner``,
+``phr.immunization_doses``, ``phr.periodic_exam_due``.
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from flask import Flask
+
+from notifications.runtime import EXTENSION, NotificationsRuntime
+
+
+def init_app(app: Flask) -> None:
+    """Set the notification service up on ``app``."""
+    from core.events import EventBus
+    from ehr.cli import register_seeder
+    from notifications import messages
+    from notifications.api import bp
+    from notifications.cli import notifications_cli
+    from notifications.handlers import subscribe
+    from notifications.settings import load_settings
+
+    messages.register()
+    state = NotificationsRuntime(load_settings(app.config, instance_path=app.instance_path))
+    app.extensions[EXTENSION] = state
+    events = app.extensions.setdefault("phr.events", EventBus())
+    subscribe(events)
+    app.register_blueprint(bp)
+    app.cli.add_command(notifications_cli)
+    register_seeder(app, _demo_reminders(app))
+
+    if state.settings.worker == "celery":
+        from notifications.tasks import make_celery, publisher
+
+        state.celery = make_celery(app)
+        state.publish = publisher(state.celery, queue=state.settings.celery_queue,
+                                  chunk=state.settings.batch_size)
+        atexit.register(state.celery.close)
+    elif state.settings.worker == "thread":
+        app.before_request(_start_worker_once(app, state))
+
+
+def _start_worker_once(app: Flask, state: NotificationsRuntime) -> Any:
+    def start() -> None:
+        if state.worker is None:
+            from notifications.worker import start_thread_worker
+
+            start_thread_worker(app)
+
+    return start
+
+
+def _demo_reminders(app: Flask) -> Any:
+    def seed(identities: dict[str, Any]) -> int:
+        """Reminders for the demo world as of today (idempotent: dedup keys)."""
+        from core.db import db
+        from notifications.cli import vietnam_today
+        from notifications.reminders import run_reminders
+
+        return run_reminders(db.session, today=vietnam_today()).notifications
+
+    return seed
+
+
+def shutdown(app: Flask) -> None:
+    """Stop the worker thread and close broker connections (tests, embedding servers)."""
+    state: NotificationsRuntime | None = app.extensions.get(EXTENSION)
+    if state is None:
+        return
+    from notifications.worker import stop_thread_worker
+
+    stop_thread_worker(app)
+    if state.celery is not None:
+        state.celery.close()
+        atexit.unregister(state.celery.close)

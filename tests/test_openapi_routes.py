@@ -22,7 +22,7 @@ def app_operations(app) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(IGNORED_PREFIXES):
             continue
-        path = re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             operations.add((method.lower(), path))
     return operations

@@ -140,11 +140,9 @@ def validate_health_id(
     sex: str | None,
     today: date | None = None,
 ) -> list[HealthIdError]:
-    """Return what is wrong with a personal identification number; an empty list means valid.
-
-    Without ``date_of_birth`` the century and year cannot be checked; with ``sex`` "other",
-    "unknown" or None the sex parity is not checked. ``today`` enables the future-year check.
-    """
+    """Return what is wrong with a personal identification number; an empty list means valid."""
+    # No date of birth: century and year are unchecked. Sex "other", "unknown" or None: the
+    # parity is unchecked (the century still is). ``today`` enables the future-year check.
     _check_sex_argument(sex)
     shape_errors: list[HealthIdError] = []
     if len(value) != HEALTH_ID_LENGTH:

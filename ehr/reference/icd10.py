@@ -77,7 +77,10 @@ class Icd10Code:
 
 def normalize_icd10_code(code: str) -> str | None:
     """Return the dotted upper-case form ("e119" -> "E11.9"), or None when malformed."""
-    compact = code.strip().upper().replace(".", "")
+    text = code.strip().upper()
+    if "." in text and text.index(".") != 3:
+        return None
+    compact = text.replace(".", "", 1)
     if not _CODE.match(compact):
         return None
     return compact if len(compact) == 3 else f"{compact[:3]}.{compact[3:]}"
@@ -120,29 +123,31 @@ def default_sensitivity(code: str) -> str:
 
 
 def search_icd10(text: str, lang: str = "vi", *, limit: int = 20) -> list[Icd10Code]:
-    """Find codes by code prefix or by words in the title, ignoring case and accents.
-
-    Every word of ``text`` must occur in the title; code-prefix matches come first.
-    """
+    """Find codes by code prefix or by words of the title, ignoring case and accents."""
+    # Every word must occur in the title. Order: code-prefix matches, titles holding the words
+    # as one phrase, then the rest; by code within each group.
     if lang not in LANGUAGES:
         raise ValueError(f"lang must be one of {LANGUAGES}, not {lang!r}")
-    words = fold(text).split()
+    phrase = fold(text)
+    words = phrase.split()
     if not words or limit <= 0:
         return []
-    code_prefix = text.strip().upper().replace(".", "")
+    code_prefix = text.strip().upper().replace(".", "", 1)
+    searching_code = bool(_CODE_PREFIX.match(code_prefix))
     by_code: list[Icd10Code] = []
-    by_title: list[Icd10Code] = []
+    by_phrase: list[Icd10Code] = []
+    by_words: list[Icd10Code] = []
     for entry, compact_code, folded_title in _search_index(lang):
-        if _CODE_PREFIX.match(code_prefix) and compact_code.startswith(code_prefix):
+        if searching_code and compact_code.startswith(code_prefix):
             by_code.append(entry)
+        elif phrase in folded_title:
+            by_phrase.append(entry)
         elif all(word in folded_title for word in words):
-            by_title.append(entry)
-    return (by_code + by_title)[:limit]
+            by_words.append(entry)
+    return (by_code + by_phrase + by_words)[:limit]
 
 
 @cache
 def _search_index(lang: str) -> tuple[tuple[Icd10Code, str, str], ...]:
     entries = sorted(icd10_codes().values(), key=lambda entry: entry.code)
-    return tuple(
-        (entry, entry.code.replace(".", ""), fold(entry.title(lang))) for entry in entries
-    )
+    return tuple((entry, entry.code.replace(".", ""), fold(entry.title(lang))) for entry in entries)

@@ -1,0 +1,153 @@
+"""Command line: `auth create-client`, `auth rotate-secret`, `auth purge`, `users create`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import delete, or_
+
+from auth import clock, throttle
+from auth.accounts import AccountError, create_account
+from auth.clients import GRANT_TYPES, ClientError, create_client, rotate_secret
+from auth.models import ROLES, AuthorizationCode, OAuthClient, OAuthToken
+from core.db import db
+from core.i18n import translate
+from ehr.registry import (
+    find_citizen_by_health_id,
+    get_facility_by_code,
+    get_practitioner_by_certificate,
+)
+
+auth_cli = AppGroup("auth", help="OAuth clients and tokens.")
+users_cli = AppGroup("users", help="Login accounts.")
+
+
+def _facility_id(code: str | None) -> object:
+    if code is None:
+        return None
+    facility = get_facility_by_code(session=db.session, code=code)
+    if facility is None:
+        raise click.BadParameter(f"no facility with code {code}", param_hint="--facility-code")
+    return facility.id
+
+
+@auth_cli.command("create-client")
+@click.option("--client-id", help="Identifier (generated when omitted).")
+@click.option("--name", required=True, help="Name shown on the login and approval pages.")
+@click.option("--type", "client_type", type=click.Choice(["public", "confidential"]),
+              required=True, help="public (phone app, browser app) or confidential (a server).")
+@click.option("--grant", "grants", multiple=True, required=True,
+              type=click.Choice(GRANT_TYPES), help="Allowed grant type (repeat).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Exact redirect URI (repeat).")
+@click.option("--scope", "scope", default="", help="The most the client may get (space-separated).")
+@click.option("--first-party", is_flag=True, help="Ours: skips the approval screen.")
+@click.option("--facility-code", help="Facility a client-credentials system acts for.")
+def create_client_command(
+    client_id: str | None, name: str, client_type: str, grants: tuple[str, ...],
+    redirect_uris: tuple[str, ...], scope: str, first_party: bool, facility_code: str | None,
+) -> None:
+    """Register a client and print its id and secret as JSON (the secret is shown only once)."""
+    try:
+        client, secret = create_client(
+            session=db.session, name=name, client_type=client_type, grant_types=grants,
+            redirect_uris=redirect_uris, scopes=scope.split(), first_party=first_party,
+            facility_id=_facility_id(facility_code), client_id=client_id,  # type: ignore[arg-type]
+        )
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+
+
+@auth_cli.command("rotate-secret")
+@click.argument("client_id")
+def rotate_secret_command(client_id: str) -> None:
+    """Give a confidential client a new secret (printed once as JSON); the old one stops."""
+    client = db.session.get(OAuthClient, client_id)
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    try:
+        secret = rotate_secret(session=db.session, client=client)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+
+
+@auth_cli.command("purge")
+@click.option("--older-than-days", default=7, show_default=True,
+              help="Keep expired rows this long (for investigations).")
+def purge_command(older_than_days: int) -> None:
+    """Delete expired authorization codes, tokens and login throttles (prints counts)."""
+    cutoff = clock.now() - timedelta(days=older_than_days)
+    session = db.session
+    codes = session.execute(
+        delete(AuthorizationCode).where(AuthorizationCode.expires_at < cutoff)
+    ).rowcount  # type: ignore[attr-defined]
+    tokens = session.execute(
+        delete(OAuthToken).where(
+            OAuthToken.access_expires_at < cutoff,
+            or_(OAuthToken.refresh_expires_at.is_(None), OAuthToken.refresh_expires_at < cutoff),
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    throttles = throttle.purge(session=session, before=cutoff)
+    session.commit()
+    click.echo(json.dumps({"codes": codes, "tokens": tokens, "throttles": throttles}))
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users_cli.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--health-id", help="Citizen: their personal identification number.")
+@click.option("--username", help="Staff: login name (a-z, 0-9 . _ -, starting with a letter).")
+@click.option("--certificate", help="Practitioner or station staff: practising certificate.")
+@click.option("--facility-code", help="Station staff: their facility.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of stdin instead of prompting.")
+def create_user_command(
+    role: str, health_id: str | None, username: str | None, certificate: str | None,
+    facility_code: str | None, password_stdin: bool,
+) -> None:
+    """Create a login account (the password is never an argument: it would show in `ps`)."""
+    citizen_id = practitioner_id = None
+    if health_id:
+        citizen = find_citizen_by_health_id(session=db.session, health_id=health_id)
+        if citizen is None:
+            raise click.BadParameter("no citizen with this health ID", param_hint="--health-id")
+        citizen_id = citizen.id
+    if certificate:
+        practitioner = get_practitioner_by_certificate(session=db.session,
+                                                       certificate=certificate)
+        if practitioner is None:
+            raise click.BadParameter("no practitioner with this certificate",
+                                     param_hint="--certificate")
+        practitioner_id = practitioner.id
+    password = _read_password(password_stdin)
+    try:
+        account = create_account(
+            session=db.session, role=role, password=password, citizen_id=citizen_id,
+            username=username, practitioner_id=practitioner_id,
+            facility_id=_facility_id(facility_code),  # type: ignore[arg-type]
+        )
+    except AccountError as exc:
+        reason = translate(exc.key, "en") if exc.key.startswith("account.") else exc.key
+        raise click.ClickException(f"{exc.field}: {reason}") from None
+    db.session.commit()
+    click.echo(json.dumps({"account_id": str(account.id), "role": account.role,
+                           "username": account.username}))
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(auth_cli)
+    app.cli.add_command(users_cli)

@@ -1,0 +1,232 @@
+"""The tamper-evident audit log: one hash chain per citizen (DESIGN.md §5).
+
+Event n of a citizen's chain has hash H(n) = SHA-256(H(n-1) || SHA-256(canonical content)),
+with H(0) = 32 zero bytes. The chain head (last seq and hash) lives in `audit_chain_heads`, one
+row per citizen, advanced by a single upsert that computes the new hash in the database
+(`phr_audit_chain`: a SQL function on PostgreSQL, a Python function registered on SQLite
+connections). Appending therefore costs one upsert ... RETURNING and one insert, never a read of
+`audit_events`, and the head's row lock serialises one citizen's requests only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import LargeBinary, event, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from consent.models import AUDIT_CONTENT_FIELDS, AuditChainHead, AuditEvent
+
+GENESIS = bytes(32)
+CHAIN_FUNCTION = "phr_audit_chain"
+FORMAT_VERSION = 1
+
+
+def chain_step(previous: bytes, digest: bytes) -> bytes:
+    """The next hash of a chain: SHA-256 over the previous hash and the event's digest."""
+    return hashlib.sha256(bytes(previous) + bytes(digest)).digest()
+
+
+@event.listens_for(Engine, "connect")
+def _register_sqlite_chain_function(dbapi_connection: Any, connection_record: Any) -> None:
+    # PostgreSQL gets the same function from the migration (sha256 over bytea).
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.create_function(CHAIN_FUNCTION, 2, chain_step, deterministic=True)
+
+
+def _canonical_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("audit timestamps must be timezone-aware")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise TypeError(f"no canonical form for {type(value).__name__}")
+
+
+def content_digest(content: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the canonical JSON of an event's content (sorted keys, UTC microseconds)."""
+    canonical = {name: _canonical_value(content.get(name)) for name in AUDIT_CONTENT_FIELDS}
+    canonical["v"] = FORMAT_VERSION
+    raw = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(raw.encode("ascii")).digest()
+
+
+def _dialect_insert(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"audit chain needs PostgreSQL or SQLite, not {name}")
+
+
+def _advance_chain(session: Session, citizen_id: uuid.UUID, digest: bytes) -> tuple[int, bytes]:
+    """Lock (or create) the citizen's chain head, append one link, return (seq, hash)."""
+    heads = AuditChainHead.__table__
+    digest_param = literal(digest, LargeBinary)
+    stmt = _dialect_insert(session)(heads).values(
+        citizen_id=citizen_id,
+        seq=1,
+        last_hash=func.phr_audit_chain(literal(GENESIS, LargeBinary), digest_param),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[heads.c.citizen_id],
+        set_={
+            "seq": heads.c.seq + 1,
+            "last_hash": func.phr_audit_chain(heads.c.last_hash, digest_param),
+        },
+    ).returning(heads.c.seq, heads.c.last_hash)
+    seq, last_hash = session.execute(stmt).one()
+    return int(seq), bytes(last_hash)
+
+
+def append_event(session: Session, **content: Any) -> uuid.UUID:
+    """Write one audit event in the caller's transaction; returns its id.
+
+    `content` holds the fields of AUDIT_CONTENT_FIELDS except `id` (missing ones are None).
+    """
+    unknown = set(content) - set(AUDIT_CONTENT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown audit fields: {sorted(unknown)}")
+    row = dict.fromkeys(AUDIT_CONTENT_FIELDS)
+    row.update(content)
+    row["id"] = uuid.uuid4()
+    occurred_at: dt.datetime = row["occurred_at"]
+    # Stored timestamps keep microseconds: hash what will be read back.
+    row["occurred_at"] = occurred_at.astimezone(dt.UTC)
+    seq, chain_hash = _advance_chain(session, row["citizen_id"], content_digest(row))
+    session.execute(insert(AuditEvent.__table__).values(seq=seq, hash=chain_hash, **row))
+    return row["id"]
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    chains: int = 0
+    broken: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+    def as_dict(self, *, limit: int = 20) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "chains": self.chains,
+            "ok": self.ok,
+            "broken_chains": len(self.broken),
+            "broken": self.broken[:limit],
+        }
+
+
+def _events(session: Session, citizen_id: uuid.UUID | None) -> Iterator[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.citizen_id, AuditEvent.seq)
+    if citizen_id is not None:
+        query = query.where(AuditEvent.citizen_id == citizen_id)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def _heads(session: Session, citizen_id: uuid.UUID | None) -> Iterator[AuditChainHead]:
+    query = select(AuditChainHead).order_by(AuditChainHead.citizen_id)
+    if citizen_id is not None:
+        query = query.where(AuditChainHead.citizen_id == citizen_id)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+class _ChainCheck:
+    """Walks one citizen's events in seq order and records the first break."""
+
+    def __init__(self, citizen_id: uuid.UUID) -> None:
+        self.citizen_id = citizen_id
+        self.expected_seq = 1
+        self.previous = GENESIS
+        self.problem: dict[str, Any] | None = None
+
+    def _fail(self, seq: int | None, reason: str) -> None:
+        if self.problem is None:
+            self.problem = {"citizen_id": str(self.citizen_id), "seq": seq, "reason": reason}
+
+    def add(self, event_row: AuditEvent) -> None:
+        if self.problem is not None:
+            return
+        if event_row.seq != self.expected_seq:
+            self._fail(self.expected_seq, "missing-event")
+            return
+        computed = chain_step(self.previous, content_digest(event_row.content()))
+        if computed != bytes(event_row.hash):
+            self._fail(event_row.seq, "hash-mismatch")
+            return
+        self.previous = computed
+        self.expected_seq += 1
+
+    def finish(self, head: AuditChainHead | None) -> None:
+        if self.problem is not None:
+            return
+        last_seq = self.expected_seq - 1
+        if head is None:
+            self._fail(None, "missing-chain-head")
+        elif head.seq != last_seq:
+            self._fail(last_seq + 1, "missing-event")
+        elif bytes(head.last_hash) != self.previous:
+            self._fail(last_seq, "head-mismatch")
+
+
+def verify_chains(session: Session, *, citizen_id: uuid.UUID | None = None) -> VerifyReport:
+    """Recompute every chain (or one citizen's) and compare with the stored hashes and heads.
+
+    Streams events and heads in citizen order and merges them, so memory stays flat.
+    """
+    report = VerifyReport()
+    heads = _heads(session, citizen_id)
+    head = next(heads, None)
+    check: _ChainCheck | None = None
+
+    def close(current: _ChainCheck) -> None:
+        nonlocal head
+        # Heads of citizens without any event left: every one of their events was removed.
+        while head is not None and head.citizen_id < current.citizen_id:
+            _orphan_head(report, head)
+            head = next(heads, None)
+        matching = head if head is not None and head.citizen_id == current.citizen_id else None
+        current.finish(matching)
+        if matching is not None:
+            head = next(heads, None)
+        report.chains += 1
+        if current.problem is not None:
+            report.broken.append(current.problem)
+
+    for row in _events(session, citizen_id):
+        report.events += 1
+        if check is None or row.citizen_id != check.citizen_id:
+            if check is not None:
+                close(check)
+            check = _ChainCheck(row.citizen_id)
+        check.add(row)
+    if check is not None:
+        close(check)
+    while head is not None:
+        _orphan_head(report, head)
+        head = next(heads, None)
+    return report
+
+
+def _orphan_head(report: VerifyReport, head: AuditChainHead) -> None:
+    report.chains += 1
+    if head.seq > 0:
+        report.broken.append(
+            {"citizen_id": str(head.citizen_id), "seq": 1, "reason": "missing-event"}
+        )

@@ -1,0 +1,478 @@
+"""The decision point: load the facts, ask the pure policy, audit the answer (DESIGN.md §5).
+
+Everything runs in the caller's session and transaction and nothing here commits: the audit
+event commits together with the action it allowed. A denial has nothing else to commit, so
+callers commit before answering 404/403 (`raise_if_denied` does both) or the rollback at the
+end of the request would take the denial's audit event with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, event, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from consent.audit import append_event
+from consent.models import AccessDigest, BreakGlassSession, Consent
+from consent.models import Guardianship as GuardianshipRow
+from consent.policy import decide, visible_scope
+from consent.policy_types import (
+    VIETNAM_TZ,
+    Actor,
+    BreakGlass,
+    Decision,
+    Facts,
+    FamilyDoctor,
+    Grant,
+    Guardianship,
+    PolicySettings,
+    Scope,
+    Target,
+)
+from core.db import utcnow
+from core.encryption import ERASED, KEY_RETIRED, DataKey
+from core.errors import Forbidden, NotFound
+from core.events import RECORD_ACCESSED, DomainEvent, emit
+from ehr.models import Citizen, FamilyDoctorAssignment
+
+# Ended consents, guardianships and break-glass sessions are still loaded this long after they
+# ended, so a denial can name why ("consent-expired") instead of a bare default deny.
+RECENTLY_ENDED = dt.timedelta(days=30)
+
+DEFAULT_GUARDIAN_AGE_LIMIT = 16
+DEFAULT_TEEN_PRIVACY_AGE = 12
+DEFAULT_BREAK_GLASS_HOURS = 4.0
+
+_FACTS_KEY = "phr.consent.facts"
+_THIRD_PARTY_ROLES = frozenset({"practitioner", "station"})
+_WRITES = frozenset({"create", "update", "entered-in-error"})
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the audit needs about the request besides actor and target."""
+
+    account_id: uuid.UUID | None
+    client_id: str | None
+    request_id: str | None
+    actor_label: str | None
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def policy_settings(config: Mapping[str, Any] | None = None) -> PolicySettings:
+    """The policy's numbers from app config (GUARDIAN_AGE_LIMIT, TEEN_PRIVACY_AGE, ...)."""
+    config = current_app.config if config is None else config
+    return PolicySettings(
+        guardian_age_limit=int(config.get("GUARDIAN_AGE_LIMIT", DEFAULT_GUARDIAN_AGE_LIMIT)),
+        teen_privacy_age=int(config.get("TEEN_PRIVACY_AGE", DEFAULT_TEEN_PRIVACY_AGE)),
+        break_glass_hours=float(config.get("BREAK_GLASS_HOURS", DEFAULT_BREAK_GLASS_HOURS)),
+    )
+
+
+# --- facts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Loaded:
+    """What has been read about one citizen in this transaction; None parts are not loaded yet."""
+
+    exists: bool | None = None
+    birth_date: dt.date | None = None
+    family_doctor: FamilyDoctor | None = None
+    guardianships: tuple[Guardianship, ...] | None = None
+    consents: tuple[Grant, ...] | None = None
+    break_glass: tuple[BreakGlass, ...] | None = None
+    parts: set[str] = field(default_factory=set)
+
+
+def _cache(session: Session) -> dict[uuid.UUID, _Loaded]:
+    return session.info.setdefault(_FACTS_KEY, {})
+
+
+def forget_facts(session: Session, citizen_id: uuid.UUID | None = None) -> None:
+    """Drop cached facts (after a change to consents, guardians or break-glass)."""
+    if citizen_id is None:
+        session.info.pop(_FACTS_KEY, None)
+    else:
+        _cache(session).pop(citizen_id, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_at_transaction_end(session: Session) -> None:
+    # Facts are valid for one transaction: a revoked consent must count on the next request
+    # even when a worker or a test keeps its session open.
+    session.info.pop(_FACTS_KEY, None)
+
+
+def _parts_for(actor: Actor | None, citizen_id: uuid.UUID) -> frozenset[str]:
+    """The parts of the facts the policy reads for this actor (all of them when unknown)."""
+    if actor is None:
+        return frozenset({"citizen", "guardianships", "grants"})
+    if actor.role == "citizen":
+        acting_for = actor.acting_for or actor.citizen_id
+        if actor.citizen_id is not None and acting_for != actor.citizen_id:
+            return frozenset({"citizen", "guardianships"})
+        return frozenset({"citizen"})
+    if actor.role == "practitioner":
+        return frozenset({"citizen", "grants"})
+    return frozenset()  # stations and admins: the policy needs no fact about the citizen
+
+
+def _load_citizen(session: Session, citizen_id: uuid.UUID, loaded: _Loaded) -> None:
+    """One query: the citizen, their data keys (for decryption) and the active family doctor."""
+    fda = FamilyDoctorAssignment
+    rows = session.execute(
+        select(Citizen, DataKey, fda.practitioner_id, fda.facility_id)
+        .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
+        .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
+        .where(Citizen.id == citizen_id)
+    ).all()
+    loaded.parts.add("citizen")
+    loaded.exists = bool(rows)
+    if not rows:
+        return
+    citizen, _, practitioner_id, facility_id = rows[0]
+    # The data keys are in the identity map now: decrypting the birth date needs no query.
+    birth_date = citizen.date_of_birth
+    loaded.birth_date = None if birth_date is ERASED else birth_date
+    if practitioner_id is not None:
+        loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
+                                            facility_id=facility_id)
+
+
+def _load_guardianships(
+    session: Session, citizen_id: uuid.UUID, now: dt.datetime, loaded: _Loaded
+) -> None:
+    since = now - RECENTLY_ENDED
+    rows = session.scalars(
+        select(GuardianshipRow).where(
+            GuardianshipRow.dependant_citizen_id == citizen_id,
+            or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since),
+        )
+    ).all()
+    loaded.parts.add("guardianships")
+    loaded.guardianships = tuple(
+        Guardianship(
+            guardian_citizen_id=row.guardian_citizen_id,
+            dependant_citizen_id=row.dependant_citizen_id,
+            kind=row.kind,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            revoked_at=row.revoked_at,
+            categories=frozenset(row.categories or ()),
+        )
+        for row in rows
+    )
+
+
+def _load_grants(
+    session: Session, citizen_id: uuid.UUID, now: dt.datetime, loaded: _Loaded
+) -> None:
+    """Consents and break-glass sessions: the two ways a practitioner reaches a record."""
+    since = now - RECENTLY_ENDED
+    consents = session.scalars(
+        select(Consent).where(
+            Consent.citizen_id == citizen_id,
+            or_(Consent.revoked_at.is_(None), Consent.revoked_at > since),
+            or_(Consent.expires_at.is_(None), Consent.expires_at > since),
+        )
+    ).all()
+    sessions = session.scalars(
+        select(BreakGlassSession).where(
+            BreakGlassSession.citizen_id == citizen_id, BreakGlassSession.expires_at > since
+        )
+    ).all()
+    loaded.parts.add("grants")
+    loaded.consents = tuple(_grant(row) for row in consents)
+    # The reason is mandatory and checked when a session is opened; it stays encrypted here.
+    loaded.break_glass = tuple(
+        BreakGlass(
+            id=row.id, citizen_id=row.citizen_id, practitioner_id=row.practitioner_id,
+            opened_at=row.opened_at, expires_at=row.expires_at, reason="(recorded)",
+            closed_at=row.closed_at,
+        )
+        for row in sessions
+    )
+
+
+def _grant(row: Consent) -> Grant:
+    return Grant(
+        id=row.id,
+        citizen_id=row.citizen_id,
+        grantee_type=row.grantee_type,
+        grantee_id=row.grantee_id,
+        sections=frozenset(row.sections or ()),
+        categories=frozenset(row.categories or ()),
+        created_at=row.created_at,
+        access=row.access,
+        purpose=row.purpose,
+        data_from=row.data_from,
+        data_until=row.data_until,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _loaded(
+    session: Session, citizen_id: uuid.UUID, now: dt.datetime, parts: frozenset[str]
+) -> _Loaded:
+    loaded = _cache(session).setdefault(citizen_id, _Loaded())
+    with session.no_autoflush:
+        if "citizen" in parts and "citizen" not in loaded.parts:
+            _load_citizen(session, citizen_id, loaded)
+        if "guardianships" in parts and "guardianships" not in loaded.parts:
+            _load_guardianships(session, citizen_id, now, loaded)
+        if "grants" in parts and "grants" not in loaded.parts:
+            _load_grants(session, citizen_id, now, loaded)
+    return loaded
+
+
+def load_facts(
+    session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, actor: Actor | None = None
+) -> Facts:
+    """Everything the policy needs about one citizen, cached for the transaction.
+
+    With `actor`, only the parts the policy reads for that actor's role are loaded: one query
+    for a citizen, two for a guardian, three for a practitioner, none for a station.
+    """
+    loaded = _loaded(session, citizen_id, now, _parts_for(actor, citizen_id))
+    return Facts(
+        citizen_id=citizen_id,
+        now=now,
+        citizen_birth_date=loaded.birth_date,
+        family_doctor=loaded.family_doctor,
+        guardianships=loaded.guardianships or (),
+        consents=loaded.consents or (),
+        break_glass=loaded.break_glass or (),
+        settings=policy_settings(),
+    )
+
+
+def load_guardian_facts(session: Session, *, citizen_id: uuid.UUID, now: dt.datetime) -> Facts:
+    """The facts that decide who acts for a citizen: birth date and guardianships."""
+    loaded = _loaded(session, citizen_id, now, frozenset({"citizen", "guardianships"}))
+    return Facts(
+        citizen_id=citizen_id, now=now, citizen_birth_date=loaded.birth_date,
+        guardianships=loaded.guardianships or (), settings=policy_settings(),
+    )
+
+
+def citizen_exists(session: Session, citizen_id: uuid.UUID) -> bool:
+    """Whether the citizen exists (shares the facts cache: usually no extra query)."""
+    loaded = _loaded(session, citizen_id, utcnow(), frozenset({"citizen"}))
+    return bool(loaded.exists)
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def authorize(
+    session: Session,
+    *,
+    actor: Actor,
+    target: Target,
+    action: str,
+    purpose: str | None,
+    context: RequestContext,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Decide one request, write its audit event (permit or deny), return the decision."""
+    now = now or utcnow()
+    facts = load_facts(session, citizen_id=target.citizen_id, now=now, actor=actor)
+    decision = decide(actor=actor, target=target, action=action, purpose=purpose, facts=facts)
+    record_decision(
+        session, actor=actor, citizen_id=target.citizen_id, section=target.section,
+        entry_id=target.entry_id, action=action, decision=decision, context=context, now=now,
+        facts=facts,
+        sensitivity=target.sensitivity if target.entry_id or action in _WRITES else None,
+    )
+    return decision
+
+
+def authorize_section(
+    session: Session,
+    *,
+    actor: Actor,
+    citizen_id: uuid.UUID,
+    section: str,
+    action: str = "read",
+    purpose: str | None,
+    context: RequestContext,
+    now: dt.datetime | None = None,
+) -> Scope:
+    """What of a section a list query may return; audited once for the whole list."""
+    now = now or utcnow()
+    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
+    scope = visible_scope(
+        actor=actor, citizen_id=citizen_id, section=section, action=action, purpose=purpose,
+        facts=facts,
+    )
+    first = scope.clauses[0] if scope.clauses else None
+    decision = Decision(
+        permit=scope.permit,
+        rule=scope.rule,
+        purpose=first.purpose if first is not None else purpose,
+        via=first.via if first is not None else None,
+        consent_id=first.consent_id if first is not None else None,
+        break_glass_id=first.break_glass_id if first is not None else None,
+    )
+    record_decision(
+        session, actor=actor, citizen_id=citizen_id, section=section, entry_id=None,
+        action=action, decision=decision, context=context, now=now, facts=facts,
+    )
+    return scope
+
+
+def require(
+    session: Session,
+    *,
+    actor: Actor,
+    citizen_id: uuid.UUID,
+    target: str,
+    action: str,
+    context: RequestContext,
+    purpose: str | None = None,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Authorize an action on one of a citizen's non-entry targets; 403 (audited) when denied."""
+    decision = authorize(
+        session, actor=actor, target=Target(citizen_id=citizen_id, section=target),
+        action=action, purpose=purpose, context=context, now=now,
+    )
+    raise_if_denied(session, decision, entry=False)
+    return decision
+
+
+def raise_if_denied(session: Session, decision: Decision | Scope, *, entry: bool) -> None:
+    """Commit the denial's audit event and answer 404 (an entry) or 403 (a section)."""
+    if decision.permit:
+        return
+    session.commit()
+    if entry:
+        raise NotFound()
+    raise Forbidden()
+
+
+def record_decision(
+    session: Session,
+    *,
+    actor: Actor,
+    citizen_id: uuid.UUID,
+    section: str,
+    entry_id: uuid.UUID | None,
+    action: str,
+    decision: Decision,
+    context: RequestContext,
+    now: dt.datetime,
+    facts: Facts | None = None,
+    sensitivity: str | None = None,
+) -> uuid.UUID:
+    """Append the audit event of a decision and, for a third party's read, the daily digest."""
+    on_behalf_of = actor.acting_for if actor.acting_for not in (None, actor.citizen_id) else None
+    event_id = append_event(
+        session,
+        citizen_id=citizen_id,
+        occurred_at=now,
+        actor_role=actor.role,
+        actor_account_id=context.account_id,
+        actor_citizen_id=actor.citizen_id,
+        actor_practitioner_id=actor.practitioner_id,
+        actor_facility_id=acting_facility(actor, decision, facts),
+        on_behalf_of=on_behalf_of,
+        section=section,
+        entry_id=entry_id,
+        sensitivity=sensitivity,
+        action=action,
+        purpose=decision.purpose,
+        decision="permit" if decision.permit else "deny",
+        rule=decision.rule[:64],
+        consent_id=decision.consent_id,
+        break_glass_id=decision.break_glass_id,
+        client_id=_clip(context.client_id),
+        request_id=_clip(context.request_id),
+        actor_label=_clip(context.actor_label),
+    )
+    if decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES:
+        _note_third_party_read(
+            session, actor=actor, citizen_id=citizen_id, section=section, decision=decision,
+            facility_id=acting_facility(actor, decision, facts), now=now,
+        )
+    return event_id
+
+
+def _clip(value: str | None) -> str | None:
+    return value[:128] if value else value
+
+
+def acting_facility(actor: Actor, decision: Decision, facts: Facts | None) -> uuid.UUID | None:
+    """The facility the actor acted at, as far as it is known."""
+    if decision.via and decision.via.startswith("facility:"):
+        return uuid.UUID(decision.via.removeprefix("facility:"))
+    if (
+        decision.rule == "family-doctor"
+        and facts is not None
+        and facts.family_doctor is not None
+    ):
+        return facts.family_doctor.facility_id
+    if len(actor.facility_ids) == 1:
+        return next(iter(actor.facility_ids))
+    return None
+
+
+# --- access notification digest -------------------------------------------------------------
+
+
+def _reader_key(actor: Actor) -> str:
+    if actor.role == "practitioner":
+        return f"practitioner:{actor.practitioner_id}"
+    return f"facility:{min(actor.facility_ids)}"
+
+
+def _note_third_party_read(
+    session: Session,
+    *,
+    actor: Actor,
+    citizen_id: uuid.UUID,
+    section: str,
+    decision: Decision,
+    facility_id: uuid.UUID | None,
+    now: dt.datetime,
+) -> bool:
+    """Emit RECORD_ACCESSED when this reader had not been reported today; True when emitted.
+
+    One upsert: it inserts or moves the reader's last reported (local) day forward, and
+    returns a row only when it did, so the first read of the day wins even under concurrency.
+    """
+    day = now.astimezone(VIETNAM_TZ).date()
+    table = AccessDigest.__table__
+    name = session.get_bind().dialect.name
+    insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(citizen_id=citizen_id, reader=_reader_key(actor), last_day=day)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.citizen_id, table.c.reader],
+        set_={"last_day": stmt.excluded.last_day},
+        where=table.c.last_day < stmt.excluded.last_day,
+    ).returning(table.c.last_day)
+    if session.execute(stmt).first() is None:
+        return False
+    data: dict[str, Any] = {
+        "actor_kind": actor.role,
+        "practitioner_id": str(actor.practitioner_id) if actor.practitioner_id else None,
+        "facility_id": str(facility_id) if facility_id else None,
+        "section": section,
+        "rule": decision.rule,
+        "break_glass_id": str(decision.break_glass_id) if decision.break_glass_id else None,
+    }
+    emit(session, DomainEvent(name=RECORD_ACCESSED, citizen_id=citizen_id, data=data,
+                              occurred_at=now))
+    return True

@@ -1,0 +1,126 @@
+"""Idempotency-Key: a create replayed with the same key and body returns the first response.
+
+Keys are scoped to (client, account) and stored only as an HMAC; the stored response is
+encrypted under the citizen's data key like the record itself. The record is written in the
+same transaction as the change it answers for, so a worker killed after the commit leaves a
+replayable answer, and a concurrent duplicate loses on the unique index and replays it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.db import UTCDateTime, db, utcnow
+from core.encryption import EncryptedField, EncryptedModelMixin, encrypted_column, vault_settings
+from core.errors import BadRequest, Message, ValidationFailed
+
+HEADER = "Idempotency-Key"
+RETENTION = dt.timedelta(hours=48)  # the contract promises at least 24 h
+_SANE_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
+
+
+class IdempotencyRecord(EncryptedModelMixin, db.Model):
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    scope: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_ct: Mapped[bytes] = encrypted_column(nullable=False)
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    response = EncryptedField("response_ct", kind="json")
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: Mapping[str, Any]
+
+
+def header_key() -> str | None:
+    """The request's Idempotency-Key, validated; None when absent."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    if not _SANE_KEY.fullmatch(raw):
+        raise BadRequest(Message("problem.invalid-idempotency-key.detail"),
+                         code="invalid-idempotency-key")
+    return raw
+
+
+def _mac(domain: bytes, *parts: str) -> bytes:
+    key = vault_settings().blind_index_key
+    message = domain + b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+    return hmac.digest(key, message, hashlib.sha256)
+
+
+def scope_of(*, client_id: str | None, account_id: object, key: str) -> bytes:
+    return _mac(b"phr-vn/idempotency/scope/v1", client_id or "-", str(account_id or "-"), key)
+
+
+def fingerprint_of(*, method: str, route: str, body: Any) -> bytes:
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                           default=str)
+    return _mac(b"phr-vn/idempotency/request/v1", method, route, canonical)
+
+
+def lookup(session: Session, *, scope: bytes, fingerprint: bytes) -> Replay | None:
+    """The first response for this key, or None; 422 when the key was used for another body."""
+    record = session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.scope == scope)
+    ).one_or_none()
+    if record is None:
+        return None
+    if record.expires_at <= utcnow():
+        session.delete(record)
+        session.flush()
+        return None
+    if not hmac.compare_digest(record.fingerprint, fingerprint):
+        raise ValidationFailed(Message("problem.idempotency-key-reused.detail"),
+                               code="idempotency-key-reused")
+    return Replay(status=record.response_status, body=record.response)
+
+
+def remember(
+    session: Session,
+    *,
+    scope: bytes,
+    fingerprint: bytes,
+    citizen_id: uuid.UUID,
+    status: int,
+    body: Mapping[str, Any],
+    resource_id: str | None = None,
+) -> IdempotencyRecord:
+    """Add the response to the caller's transaction (it commits with the change)."""
+    now = utcnow()
+    record = IdempotencyRecord(
+        id=uuid.uuid4(), citizen_id=citizen_id, scope=scope, fingerprint=fingerprint,
+        response_status=status, resource_id=resource_id, created_at=now,
+        expires_at=now + RETENTION,
+    )
+    record.response = dict(body)
+    session.add(record)
+    return record
+
+
+def purge_expired(session: Session, *, now: dt.datetime | None = None) -> int:
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow()))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,235 @@
+"""HTTP surface of the record: parse → authorize (in the services) → call a service → serialize.
+
+Handlers stay thin; every route needs a bearer token (auth), a scope covering the FHIR
+resource and interaction, and the consent decision the services ask for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from auth.resource import current_principal, require_scope
+from auth.scopes import SECTION_RESOURCES
+from core import idempotency
+from core.conditional import body_etag, json_with_etag, require_if_match, version_etag
+from core.db import db
+from core.errors import Message, NotFound, ValidationFailed
+from core.http import json_body
+from core.pagination import decode_cursor, encode_cursor, parse_limit, parse_timestamp
+from ehr import records
+from ehr.access import Caller, RecordAccess
+from ehr.record_models import RecordEntry
+from ehr.views import Names, entry_view, page_view, parse_fields, version_view
+
+bp = Blueprint("records", __name__, url_prefix="/api/v1")
+
+# Werkzeug's `any` converter: an unknown section is a 404 and never shadows other routes.
+SECTION = "<any(" + ", ".join(f'"{name}"' for name in records.SECTIONS) + "):section>"
+
+
+def caller() -> Caller:
+    principal = current_principal()
+    return Caller(
+        role=principal.role, account_id=principal.account_id, client_id=principal.client_id,
+        citizen_id=principal.citizen_id, practitioner_id=principal.practitioner_id,
+        facility_ids=frozenset(principal.facility_ids), request_id=g.get("request_id"),
+    )
+
+
+def new_access() -> RecordAccess:
+    return RecordAccess(db.session, caller())
+
+
+def _section(section: str) -> str:
+    if section not in records.SECTIONS:
+        raise NotFound()
+    return section
+
+
+def _names(access: RecordAccess, entries: list[Any]) -> Names:
+    return Names(
+        records.practitioner_names(access, (e.author_practitioner_id for e in entries)),
+        records.facility_names(access, (e.facility_id for e in entries)),
+    )
+
+
+def entry_response(access: RecordAccess, entry: RecordEntry, *, status: int = 200) -> Response:
+    view = entry_view(entry, _names(access, [entry]))
+    response = json_with_etag(view, etag=version_etag(entry.id, entry.version), status=status)
+    return response
+
+
+def idempotent_create(
+    *, route: str, citizen_id: uuid.UUID, body: dict[str, Any],
+    create: Callable[[], tuple[dict[str, Any], str, str]],
+) -> Response:
+    """Run `create` once per Idempotency-Key: replays return the first answer, byte for byte."""
+    key = idempotency.header_key()
+    principal = current_principal()
+    scope = fingerprint = None
+    if key is not None:
+        scope = idempotency.scope_of(client_id=principal.client_id,
+                                     account_id=principal.account_id, key=key)
+        fingerprint = idempotency.fingerprint_of(method="POST", route=route, body=body)
+        replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
+        if replay is not None:
+            db.session.rollback()
+            return _replayed(replay)
+    view, etag, resource_id = create()
+    if scope is not None and fingerprint is not None:
+        idempotency.remember(db.session, scope=scope, fingerprint=fingerprint,
+                             citizen_id=citizen_id, status=201,
+                             body={"body": view, "etag": etag}, resource_id=resource_id)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer with its result.
+        db.session.rollback()
+        if scope is None or fingerprint is None:
+            raise
+        replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return _replayed(replay)
+    response = jsonify(view)
+    response.status_code = 201
+    response.headers["ETag"] = etag
+    response.headers["Location"] = f"{request.path.rstrip('/')}/{resource_id}"
+    return response
+
+
+def _replayed(replay: idempotency.Replay) -> Response:
+    stored = dict(replay.body)
+    response = jsonify(stored["body"])
+    response.status_code = replay.status
+    response.headers["ETag"] = stored.get("etag", body_etag(stored["body"]))
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+# Sections ----------
+
+@bp.get("/citizens/<uuid:citizen_id>/" + SECTION)
+def list_section(citizen_id: uuid.UUID, section: str) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="s")
+    fields = parse_fields(request.args.get("fields"))
+    limit = parse_limit(request.args.get("limit"))
+    cursor = request.args.get("cursor")
+    position = decode_cursor(cursor) if cursor else None
+    updated_since = parse_timestamp(request.args.get("updated_since"), name="updated_since")
+    include_eie = request.args.get("include_entered_in_error", "false") == "true"
+    access = new_access()
+    page = records.list_entries(
+        access, citizen_id=citizen_id, section=section, limit=limit, position=position,
+        updated_since=updated_since, include_entered_in_error=include_eie,
+    )
+    names = _names(access, page.entries)
+    items = [entry_view(e, names, fields) for e in page.entries]
+    next_cursor = encode_cursor(page.next_position) if page.next_position else None
+    payload = page_view(items, next_cursor)
+    db.session.commit()  # the audit event of this read
+    return json_with_etag(payload)
+
+
+@bp.post("/citizens/<uuid:citizen_id>/" + SECTION)
+def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="c")
+    body = json_body()
+
+    def create() -> tuple[dict[str, Any], str, str]:
+        access = new_access()
+        entry = records.create_entry(access, citizen_id=citizen_id, section=section, body=body)
+        db.session.flush()
+        return (entry_view(entry, _names(access, [entry])),
+                version_etag(entry.id, entry.version), str(entry.id))
+
+    return idempotent_create(route=f"/citizens/{citizen_id}/{section}", citizen_id=citizen_id,
+                             body=body, create=create)
+
+
+@bp.get("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>")
+def read_in_section(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="r")
+    access = new_access()
+    entry = records.read_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    response = entry_response(access, entry)
+    db.session.commit()
+    return response
+
+
+@bp.patch("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>")
+def update_in_section(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="u")
+    body = json_body()
+    access = new_access()
+    entry = records.update_entry(
+        access, citizen_id=citizen_id, section=section, entry_id=entry_id, patch=body,
+        check_version=lambda current: require_if_match(version_etag(current.id, current.version)),
+    )
+    db.session.flush()
+    response = entry_response(access, entry)
+    db.session.commit()
+    return response
+
+
+@bp.post("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>/entered-in-error")
+def entered_in_error(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="u")
+    body = json_body()
+    reason = body.get("reason")
+    unknown = sorted(set(body) - {"reason"})
+    errors: dict[str, list[Message | str]] = {}
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
+        errors["reason"] = [Message("record.reason-required")]
+    for name in unknown:
+        errors[name] = [Message("record.unknown-field")]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    access = new_access()
+    entry = records.mark_entered_in_error(
+        access, citizen_id=citizen_id, section=section, entry_id=entry_id,
+        reason=str(reason).strip(),
+    )
+    db.session.flush()
+    response = entry_response(access, entry)
+    db.session.commit()
+    return response
+
+
+@bp.get("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>/versions")
+def versions(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
+    section = _section(section)
+    require_scope(resource=SECTION_RESOURCES[section], interaction="r")
+    access = new_access()
+    entry, earlier = records.entry_versions(
+        access, citizen_id=citizen_id, section=section, entry_id=entry_id
+    )
+    names = Names(
+        records.practitioner_names(
+            access, [entry.author_practitioner_id, *(v.author_practitioner_id for v in earlier)]
+        ),
+        records.facility_names(access, [entry.facility_id, *(v.facility_id for v in earlier)]),
+    )
+    payload = {
+        "current": entry_view(entry, names),
+        "versions": [version_view(v, names) for v in earlier],
+    }
+    db.session.commit()
+    return json_with_etag(payload)
+
+
+def today_in_vietnam() -> dt.date:
+    clock = current_app.config.get("CLOCK")
+    now = clock() if callable(clock) else dt.datetime.now(dt.UTC)
+    return (now + dt.timedelta(hours=7)).date()

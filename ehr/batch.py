@@ -1,0 +1,159 @@
+"""The station batch upload: up to 500 immunizations after an outreach day, each on its own.
+
+Every item is validated, authorized and stored independently and answered with its own status:
+201 created, 200 replay of an earlier upload of the same `client_item_id`, or a problem. A bad
+item never blocks the good ones. The work is set-based: one query finds earlier uploads, one
+loads the citizens, one preloads their data keys, and the inserts go out together.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from core import idempotency
+from core.conditional import version_etag
+from core.encryption import keyring
+from core.errors import Forbidden, Message, NotFound, Problem, ValidationFailed
+from ehr import records
+from ehr.access import RecordAccess
+from ehr.models import Citizen
+from ehr.views import Names, entry_view
+
+MAX_ITEMS = 500
+ROUTE = "/immunizations/batch"
+
+
+@dataclass
+class ItemResult:
+    client_item_id: str | None
+    status: int
+    entry: dict[str, Any] | None = None
+    problem: Problem | None = None
+
+
+def _item_scope(access: RecordAccess, client_item_id: str) -> bytes:
+    return idempotency.scope_of(
+        client_id=access.caller.client_id, account_id=access.caller.account_id,
+        key="batch-item:" + client_item_id,
+    )
+
+
+def _shape_errors(item: Any, seen: set[str]) -> tuple[str | None, uuid.UUID | None, Problem | None]:
+    if not isinstance(item, dict):
+        return None, None, ValidationFailed(errors={"item": [Message("record.batch-item-object")]})
+    client_item_id = item.get("client_item_id")
+    errors: dict[str, list[Message | str]] = {}
+    if not isinstance(client_item_id, str) or not 1 <= len(client_item_id) <= 64:
+        errors["client_item_id"] = [Message("record.batch-client-item-id")]
+        client_item_id = None
+    elif client_item_id in seen:
+        errors["client_item_id"] = [Message("record.duplicate-client-item-id")]
+    citizen_id = None
+    try:
+        citizen_id = uuid.UUID(str(item.get("citizen_id")))
+    except ValueError:
+        errors["citizen_id"] = [Message("record.invalid-uuid")]
+    if errors:
+        return client_item_id, citizen_id, ValidationFailed(errors=errors)
+    return client_item_id, citizen_id, None
+
+
+def upload(
+    access: RecordAccess,
+    *,
+    items: Sequence[Any],
+    names_for: Callable[[list[Any]], Names],
+) -> list[ItemResult]:
+    """Process one batch; the caller commits once at the end."""
+    session = access.session
+    results: list[ItemResult] = []
+    pending: list[tuple[int, str, uuid.UUID, dict[str, Any], bytes, bytes]] = []
+    seen: set[str] = set()
+    for item in items:
+        client_item_id, citizen_id, problem = _shape_errors(item, seen)
+        if client_item_id:
+            seen.add(client_item_id)
+        if problem is not None or client_item_id is None or citizen_id is None:
+            results.append(ItemResult(client_item_id, problem.status if problem else 422,
+                                      problem=problem))
+            continue
+        body = {k: v for k, v in item.items() if k not in ("client_item_id", "citizen_id")}
+        scope = _item_scope(access, client_item_id)
+        fingerprint = idempotency.fingerprint_of(
+            method="POST", route=ROUTE, body={"citizen_id": str(citizen_id), **body}
+        )
+        results.append(ItemResult(client_item_id, 0))
+        pending.append((len(results) - 1, client_item_id, citizen_id, body, scope, fingerprint))
+
+    earlier = {
+        record.scope: record
+        for record in session.scalars(select(idempotency.IdempotencyRecord).where(
+            idempotency.IdempotencyRecord.scope.in_([p[4] for p in pending])
+        ))
+    } if pending else {}
+    citizen_ids = {p[2] for p in pending}
+    citizens = {
+        c.id: c for c in session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
+    } if citizen_ids else {}
+    keyring(session).preload(citizens)
+
+    created: list[tuple[int, Any, bytes, bytes]] = []
+    for index, _client_item_id, citizen_id, body, scope, fingerprint in pending:
+        previous = earlier.get(scope)
+        if previous is not None:
+            if hmac.compare_digest(previous.fingerprint, fingerprint):
+                stored = previous.response
+                results[index].status = 200
+                results[index].entry = dict(stored)["body"]
+            else:
+                problem = ValidationFailed(Message("problem.idempotency-key-reused.detail"),
+                                           code="idempotency-key-reused")
+                results[index].status, results[index].problem = 422, problem
+            continue
+        citizen = citizens.get(citizen_id)
+        try:
+            if citizen is None:
+                raise NotFound(Message("record.citizen-unknown"))
+            prepared = records.prepare_entry(access, citizen=citizen, section="immunizations",
+                                             body=body)
+            decision = access.decide(
+                citizen_id=citizen_id, section="immunizations", action="create",
+                sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
+                source=prepared.source,
+            )
+            if not decision.permit:
+                raise Forbidden(Message("problem.section-forbidden.detail"),
+                                code="section-forbidden")
+        except Problem as problem:
+            results[index].status, results[index].problem = problem.status, problem
+            continue
+        entry = records.add_entry(access, citizen_id=citizen_id, section="immunizations",
+                                  prepared=prepared)
+        created.append((index, entry, scope, fingerprint))
+
+    if created:
+        names = names_for([c[1] for c in created])
+        for index, entry, scope, fingerprint in created:
+            view = entry_view(entry, names)
+            results[index].status, results[index].entry = 201, view
+            idempotency.remember(
+                session, scope=scope, fingerprint=fingerprint, citizen_id=entry.citizen_id,
+                status=201, body={"body": view, "etag": version_etag(entry.id, 1)},
+                resource_id=str(entry.id),
+            )
+    return results
+
+
+def result_view(result: ItemResult, render: Callable[[Problem], Mapping[str, Any]]) -> dict:
+    view: dict[str, Any] = {"client_item_id": result.client_item_id, "status": result.status}
+    if result.entry is not None:
+        view["entry"] = result.entry
+    if result.problem is not None:
+        view["problem"] = dict(render(result.problem))
+    return view

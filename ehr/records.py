@@ -1,0 +1,449 @@
+"""Record services: create, read, list, correct and retract entries of a citizen's record.
+
+Each function takes a `RecordAccess` (session + caller) and plain arguments; the permission
+check (and its audit event), the change and its domain event share the caller's transaction,
+which the API commits once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from core.errors import Conflict, Message, NotFound, ValidationFailed
+from core.events import ENTRY_CREATED, DomainEvent, emit
+from core.schemas import load_or_problem
+from ehr.access import RecordAccess, scope_filter
+from ehr.models import Citizen, Facility, Practitioner
+from ehr.record_models import (
+    STATUS_CURRENT,
+    STATUS_ENTERED_IN_ERROR,
+    RecordEntry,
+    RecordEntryVersion,
+)
+from ehr.reference.icd10 import default_sensitivity
+from ehr.section_schemas import (
+    CLINICAL_DATE_FIELD,
+    SECTION_SCHEMAS,
+    SENSITIVITY_LABELS,
+    ObservationSchema,
+)
+
+ENVELOPE_FIELDS = ("sensitivity", "source")
+SECTIONS = tuple(SECTION_SCHEMAS)
+
+
+def get_citizen(access: RecordAccess, citizen_id: uuid.UUID) -> Citizen:
+    citizen = access.session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound()
+    return citizen
+
+
+def _split_envelope(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    envelope = {k: body[k] for k in ENVELOPE_FIELDS if k in body}
+    content = {k: v for k, v in body.items() if k not in ENVELOPE_FIELDS}
+    return envelope, content
+
+
+def _validate_envelope(envelope: Mapping[str, Any], *, role: str) -> dict[str, Any]:
+    errors: dict[str, list[Message | str]] = {}
+    sensitivity = envelope.get("sensitivity", "normal")
+    if sensitivity not in SENSITIVITY_LABELS:
+        errors["sensitivity"] = [Message("record.invalid-sensitivity",
+                                         choices=", ".join(SENSITIVITY_LABELS))]
+    source = envelope.get("source")
+    if source is not None and (source != "imported" or role != "practitioner"):
+        # Sources follow from who writes; only a clinician may mark an entry as imported.
+        errors["source"] = [Message("record.invalid-source")]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return {"sensitivity": sensitivity, "source": source}
+
+
+def validate_content(section: str, content: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate section content and return it in stored (JSON) form."""
+    schema = SECTION_SCHEMAS[section]()
+    loaded = load_or_problem(schema, dict(content))
+    if isinstance(schema, ObservationSchema):
+        loaded = schema.normalise(loaded)
+    return schema.dump(loaded)
+
+
+def _clinical_date(section: str, content: Mapping[str, Any]) -> dt.date | None:
+    name = CLINICAL_DATE_FIELD[section]
+    raw = content.get(name) if name else None
+    if not raw:
+        return None
+    if "T" in raw:
+        return dt.datetime.fromisoformat(raw).date()
+    return dt.date.fromisoformat(raw)
+
+
+def _effective_sensitivity(section: str, declared: str, content: Mapping[str, Any]) -> str:
+    """A diagnosis in a restricted category keeps that label unless another restricted one is
+    declared: a label can be tightened by the writer, never loosened below the code's."""
+    codes: list[str] = []
+    if section in ("conditions", "family-history") and content.get("icd10_code"):
+        codes.append(content["icd10_code"])
+    codes.extend(content.get("diagnosis_codes") or [])
+    if section == "medications" and content.get("reason_code"):
+        codes.append(content["reason_code"])
+    if declared != "normal":
+        return declared
+    for code in codes:
+        label = default_sensitivity(code)
+        if label != "normal":
+            return label
+    return "normal"
+
+
+def _check_dates_against_birth(citizen: Citizen, section: str, content: Mapping[str, Any]) -> None:
+    birth = citizen.date_of_birth
+    if not isinstance(birth, dt.date):
+        return
+    errors: dict[str, list[Message | str]] = {}
+    for name, raw in content.items():
+        if not isinstance(raw, str) or len(raw) < 10 or not name.endswith(("_date", "_at", "_on")):
+            continue
+        if name in ("expiry_date", "next_exam_due", "end_date", "abatement_date"):
+            continue
+        try:
+            day = dt.date.fromisoformat(raw[:10])
+        except ValueError:
+            continue
+        if day < birth:
+            errors[name] = [Message("record.date-before-birth")]
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+
+def _check_references(access: RecordAccess, section: str, content: Mapping[str, Any]) -> None:
+    if section != "immunizations":
+        return
+    errors: dict[str, list[Message | str]] = {}
+    performer = content.get("performer_id")
+    if performer and access.session.get(Practitioner, uuid.UUID(performer)) is None:
+        errors["performer_id"] = [Message("record.practitioner-unknown")]
+    code = content.get("facility_code")
+    if code and access.session.scalars(
+        select(Facility.id).where(Facility.code == code)
+    ).first() is None:
+        errors["facility_code"] = [Message("record.facility-unknown")]
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    content: dict[str, Any]
+    sensitivity: str
+    source: str
+    clinical_date: dt.date | None
+
+
+def prepare_entry(
+    access: RecordAccess, *, citizen: Citizen, section: str, body: Mapping[str, Any]
+) -> PreparedEntry:
+    """Validate a create body (shape, code lists, plausibility, dates against birth)."""
+    envelope_raw, content_raw = _split_envelope(body)
+    problems: dict[str, list[Message | str]] = {}
+    envelope: dict[str, Any] = {}
+    content: dict[str, Any] = {}
+    try:
+        envelope = _validate_envelope(envelope_raw, role=access.caller.role)
+    except ValidationFailed as exc:
+        problems.update(exc.errors or {})
+    try:
+        content = validate_content(section, content_raw)
+    except ValidationFailed as exc:
+        problems.update(exc.errors or {})
+    if problems:
+        raise ValidationFailed(errors=problems)
+    _check_dates_against_birth(citizen, section, content)
+    _check_references(access, section, content)
+    return PreparedEntry(
+        content=content,
+        sensitivity=_effective_sensitivity(section, envelope["sensitivity"], content),
+        source=envelope["source"] or access.caller.source,
+        clinical_date=_clinical_date(section, content),
+    )
+
+
+def _author_facility(access: RecordAccess, content: Mapping[str, Any]) -> uuid.UUID | None:
+    code = content.get("facility_code")
+    if code:
+        found = access.session.scalars(select(Facility.id).where(Facility.code == code)).first()
+        if found is not None:
+            return found
+    ids = sorted(access.caller.facility_ids)
+    return ids[0] if ids else None
+
+
+def create_entry(
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, body: Mapping[str, Any]
+) -> RecordEntry:
+    """Validate, authorize (with the entry's label, date and source) and add a new entry."""
+    citizen = get_citizen(access, citizen_id)
+    prepared = prepare_entry(access, citizen=citizen, section=section, body=body)
+    access.require(
+        citizen_id=citizen_id, section=section, action="create",
+        sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
+        source=prepared.source,
+    )
+    return add_entry(access, citizen_id=citizen_id, section=section, prepared=prepared)
+
+
+def add_entry(
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, prepared: PreparedEntry
+) -> RecordEntry:
+    """Add an already validated and authorized entry, and tell whoever listens."""
+    now = access.now
+    entry = RecordEntry(
+        id=uuid.uuid4(), citizen_id=citizen_id, section=section,
+        clinical_date=prepared.clinical_date, status=STATUS_CURRENT,
+        sensitivity=prepared.sensitivity, source=prepared.source, version=1,
+        author_practitioner_id=access.caller.practitioner_id,
+        author_account_id=access.caller.account_id,
+        facility_id=_author_facility(access, prepared.content),
+        created_at=now, updated_at=now,
+    )
+    entry.content = prepared.content
+    access.session.add(entry)
+    emit(access.session, DomainEvent(
+        name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=now,
+        data={"section": section, "entry_id": str(entry.id), "sensitivity": entry.sensitivity,
+              "author_practitioner_id": str(entry.author_practitioner_id or "")},
+    ))
+    return entry
+
+
+def _load_entry(
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+) -> RecordEntry:
+    entry = access.session.get(RecordEntry, entry_id)
+    if entry is None or entry.citizen_id != citizen_id or entry.section != section:
+        # Audit the attempt all the same: probing for entries is worth knowing about.
+        access.decide(citizen_id=citizen_id, section=section, action="read")
+        raise NotFound()
+    return entry
+
+
+def read_entry(
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+) -> RecordEntry:
+    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    access.require(citizen_id=citizen_id, section=section, action="read", entry=entry)
+    return entry
+
+
+def update_entry(
+    access: RecordAccess,
+    *,
+    citizen_id: uuid.UUID,
+    section: str,
+    entry_id: uuid.UUID,
+    patch: Mapping[str, Any],
+    check_version: Any,
+) -> RecordEntry:
+    """A correction: the current content becomes a kept version, the patch the new one."""
+    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    access.require(citizen_id=citizen_id, section=section, action="update", entry=entry)
+    check_version(entry)
+    if entry.status == STATUS_ENTERED_IN_ERROR:
+        raise Conflict(Message("record.entered-in-error"), code="entered-in-error")
+    envelope_raw, content_patch = _split_envelope(patch)
+    envelope = _validate_envelope(
+        {"sensitivity": entry.sensitivity, **envelope_raw}, role=access.caller.role
+    )
+    merged = {**entry.content, **content_patch}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    content = validate_content(section, merged)
+    citizen = get_citizen(access, citizen_id)
+    _check_dates_against_birth(citizen, section, content)
+    _check_references(access, section, content)
+    sensitivity = _effective_sensitivity(section, envelope["sensitivity"], content)
+    clinical_date = _clinical_date(section, content)
+    if sensitivity != entry.sensitivity or clinical_date != entry.clinical_date:
+        # The corrected entry must be writable by the caller under its new label and date too.
+        access.require(citizen_id=citizen_id, section=section, action="update",
+                       sensitivity=sensitivity, clinical_date=clinical_date,
+                       source=entry.source)
+    _keep_version(access, entry)
+    entry.content = content
+    entry.sensitivity = sensitivity
+    entry.clinical_date = clinical_date
+    entry.version += 1
+    entry.author_practitioner_id = access.caller.practitioner_id or entry.author_practitioner_id
+    entry.author_account_id = access.caller.account_id
+    entry.updated_at = access.now
+    return entry
+
+
+def _keep_version(access: RecordAccess, entry: RecordEntry) -> None:
+    version = RecordEntryVersion(
+        id=uuid.uuid4(), entry_id=entry.id, citizen_id=entry.citizen_id, version=entry.version,
+        clinical_date=entry.clinical_date, status=entry.status, sensitivity=entry.sensitivity,
+        source=entry.source, author_practitioner_id=entry.author_practitioner_id,
+        author_account_id=entry.author_account_id, facility_id=entry.facility_id,
+        recorded_at=entry.updated_at, superseded_at=access.now,
+    )
+    version.content = entry.content
+    access.session.add(version)
+
+
+def mark_entered_in_error(
+    access: RecordAccess,
+    *,
+    citizen_id: uuid.UUID,
+    section: str,
+    entry_id: uuid.UUID,
+    reason: str,
+) -> RecordEntry:
+    """Retract an entry: kept, versioned, hidden from summaries, shown as entered-in-error."""
+    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    access.require(citizen_id=citizen_id, section=section, action="entered-in-error",
+                   entry=entry)
+    if entry.status == STATUS_ENTERED_IN_ERROR:
+        raise Conflict(Message("record.entered-in-error"), code="entered-in-error")
+    _keep_version(access, entry)
+    entry.status = STATUS_ENTERED_IN_ERROR
+    entry.error_reason = reason
+    entry.entered_in_error_at = access.now
+    entry.version += 1
+    entry.author_account_id = access.caller.account_id
+    entry.updated_at = access.now
+    return entry
+
+
+def entry_versions(
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+) -> tuple[RecordEntry, list[RecordEntryVersion]]:
+    entry = read_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    versions = list(access.session.scalars(
+        select(RecordEntryVersion)
+        .where(RecordEntryVersion.entry_id == entry.id,
+               RecordEntryVersion.citizen_id == citizen_id)
+        .order_by(RecordEntryVersion.version.desc())
+    ))
+    return entry, versions
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[RecordEntry]
+    next_position: dict[str, Any] | None
+
+
+def list_entries(
+    access: RecordAccess,
+    *,
+    citizen_id: uuid.UUID,
+    section: str,
+    limit: int,
+    position: Mapping[str, Any] | None,
+    updated_since: dt.datetime | None,
+    include_entered_in_error: bool,
+) -> Page:
+    """One page of a section, the permission in the WHERE clause (never filtered after)."""
+    get_citizen(access, citizen_id)
+    scope = access.section_scope(citizen_id=citizen_id, section=section)
+    query = select(RecordEntry).where(
+        RecordEntry.citizen_id == citizen_id, RecordEntry.section == section, scope_filter(scope)
+    )
+    if updated_since is not None:
+        # Delta sync: everything changed since, retractions included, oldest change first.
+        query = query.where(RecordEntry.updated_at > updated_since)
+        order = "updated"
+    else:
+        if not include_entered_in_error:
+            query = query.where(RecordEntry.status == STATUS_CURRENT)
+        order = "clinical"
+    query = _apply_position(query, order, position)
+    if order == "updated":
+        query = query.order_by(RecordEntry.updated_at.asc(), RecordEntry.id.asc())
+    else:
+        query = query.order_by(
+            RecordEntry.clinical_date.desc().nulls_last(), RecordEntry.id.desc()
+        )
+    rows = list(access.session.scalars(query.limit(limit + 1)))
+    next_position = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        if order == "updated":
+            next_position = {"o": "u", "t": last.updated_at.isoformat(), "id": str(last.id)}
+        else:
+            next_position = {"o": "c", "d": last.clinical_date.isoformat()
+                             if last.clinical_date else None, "id": str(last.id)}
+    return Page(entries=rows, next_position=next_position)
+
+
+def _apply_position(query: Any, order: str, position: Mapping[str, Any] | None) -> Any:
+    if not position:
+        return query
+    expected = "u" if order == "updated" else "c"
+    try:
+        if position.get("o") != expected:
+            raise ValueError("cursor of another ordering")
+        last_id = uuid.UUID(str(position["id"]))
+        if order == "updated":
+            stamp = dt.datetime.fromisoformat(str(position["t"]))
+            return query.where(
+                (RecordEntry.updated_at > stamp)
+                | ((RecordEntry.updated_at == stamp) & (RecordEntry.id > last_id))
+            )
+        day = dt.date.fromisoformat(position["d"]) if position.get("d") else None
+    except (KeyError, ValueError, TypeError) as exc:
+        from core.errors import BadRequest
+
+        raise BadRequest(Message("problem.invalid-cursor.detail"), code="invalid-cursor") from exc
+    if day is None:
+        return query.where(RecordEntry.clinical_date.is_(None), RecordEntry.id < last_id)
+    return query.where(
+        (RecordEntry.clinical_date < day)
+        | ((RecordEntry.clinical_date == day) & (RecordEntry.id < last_id))
+        | RecordEntry.clinical_date.is_(None)
+    )
+
+
+def practitioner_names(access: RecordAccess, ids: Iterable[uuid.UUID | None]) -> dict[
+    uuid.UUID, str
+]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = access.session.execute(
+        select(Practitioner.id, Practitioner.full_name).where(Practitioner.id.in_(wanted))
+    )
+    return {row.id: row.full_name for row in rows}
+
+
+def facility_names(access: RecordAccess, ids: Iterable[uuid.UUID | None]) -> dict[
+    uuid.UUID, tuple[str, str]
+]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = access.session.execute(
+        select(Facility.id, Facility.code, Facility.name).where(Facility.id.in_(wanted))
+    )
+    return {row.id: (row.code, row.name) for row in rows}
+
+
+def immunization_doses(
+    access: RecordAccess, *, citizen_id: uuid.UUID
+) -> list[RecordEntry]:
+    """The citizen's current immunization entries (caller has checked the permission)."""
+    return list(access.session.scalars(
+        select(RecordEntry).where(
+            RecordEntry.citizen_id == citizen_id,
+            RecordEntry.section == "immunizations",
+            RecordEntry.status == STATUS_CURRENT,
+        ).order_by(RecordEntry.clinical_date.asc())
+    ))

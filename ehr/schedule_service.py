@@ -1,0 +1,90 @@
+"""A citizen's immunization schedule from the national programme and their recorded doses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from core.encryption import ERASED
+from ehr.models import Citizen
+from ehr.record_models import RecordEntry
+from ehr.reference.schedule import (
+    DOSE_STATUS_LABELS,
+    GivenDose,
+    ScheduledDoseStatus,
+    compute_schedule,
+)
+from ehr.views import iso
+
+
+def given_doses(entries: Iterable[RecordEntry]) -> list[GivenDose]:
+    doses = []
+    for entry in entries:
+        content = entry.content
+        if content is ERASED or not isinstance(content, dict):
+            continue
+        doses.append(GivenDose(
+            vaccine_code=content["vaccine_code"],
+            occurrence_date=dt.date.fromisoformat(content["occurrence_date"]),
+            entry_id=str(entry.id),
+            status="completed" if entry.status == "current" else entry.status,
+        ))
+    return doses
+
+
+def schedule_for(citizen: Citizen, entries: Iterable[RecordEntry], *, today: dt.date
+                 ) -> list[ScheduledDoseStatus]:
+    birth = citizen.date_of_birth
+    if not isinstance(birth, dt.date):
+        return []
+    return compute_schedule(date_of_birth=birth, doses=given_doses(entries), today=today)
+
+
+def dose_view(dose: ScheduledDoseStatus, lang: str) -> dict[str, Any]:
+    return {
+        "item_id": dose.item_id,
+        "series": dose.series,
+        "dose_number": dose.dose_number,
+        "antigens": list(dose.antigens),
+        "name": dose.name_en if lang == "en" else dose.name_vi,
+        "status": str(dose.status),
+        "due_date": iso(dose.due_date),
+        "earliest_date": iso(dose.earliest_date),
+        "overdue_date": iso(dose.overdue_date),
+        "latest_date": iso(dose.latest_date),
+        "completed_date": iso(dose.completed_date),
+        "status_label": DOSE_STATUS_LABELS[str(dose.status)][lang],
+        "due_soon": dose.due_soon,
+        "completed_entry_ids": list(dose.completed_entry_ids),
+        "not_counted": [
+            {"entry_id": n.entry_id, "vaccine_code": n.vaccine_code,
+             "occurrence_date": iso(n.occurrence_date), "reason": str(n.reason)}
+            for n in dose.not_counted
+        ],
+    }
+
+
+def next_due(doses: list[ScheduledDoseStatus]) -> ScheduledDoseStatus | None:
+    """The most pressing dose: overdue first, then due, then the earliest upcoming."""
+    for wanted in ("overdue", "due", "upcoming"):
+        candidates = [d for d in doses if str(d.status) == wanted]
+        if candidates:
+            return min(candidates, key=lambda d: d.due_date)
+    return None
+
+
+def schedule_view(doses: list[ScheduledDoseStatus], *, citizen_id: uuid.UUID, today: dt.date,
+                  lang: str) -> dict[str, Any]:
+    upcoming = next_due(doses)
+    counts: dict[str, int] = {}
+    for dose in doses:
+        counts[str(dose.status)] = counts.get(str(dose.status), 0) + 1
+    return {
+        "citizen_id": str(citizen_id),
+        "as_of": today.isoformat(),
+        "counts": counts,
+        "next_due": dose_view(upcoming, lang) if upcoming else None,
+        "doses": [dose_view(d, lang) for d in doses],
+    }

@@ -1,0 +1,402 @@
+"""The delivery engine: claim due outbox rows, send them, record what happened.
+
+Any number of workers (threads, processes, Celery tasks) may run this at once. A row is claimed
+with a conditional UPDATE that sets a lease (plus ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+claimers do not queue behind each other); the attempt is counted at claim time, so a worker that
+crashes mid-send still uses up an attempt. Sending happens outside any transaction. The result is
+recorded only if the lease is still ours. A worker that dies between sending and recording leaves
+the row to be claimed again when the lease expires; the retry carries the same de-duplication key,
+so the provider (or the device) drops the second copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.db import db
+from core.encryption import ERASED, keyring
+from ehr.models import Citizen
+from notifications.channels import OutboundMessage, Outcome, SendResult, route_of
+from notifications.channels import Senders as _Senders
+from notifications.content import channel_texts
+from notifications.models import (
+    CANCELLED,
+    DEAD,
+    PENDING,
+    RECIPIENT_CITIZEN,
+    SENT,
+    Delivery,
+    Device,
+    Notification,
+)
+from notifications.preferences import LANGUAGES, Preferences, effective, load_rows
+from notifications.recipients import Recipient
+from notifications.runtime import runtime
+from notifications.settings import NotificationSettings
+from notifications.triggers import EMAIL, PUSH, SMS
+
+log = logging.getLogger("phr.notifications")
+_random = secrets.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    delivery_id: uuid.UUID
+    lease_token: str
+    lease_until: dt.datetime
+    attempts: int
+
+
+@dataclass
+class BatchResult:
+    """What one pass did; ``claimed == 0`` means there was nothing due."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    cancelled: int = 0
+    deferred: int = 0  # quiet hours began: waits until they end, attempt not counted
+    skipped: int = 0  # lease nearly over before sending: left for the next claim
+
+    def add(self, other: BatchResult) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def backoff_seconds(
+    attempts: int, *, base: float, cap: float, retry_after: float | None = None
+) -> float:
+    """Exponential backoff with jitter: half fixed, half random, never below Retry-After."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    jittered = delay / 2 + _random.uniform(0, delay / 2)
+    if retry_after is not None:
+        jittered = max(jittered, min(retry_after, cap))
+    return jittered
+
+
+# Claiming ---------------------------------------------------------------------------------------
+def _due(now: dt.datetime) -> list[object]:
+    table = Delivery.__table__
+    return [
+        table.c.status == PENDING,
+        table.c.next_attempt_at <= now,
+        or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
+    ]
+
+
+def claim_due(
+    session: Session,
+    *,
+    limit: int,
+    now: dt.datetime,
+    lease_seconds: float,
+    ids: Sequence[uuid.UUID] | None = None,
+) -> list[Claim]:
+    """Lease up to ``limit`` due rows (only among ``ids`` when given) and commit the claim."""
+    table = Delivery.__table__
+    conditions = _due(now)
+    if ids is not None:
+        if not ids:
+            return []
+        conditions.append(table.c.id.in_(list(ids)))
+    candidates = (
+        select(table.c.id).where(and_(*conditions)).order_by(table.c.next_attempt_at).limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    token = secrets.token_hex(16)
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    # The WHERE repeats the due conditions: whatever the isolation level, a row another worker
+    # leased in the meantime no longer matches and is not taken twice.
+    statement = (
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()), and_(*_due(now)))
+        .values(
+            lease_until=lease_until, lease_token=token,
+            attempts=table.c.attempts + 1, updated_at=now,
+        )
+        .returning(table.c.id, table.c.attempts)
+    )
+    rows = session.execute(statement).all()
+    session.commit()
+    return [Claim(row_id, token, lease_until, attempts) for row_id, attempts in rows]
+
+
+# Preparing --------------------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    claim: Claim
+    message: OutboundMessage | None = None
+    route: str = ""
+    device_id: uuid.UUID | None = None
+    # Decided without sending: ("cancel", code) or ("defer", release time).
+    cancel_code: str | None = None
+    defer_until: dt.datetime | None = None
+    result: SendResult | None = field(default=None)
+
+
+def _language(prefs: Preferences, registry_language: str | None) -> str:
+    for candidate in (prefs.language, registry_language):
+        if candidate in LANGUAGES:
+            return str(candidate)
+    return "vi"
+
+
+def _prepare(
+    session: Session, claims: Sequence[Claim], now: dt.datetime, settings: NotificationSettings
+) -> list[_Prepared]:
+    by_id = {claim.delivery_id: claim for claim in claims}
+    rows = session.execute(
+        select(Delivery, Notification)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(Delivery.id.in_(list(by_id)))
+    ).all()
+    recipients = {Recipient(n.recipient_kind, n.recipient_id) for _, n in rows}
+    stored = load_rows(session, recipients)
+    prefs = {
+        r: effective(stored.get(r), service_quiet_hours=settings.quiet_hours) for r in recipients
+    }
+    device_ids = [d.device_id for d, _ in rows if d.device_id is not None]
+    devices = {
+        device.id: device
+        for device in session.scalars(select(Device).where(Device.id.in_(device_ids)))
+    } if device_ids else {}
+    citizen_ids = [r.id for r in recipients if r.kind == RECIPIENT_CITIZEN]
+    citizens = {
+        citizen.id: citizen
+        for citizen in session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
+    } if citizen_ids else {}
+    keyring(session).preload(set(citizen_ids) | {d.owner_id for d in devices.values()})
+
+    prepared: list[_Prepared] = []
+    for delivery, notification in rows:
+        item = _Prepared(claim=by_id[delivery.id], device_id=delivery.device_id)
+        prepared.append(item)
+        recipient = Recipient(notification.recipient_kind, notification.recipient_id)
+        person = prefs[recipient]
+        if not person.wants(notification.trigger, delivery.channel):
+            item.cancel_code = "preference-off"
+            continue
+        if not notification.urgent and person.quiet_hours is not None:
+            release = person.quiet_hours.release_at(now)
+            if release > now:
+                item.defer_until = release
+                continue
+        citizen = citizens.get(recipient.id) if recipient.kind == RECIPIENT_CITIZEN else None
+        address, platform = _address(delivery, devices, citizen)
+        if not address:
+            item.cancel_code = "no-address" if delivery.channel != PUSH else "device-removed"
+            continue
+        language = _language(person, citizen.preferred_language if citizen else None)
+        title, body = channel_texts(
+            delivery.channel, language=language, urgent=notification.urgent,
+            link=settings.app_url,
+        )
+        item.route = route_of(delivery.channel, platform)
+        item.message = OutboundMessage(
+            delivery_id=delivery.id, notification_id=notification.id,
+            dedup_key=delivery.dedup_key, channel=delivery.channel, platform=platform,
+            address=address, language=language, urgent=notification.urgent,
+            title=title, body=body, link=settings.app_url,
+        )
+    return prepared
+
+
+def _address(
+    delivery: Delivery, devices: dict[uuid.UUID, Device], citizen: Citizen | None
+) -> tuple[str | None, str | None]:
+    if delivery.channel == PUSH:
+        device = devices.get(delivery.device_id) if delivery.device_id else None
+        if device is None:
+            return None, None
+        token = device.token
+        return (token if token and token is not ERASED else None), device.platform
+    if citizen is None:
+        return None, None
+    value = citizen.phone if delivery.channel == SMS else citizen.email
+    if delivery.channel not in (SMS, EMAIL) or not value or value is ERASED:
+        return None, None
+    return str(value), None
+
+
+# Sending ----------------------------------------------------------------------------------------
+def _send_all(
+    senders: _Senders, prepared: Iterable[_Prepared], settings: NotificationSettings
+) -> None:
+    gone: set[uuid.UUID] = set()
+    for item in prepared:
+        if item.message is None:
+            continue
+        if item.device_id is not None and item.device_id in gone:
+            item.cancel_code = "device-removed"  # the provider just said this device is gone
+            continue
+        # Never start a send that could outlive our lease: another worker may take the row then.
+        if settings.clock() >= item.claim.lease_until - dt.timedelta(seconds=settings.http_timeout):
+            continue
+        sender = senders.get(item.route)
+        if sender is None:
+            item.result = SendResult(Outcome.RETRY, "channel-unavailable")
+            continue
+        try:
+            item.result = sender.send(item.message)
+        except Exception:  # noqa: BLE001 - one broken message must not stop the batch
+            log.error("channel raised while sending", exc_info=True,
+                      extra={"delivery_id": str(item.claim.delivery_id), "route": item.route})
+            item.result = SendResult(Outcome.RETRY, "channel-error")
+        if item.result.outcome is Outcome.GONE and item.device_id is not None:
+            gone.add(item.device_id)
+
+
+# Recording --------------------------------------------------------------------------------------
+def _record(
+    session: Session, prepared: Iterable[_Prepared], now: dt.datetime,
+    settings: NotificationSettings,
+) -> BatchResult:
+    table = Delivery.__table__
+    result = BatchResult()
+    gone_devices: set[uuid.UUID] = set()
+    for item in prepared:
+        claim = item.claim
+        ours = and_(table.c.id == claim.delivery_id, table.c.lease_token == claim.lease_token)
+        release = {"lease_until": None, "lease_token": None, "updated_at": now}
+        if item.defer_until is not None:
+            values = {**release, "next_attempt_at": item.defer_until,
+                      "attempts": table.c.attempts - 1}
+            result.deferred += 1
+        elif item.cancel_code is not None:
+            values = {**release, "status": CANCELLED, "last_error": item.cancel_code}
+            result.cancelled += 1
+        elif item.result is None:
+            result.skipped += 1
+            continue
+        else:
+            values = _values_for(item.result, claim, now, settings, release)
+            outcome = item.result.outcome
+            if outcome is Outcome.SENT:
+                result.sent += 1
+            elif outcome is Outcome.GONE:
+                result.cancelled += 1
+                if item.device_id is not None:
+                    gone_devices.add(item.device_id)
+            elif values.get("status") == DEAD:
+                result.dead += 1
+            else:
+                result.retried += 1
+        session.execute(update(table).where(ours).values(**values))
+    if gone_devices:
+        _forget_devices(session, gone_devices, now)
+    session.commit()
+    return result
+
+
+def _values_for(
+    outcome: SendResult, claim: Claim, now: dt.datetime, settings: NotificationSettings,
+    release: dict[str, object],
+) -> dict[str, object]:
+    if outcome.outcome is Outcome.SENT:
+        return {**release, "status": SENT, "sent_at": now, "last_error": None,
+                "provider_message_id": (outcome.provider_id or "")[:255] or None}
+    if outcome.outcome is Outcome.GONE:
+        return {**release, "status": CANCELLED, "last_error": outcome.code[:64]}
+    if outcome.outcome is Outcome.FAILED or claim.attempts >= settings.max_attempts:
+        return {**release, "status": DEAD, "last_error": outcome.code[:64]}
+    delay = backoff_seconds(
+        claim.attempts, base=settings.backoff_seconds, cap=settings.backoff_max_seconds,
+        retry_after=outcome.retry_after,
+    )
+    return {**release, "last_error": outcome.code[:64],
+            "next_attempt_at": now + dt.timedelta(seconds=delay)}
+
+
+def _forget_devices(session: Session, device_ids: set[uuid.UUID], now: dt.datetime) -> None:
+    """A provider said the token is dead for good: remove the device and its waiting messages."""
+    table = Delivery.__table__
+    session.execute(
+        update(table)
+        .where(table.c.device_id.in_(device_ids), table.c.status == PENDING)
+        .values(status=CANCELLED, last_error="device-removed", updated_at=now,
+                lease_until=None, lease_token=None)
+    )
+    session.execute(delete(Device).where(Device.id.in_(device_ids)))
+    log.info("removed devices rejected by their push provider",
+             extra={"devices": len(device_ids)})
+
+
+# Entry points -----------------------------------------------------------------------------------
+def process_batch(
+    *, limit: int | None = None, ids: Sequence[uuid.UUID] | None = None
+) -> BatchResult:
+    """Claim, send and record one batch in the current app context (``db.session``)."""
+    state = runtime()
+    settings = state.settings
+    session = db.session()
+    now = settings.clock()
+    claims = claim_due(
+        session, limit=limit or settings.batch_size, now=now,
+        lease_seconds=settings.lease_seconds, ids=ids,
+    )
+    if not claims:
+        return BatchResult()
+    try:
+        prepared = _prepare(session, claims, now, settings)
+        session.commit()  # no transaction stays open while we talk to providers
+        with state.channels.open() as senders:
+            _send_all(senders, prepared, settings)
+        result = _record(session, prepared, settings.clock(), settings)
+    except BaseException:
+        session.rollback()
+        raise
+    result.claimed = len(claims)
+    return result
+
+
+def process_until_idle(*, max_batches: int | None = None) -> BatchResult:
+    """Process batches until nothing is due (or ``max_batches`` ran)."""
+    total = BatchResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        result = process_batch()
+        batches += 1
+        if result.claimed == 0:
+            break
+        total.add(result)
+        if result.claimed == result.skipped + result.deferred and result.sent == 0:
+            break  # everything claimed was put back: nothing more can happen right now
+    return total
+
+
+def retry_now(session: Session, *, now: dt.datetime) -> int:
+    """Make every waiting row due now (after a provider outage); returns how many."""
+    table = Delivery.__table__
+    count = session.execute(
+        update(table)
+        .where(table.c.status == PENDING, table.c.next_attempt_at > now)
+        .values(next_attempt_at=now, updated_at=now)
+    ).rowcount
+    session.commit()
+    return int(count or 0)
+
+
+def requeue_dead(session: Session, *, now: dt.datetime) -> int:
+    """Give dead-lettered rows a fresh set of attempts (after fixing the cause)."""
+    table = Delivery.__table__
+    count = session.execute(
+        update(table)
+        .where(table.c.status == DEAD)
+        .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now,
+                lease_until=None, lease_token=None)
+    ).rowcount
+    session.commit()
+    return int(count or 0)

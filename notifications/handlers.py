@@ -1,0 +1,166 @@
+"""Domain events → notifications, written in the emitting transaction (core/events.py).
+
+ehr and consent never import this package: they emit events with ids and codes, and these
+handlers turn them into outbox rows inside the same session, so a notification commits with the
+change that caused it or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import events
+from core.events import DomainEvent
+from notifications import triggers
+from notifications.outbox import NotificationRequest, enqueue
+from notifications.quiet_hours import VIETNAM
+from notifications.recipients import (
+    Recipient,
+    accounts_for_practitioner,
+    recipients_for,
+)
+
+log = logging.getLogger("phr.notifications")
+
+# Readers whose reading is no news to the citizen.
+_SELF_ACTORS = frozenset({"citizen", "guardian", "self", "proxy"})
+_NORMAL = "normal"
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _tell(
+    session: Session, event: DomainEvent, trigger: str, natural_key: str,
+    params: dict[str, Any], *, recipients: list[Recipient] | None = None,
+) -> None:
+    people = recipients if recipients is not None else recipients_for(session, event.citizen_id)
+    enqueue(session, [
+        NotificationRequest(
+            trigger=trigger, subject_citizen_id=event.citizen_id, recipient=person,
+            natural_key=natural_key, params=params,
+        )
+        for person in people
+    ], now=None)
+
+
+def on_entry_created(session: Session, event: DomainEvent) -> None:
+    """A new entry in someone's record: tell them (and their guardians unless it is sensitive)."""
+    data = event.data
+    if data.get("source") == "citizen-reported":
+        return  # people do not need telling about what they wrote themselves
+    entry_id = _text(data.get("entry_id"))
+    if entry_id is None:
+        return
+    restricted = (data.get("sensitivity") or _NORMAL) != _NORMAL
+    params = {
+        "section": None if restricted else _text(data.get("section")),
+        "entry_id": entry_id,
+        "author_practitioner_id": _text(data.get("author_practitioner_id")),
+        "restricted": restricted,
+    }
+    # A restricted entry is the citizen's alone: guardians do not hear of it (teen privacy).
+    people = [Recipient.citizen(event.citizen_id)] if restricted else None
+    _tell(session, event, triggers.ENTRY_CREATED, f"entry:{entry_id}", params,
+          recipients=people)
+
+
+def on_record_accessed(session: Session, event: DomainEvent) -> None:
+    """Someone else read the record: one notification per reader per day (a digest)."""
+    data = event.data
+    if (data.get("actor_kind") or "") in _SELF_ACTORS:
+        return
+    practitioner = _text(data.get("practitioner_id"))
+    facility = _text(data.get("facility_id"))
+    reader = practitioner or facility
+    if reader is None:
+        return
+    day = event.occurred_at.astimezone(VIETNAM).date().isoformat()
+    params = {"practitioner_id": practitioner, "facility_id": facility, "date": day}
+    _tell(session, event, triggers.RECORD_ACCESSED, f"reader:{reader}:{day}", params)
+
+
+def on_break_glass_opened(session: Session, event: DomainEvent) -> None:
+    """Emergency access opened: urgent, through quiet hours."""
+    data = event.data
+    key = _text(data.get("break_glass_id")) or event.occurred_at.isoformat()
+    params = {
+        "break_glass_id": _text(data.get("break_glass_id")),
+        "practitioner_id": _text(data.get("practitioner_id")),
+        "facility_id": _text(data.get("facility_id")),
+    }
+    _tell(session, event, triggers.BREAK_GLASS, f"break-glass:{key}", params)
+
+
+def on_access_requested(session: Session, event: DomainEvent) -> None:
+    """A practitioner asks for access: the citizen (or guardian) should answer."""
+    data = event.data
+    request_id = _text(data.get("request_id"))
+    if request_id is None:
+        return
+    params = {
+        "request_id": request_id,
+        "practitioner_id": _text(data.get("practitioner_id")),
+        "facility_id": _text(data.get("facility_id")),
+    }
+    _tell(session, event, triggers.ACCESS_REQUESTED, f"request:{request_id}", params)
+
+
+def on_access_request_answered(session: Session, event: DomainEvent) -> None:
+    """The citizen answered: tell the practitioner who asked (their staff accounts)."""
+    data = event.data
+    request_id = _text(data.get("request_id"))
+    practitioner = _uuid(data.get("practitioner_id"))
+    decision = _text(data.get("decision"))
+    if request_id is None or practitioner is None or decision not in ("approved", "denied"):
+        log.info("access-request answer not notified: event lacks request, practitioner "
+                 "or decision")
+        return
+    people = accounts_for_practitioner(session, practitioner)
+    if not people:
+        return
+    params = {"request_id": request_id, "decision": decision}
+    _tell(session, event, triggers.ACCESS_REQUEST_ANSWERED,
+          f"answer:{request_id}:{decision}", params, recipients=people)
+
+
+def on_consent_expiring(session: Session, event: DomainEvent) -> None:
+    """A consent the citizen granted is about to end."""
+    data = event.data
+    consent_id = _text(data.get("consent_id"))
+    if consent_id is None:
+        return
+    expires = _text(data.get("expires_at"))
+    params = {"consent_id": consent_id, "expires_at": expires}
+    _tell(session, event, triggers.CONSENT_EXPIRING, f"consent:{consent_id}:{expires}", params)
+
+
+HANDLERS: dict[str, Callable[[Session, DomainEvent], None]] = {
+    events.ENTRY_CREATED: on_entry_created,
+    events.RECORD_ACCESSED: on_record_accessed,
+    events.BREAK_GLASS_OPENED: on_break_glass_opened,
+    events.ACCESS_REQUESTED: on_access_requested,
+    events.ACCESS_REQUEST_ANSWERED: on_access_request_answered,
+    events.CONSENT_EXPIRING: on_consent_expiring,
+}
+
+
+def subscribe(bus: events.EventBus) -> None:
+    """Subscribe every handler to the app's bus."""
+    for name, handler in HANDLERS.items():
+        bus.subscribe(name, handler)

@@ -1,0 +1,296 @@
+"""The transactional outbox: notifications and their deliveries, written in the caller's session.
+
+``enqueue`` runs inside whatever transaction caused the notification (an entry created, a
+break-glass opened, a reminder run): it commits with that change or not at all. Each fact
+notifies each recipient once, whatever retries, re-runs or concurrent duplicates happen: the
+notification's de-duplication key is unique and inserted with ON CONFLICT DO NOTHING (SQLite and
+PostgreSQL), which never fails the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, event, select, tuple_
+from sqlalchemy.orm import Session, scoped_session
+
+from core.encryption import encrypt_value, keyring
+from core.vault.cipher import FieldContext
+from core.vault.errors import KeyDestroyedError
+from ehr.models import Citizen
+from notifications.channels import route_of
+from notifications.models import (
+    PENDING,
+    RECIPIENT_CITIZEN,
+    Delivery,
+    Device,
+    Notification,
+)
+from notifications.preferences import Preferences, effective, load_rows
+from notifications.recipients import Recipient
+from notifications.runtime import runtime
+from notifications.triggers import EMAIL, PUSH, SMS, get_trigger
+
+_PENDING_KEY = "phr.notifications.new_deliveries"
+_LISTENING_KEY = "phr.notifications.listening"
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRequest:
+    """One fact to tell one recipient about one subject citizen."""
+
+    trigger: str
+    subject_citizen_id: uuid.UUID
+    recipient: Recipient
+    # What makes the fact unique within its trigger (an entry id, a reminder's dose and date).
+    natural_key: str
+    params: Mapping[str, Any]
+
+
+def dedup_key_for(trigger: str, recipient: Recipient, natural_key: str) -> str:
+    """The notification's unique key: opaque, and stable for the same fact and recipient."""
+    raw = f"n1|{trigger}|{recipient.kind}:{recipient.id}|{natural_key}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def delivery_key_for(notification_key: str, route: str, device_id: uuid.UUID | None) -> str:
+    """The key a provider sees (idempotency key, collapse key, Message-ID)."""
+    raw = f"d1|{notification_key}|{route}|{device_id or ''}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _real_session(session: Session | scoped_session[Session]) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+def _insert_ignoring_duplicates(session: Session, table: Table, index: str) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the service supports these two
+        raise RuntimeError(f"unsupported database {dialect}")
+    return insert(table).on_conflict_do_nothing(index_elements=[index])
+
+
+def enqueue(
+    session: Session | scoped_session[Session],
+    requests: Sequence[NotificationRequest],
+    *,
+    now: dt.datetime | None = None,
+) -> list[uuid.UUID]:
+    """Write notifications (skipping facts already notified) and their outbox rows.
+
+    Returns the ids of the notifications created now. The caller commits.
+    """
+    real = _real_session(session)
+    state = runtime()
+    now = now or state.settings.clock()
+    wanted: dict[str, NotificationRequest] = {}
+    for request in requests:
+        get_trigger(request.trigger)  # unknown triggers are programming errors: fail loudly
+        key = dedup_key_for(request.trigger, request.recipient, request.natural_key)
+        wanted.setdefault(key, request)
+    if not wanted:
+        return []
+    real.flush()  # the subject rows may still be pending in this very transaction
+    known = _existing_keys(real, list(wanted))
+    fresh = {key: req for key, req in wanted.items() if key not in known}
+    if not fresh:
+        return []
+    created = _insert_notifications(real, fresh, now)
+    if created:
+        delivery_ids = _insert_deliveries(real, created, now)
+        _remember_for_commit(real, delivery_ids)
+    return [row_id for row_id, _ in created.values()]
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        found.update(session.scalars(
+            select(Notification.dedup_key).where(Notification.dedup_key.in_(chunk))
+        ))
+    return found
+
+
+def _insert_notifications(
+    session: Session, fresh: Mapping[str, NotificationRequest], now: dt.datetime
+) -> dict[str, tuple[uuid.UUID, NotificationRequest]]:
+    ring = keyring(session)
+    ring.preload({req.subject_citizen_id for req in fresh.values()})
+    rows: list[dict[str, Any]] = []
+    ids: dict[str, uuid.UUID] = {}
+    for key, req in fresh.items():
+        row_id = uuid.uuid4()
+        try:
+            cipher = ring.active_cipher(req.subject_citizen_id)
+        except KeyDestroyedError:
+            continue  # the subject was erased: there is nothing left to tell anyone about
+        context = FieldContext(
+            table=Notification.__tablename__, column="params",
+            row_id=str(row_id), citizen_id=str(req.subject_citizen_id),
+        )
+        rows.append({
+            "id": row_id,
+            "recipient_kind": req.recipient.kind,
+            "recipient_id": req.recipient.id,
+            "subject_citizen_id": req.subject_citizen_id,
+            "trigger": req.trigger,
+            "urgent": get_trigger(req.trigger).urgent,
+            "params_ct": encrypt_value(cipher, "json", dict(req.params), context),
+            "dedup_key": key,
+            "created_at": now,
+            "read_at": None,
+        })
+        ids[key] = row_id
+    if not rows:
+        return {}
+    session.flush()  # a data key created just now must exist before rows that use it
+    table = Notification.__table__
+    statement = _insert_ignoring_duplicates(session, table, "dedup_key").returning(
+        table.c.dedup_key
+    )
+    inserted: set[str] = set()
+    for start in range(0, len(rows), _CHUNK):
+        inserted.update(session.execute(statement, rows[start:start + _CHUNK]).scalars())
+    return {key: (ids[key], fresh[key]) for key in inserted}
+
+
+@dataclass(frozen=True, slots=True)
+class _Contact:
+    has_phone: bool
+    has_email: bool
+
+
+def _contacts(session: Session, recipients: Iterable[Recipient]) -> dict[uuid.UUID, _Contact]:
+    citizen_ids = sorted({r.id for r in recipients if r.kind == RECIPIENT_CITIZEN})
+    contacts: dict[uuid.UUID, _Contact] = {}
+    for start in range(0, len(citizen_ids), _CHUNK):
+        chunk = citizen_ids[start:start + _CHUNK]
+        query = select(
+            Citizen.id, Citizen.phone_ct.is_not(None), Citizen.email_ct.is_not(None)
+        ).where(Citizen.id.in_(chunk))
+        for citizen_id, has_phone, has_email in session.execute(query):
+            contacts[citizen_id] = _Contact(bool(has_phone), bool(has_email))
+    return contacts
+
+
+def _devices(
+    session: Session, recipients: Iterable[Recipient]
+) -> dict[Recipient, list[tuple[uuid.UUID, str]]]:
+    keys = sorted(set(recipients))
+    devices: dict[Recipient, list[tuple[uuid.UUID, str]]] = defaultdict(list)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        query = select(Device.id, Device.platform, Device.owner_kind, Device.owner_id).where(
+            tuple_(Device.owner_kind, Device.owner_id).in_([(r.kind, r.id) for r in chunk])
+        ).order_by(Device.created_at, Device.id)
+        for device_id, platform, kind, owner in session.execute(query):
+            devices[Recipient(kind, owner)].append((device_id, platform))
+    return devices
+
+
+def _release_time(prefs: Preferences, *, urgent: bool, now: dt.datetime) -> dt.datetime:
+    if urgent or prefs.quiet_hours is None:
+        return now
+    return prefs.quiet_hours.release_at(now)
+
+
+def _insert_deliveries(
+    session: Session,
+    created: Mapping[str, tuple[uuid.UUID, NotificationRequest]],
+    now: dt.datetime,
+) -> list[uuid.UUID]:
+    state = runtime()
+    routes = state.channels.available_routes()
+    recipients = {req.recipient for _, req in created.values()}
+    stored = load_rows(session, recipients)
+    prefs = {
+        r: effective(stored.get(r), service_quiet_hours=state.settings.quiet_hours)
+        for r in recipients
+    }
+    contacts = _contacts(session, recipients)
+    devices = _devices(session, recipients) if PUSH in _channels_in_use(created, prefs) else {}
+
+    rows: list[dict[str, Any]] = []
+    for key, (notification_id, req) in created.items():
+        trigger = get_trigger(req.trigger)
+        person = prefs[req.recipient]
+        release = _release_time(person, urgent=trigger.urgent, now=now)
+        targets: list[tuple[str, str, uuid.UUID | None]] = []
+        if person.wants(req.trigger, PUSH):
+            for device_id, platform in devices.get(req.recipient, []):
+                route = route_of(PUSH, platform)
+                if route in routes:
+                    targets.append((PUSH, route, device_id))
+        contact = contacts.get(req.recipient.id)
+        if contact is not None:
+            if contact.has_phone and SMS in routes and person.wants(req.trigger, SMS):
+                targets.append((SMS, SMS, None))
+            if contact.has_email and EMAIL in routes and person.wants(req.trigger, EMAIL):
+                targets.append((EMAIL, EMAIL, None))
+        for channel, route, device_id in targets:
+            rows.append({
+                "id": uuid.uuid4(),
+                "notification_id": notification_id,
+                "channel": channel,
+                "device_id": device_id,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": release,
+                "dedup_key": delivery_key_for(key, route, device_id),
+                "created_at": now,
+                "updated_at": now,
+            })
+    if not rows:
+        return []
+    table = Delivery.__table__
+    statement = _insert_ignoring_duplicates(session, table, "dedup_key").returning(table.c.id)
+    ids: list[uuid.UUID] = []
+    for start in range(0, len(rows), _CHUNK):
+        ids.extend(session.execute(statement, rows[start:start + _CHUNK]).scalars())
+    return ids
+
+
+def _channels_in_use(
+    created: Mapping[str, tuple[uuid.UUID, NotificationRequest]],
+    prefs: Mapping[Recipient, Preferences],
+) -> set[str]:
+    used: set[str] = set()
+    for _, req in created.values():
+        for channel in (PUSH, SMS, EMAIL):
+            if prefs[req.recipient].wants(req.trigger, channel):
+                used.add(channel)
+    return used
+
+
+# After commit: wake the worker (thread) or publish to the broker (celery) -----------------------
+def _remember_for_commit(session: Session, delivery_ids: list[uuid.UUID]) -> None:
+    if not delivery_ids:
+        return
+    session.info.setdefault(_PENDING_KEY, []).extend(delivery_ids)
+    if session.info.get(_LISTENING_KEY):
+        return
+    session.info[_LISTENING_KEY] = True
+    state = runtime()
+
+    def after_commit(committed: Session) -> None:
+        ids = committed.info.pop(_PENDING_KEY, [])
+        if ids:
+            state.committed(ids)
+
+    def after_rollback(rolled_back: Session) -> None:
+        rolled_back.info.pop(_PENDING_KEY, None)
+
+    event.listen(session, "after_commit", after_commit)
+    event.listen(session, "after_rollback", after_rollback)

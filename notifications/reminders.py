@@ -1,0 +1,250 @@
+"""Vaccination reminders (and periodic-exam reminders) computed from the schedule for everyone.
+
+A run walks the citizens in id order, in chunks: decrypts each date of birth (dates of birth are
+encrypted, so a database filter on age is impossible), skips adults, asks the dose provider for
+the recorded doses of the chunk, computes each child's schedule, and writes reminders through the
+outbox for the child's recipients (the guardians, through ``phr.recipients_for``).
+
+Per child and due date, doses due together become one notification, at most:
+- "soon": once, when the doses enter the schedule's due-soon window (14 days by the data file);
+- "due": once, on the due date (until they become overdue);
+- "overdue": once when overdue, then every 30 days, three times in all.
+Each is keyed by child, stage, due date (and overdue round), so running the computation twice, or
+on two machines at once, notifies once.
+
+Hooks (``app.extensions``):
+- ``phr.immunization_doses``: ``(session, citizen_ids) -> {citizen_id: [GivenDose]}``, the recorded
+  doses; default: none recorded (every dose then counts as missing).
+- ``phr.periodic_exam_due``: ``(session, citizen_ids, today) -> {citizen_id: date}``, citizens whose
+  periodic examination falls due; default: none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.encryption import ERASED, keyring
+from core.vault.errors import VaultError
+from ehr.models import Citizen
+from ehr.reference.durations import Duration
+from ehr.reference.schedule import (
+    DoseStatus,
+    GivenDose,
+    Schedule,
+    ScheduledDoseStatus,
+    compute_schedule,
+    load_schedule,
+)
+from notifications import triggers
+from notifications.models import Notification
+from notifications.outbox import NotificationRequest, enqueue
+from notifications.recipients import recipients_for_many
+
+log = logging.getLogger("phr.notifications.reminders")
+
+DosesProvider = Callable[[Session, Sequence[uuid.UUID]], Mapping[uuid.UUID, Sequence[GivenDose]]]
+ExamProvider = Callable[[Session, Sequence[uuid.UUID], dt.date], Mapping[uuid.UUID, dt.date]]
+
+OVERDUE_REPEAT_DAYS = 30
+OVERDUE_ROUNDS = 3
+STAGE_SOON = "soon"
+STAGE_DUE = "due"
+STAGE_OVERDUE = "overdue"
+
+
+@dataclass
+class ReminderRun:
+    """What a run did."""
+
+    citizens: int = 0
+    children: int = 0
+    notifications: int = 0
+    skipped_unreadable: int = 0
+    by_trigger: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "citizens": self.citizens, "children": self.children,
+            "notifications": self.notifications, "skipped_unreadable": self.skipped_unreadable,
+            "by_trigger": dict(self.by_trigger),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """One reminder about one child: the doses of one due date at one stage."""
+
+    stage: str
+    due_date: dt.date
+    item_ids: tuple[str, ...]
+    overdue_round: int = 0
+
+    @property
+    def trigger(self) -> str:
+        return triggers.VACCINATION_OVERDUE if self.stage == STAGE_OVERDUE else (
+            triggers.VACCINATION_DUE
+        )
+
+    def natural_key(self, schedule_id: str) -> str:
+        base = f"{schedule_id}:{self.stage}:{self.due_date.isoformat()}"
+        return f"{base}:{self.overdue_round}" if self.stage == STAGE_OVERDUE else base
+
+
+def child_age_limit(schedule: Schedule) -> Duration:
+    """After this age nothing of the schedule can still be reminded about."""
+    months = max(
+        (row.recommended_age.years * 12 + row.recommended_age.months
+         for row in schedule.rows if row.recommended_age is not None),
+        default=0,
+    )
+    # The last dose (Td at 7 years) has a year of grace, then monthly overdue rounds.
+    return Duration(months=months + 24)
+
+
+def reminders_for(statuses: Sequence[ScheduledDoseStatus], today: dt.date) -> list[Reminder]:
+    """The reminders one child's schedule calls for today (pure: no database)."""
+    groups: dict[tuple[str, dt.date, int], list[str]] = defaultdict(list)
+    for item in statuses:
+        if item.status is DoseStatus.UPCOMING and item.due_soon:
+            groups[(STAGE_SOON, item.due_date, 0)].append(item.item_id)
+        elif item.status is DoseStatus.DUE:
+            groups[(STAGE_DUE, item.due_date, 0)].append(item.item_id)
+        elif item.status is DoseStatus.OVERDUE:
+            overdue_round = (today - item.overdue_date).days // OVERDUE_REPEAT_DAYS
+            if overdue_round < OVERDUE_ROUNDS:
+                groups[(STAGE_OVERDUE, item.due_date, overdue_round)].append(item.item_id)
+    return [
+        Reminder(stage=stage, due_date=due, item_ids=tuple(ids), overdue_round=round_)
+        for (stage, due, round_), ids in sorted(groups.items())
+    ]
+
+
+def _no_doses(session: Session, citizen_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+    return {}
+
+
+def _no_exams(
+    session: Session, citizen_ids: Sequence[uuid.UUID], today: dt.date
+) -> dict[uuid.UUID, dt.date]:
+    return {}
+
+
+def _date_of_birth(citizen: Citizen) -> dt.date | None:
+    try:
+        value = citizen.date_of_birth
+    except VaultError:
+        return None
+    if value is None or value is ERASED:
+        return None
+    return value
+
+
+def run_reminders(
+    session: Session,
+    *,
+    today: dt.date,
+    chunk_size: int = 1000,
+    start_after: uuid.UUID | None = None,
+    limit: int | None = None,
+    commit: bool = True,
+) -> ReminderRun:
+    """Compute and write every reminder due ``today``; one transaction per chunk."""
+    doses_provider: DosesProvider = current_app.extensions.get(
+        "phr.immunization_doses", _no_doses
+    )
+    exams_provider: ExamProvider = current_app.extensions.get(
+        "phr.periodic_exam_due", _no_exams
+    )
+    schedule = load_schedule()
+    age_limit = child_age_limit(schedule)
+    run = ReminderRun()
+    cursor = start_after
+    while limit is None or run.citizens < limit:
+        size = chunk_size if limit is None else min(chunk_size, limit - run.citizens)
+        query = select(Citizen).order_by(Citizen.id).limit(size)
+        if cursor is not None:
+            query = query.where(Citizen.id > cursor)
+        citizens = list(session.scalars(query))
+        if not citizens:
+            break
+        cursor = citizens[-1].id
+        run.citizens += len(citizens)
+        _run_chunk(session, citizens, today=today, schedule=schedule, age_limit=age_limit,
+                   doses_provider=doses_provider, exams_provider=exams_provider, run=run)
+        if commit:
+            session.commit()
+        session.expunge_all()  # keep memory flat over millions of citizens
+    return run
+
+
+def _run_chunk(
+    session: Session,
+    citizens: Sequence[Citizen],
+    *,
+    today: dt.date,
+    schedule: Schedule,
+    age_limit: Duration,
+    doses_provider: DosesProvider,
+    exams_provider: ExamProvider,
+    run: ReminderRun,
+) -> None:
+    keyring(session).preload(c.id for c in citizens)
+    children: dict[uuid.UUID, dt.date] = {}
+    for citizen in citizens:
+        born = _date_of_birth(citizen)
+        if born is None:
+            run.skipped_unreadable += 1
+            continue
+        if born <= today < age_limit.after(born):
+            children[citizen.id] = born
+    run.children += len(children)
+    planned: dict[uuid.UUID, list[tuple[str, str, dict[str, object]]]] = defaultdict(list)
+    if children:
+        doses = doses_provider(session, list(children))
+        for child_id, born in children.items():
+            statuses = compute_schedule(
+                date_of_birth=born, doses=doses.get(child_id, ()), today=today,
+                schedule=schedule,
+            )
+            for reminder in reminders_for(statuses, today):
+                params: dict[str, object] = {
+                    "schedule": schedule.id, "stage": reminder.stage,
+                    "due_date": reminder.due_date.isoformat(), "doses": list(reminder.item_ids),
+                }
+                planned[child_id].append(
+                    (reminder.trigger, reminder.natural_key(schedule.id), params)
+                )
+    exams = exams_provider(session, [c.id for c in citizens], today)
+    for citizen_id, due in exams.items():
+        planned[citizen_id].append((
+            triggers.PERIODIC_EXAM_DUE, f"periodic-exam:{due.isoformat()}",
+            {"due_date": due.isoformat()},
+        ))
+    if not planned:
+        return
+    people = recipients_for_many(session, list(planned))
+    requests = [
+        NotificationRequest(
+            trigger=trigger, subject_citizen_id=subject, recipient=recipient,
+            natural_key=key, params=params,
+        )
+        for subject, items in planned.items()
+        for trigger, key, params in items
+        for recipient in people.get(subject, [])
+    ]
+    created = enqueue(session, requests)
+    run.notifications += len(created)
+    if created:
+        for trigger in session.scalars(
+            select(Notification.trigger).where(Notification.id.in_(created))
+        ):
+            run.by_trigger[trigger] += 1

@@ -1,0 +1,118 @@
+"""Celery for NOTIFICATIONS_WORKER=celery: the same delivery code, run by workers on a broker.
+
+The outbox row is the truth, not the broker message. A commit publishes the ids of its new
+deliveries (``phr.notifications.deliver``); a periodic sweep (``phr.notifications.sweep``, beat)
+delivers whatever is due (retries, quiet hours ending, messages whose publish failed). Tasks are
+acknowledged late and rejected when a worker is lost, so a crash redelivers the message; running a
+task twice is harmless because a row is claimed before it is sent.
+
+Workers are started by ``flask --app app notifications worker`` in celery mode, which builds the
+Flask app first and then hands the command line to Celery (no import of the app module needed).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Flask
+
+from notifications.runtime import EXTENSION, NotificationsRuntime
+
+log = logging.getLogger("phr.notifications.celery")
+
+DELIVER_TASK = "phr.notifications.deliver"
+SWEEP_TASK = "phr.notifications.sweep"
+
+
+def make_celery(app: Flask) -> Any:
+    """A Celery app bound to this Flask app (tasks run inside its app context)."""
+    from celery import Celery
+
+    state: NotificationsRuntime = app.extensions[EXTENSION]
+    settings = state.settings
+    celery = Celery("phr-notifications", broker=settings.celery_broker_url,
+                    set_as_current=False)
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.celery_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        # A request publishing after its commit must not hang on a dead broker: the sweep
+        # delivers anything whose publish failed.
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
+                                   "interval_step": 0.5, "interval_max": 0.5},
+        # Redis redelivers an unacknowledged message after this long (acks_late + a crash).
+        broker_transport_options={"visibility_timeout": max(300, int(settings.lease_seconds * 3))},
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        beat_scheduler="celery.beat:Scheduler",  # in memory: no schedule file on disk
+        beat_schedule={
+            "notifications-sweep": {
+                "task": SWEEP_TASK,
+                "schedule": settings.poll_seconds,
+                "options": {"queue": settings.celery_queue, "expires": settings.poll_seconds * 4},
+            },
+        },
+    )
+
+    @celery.task(name=DELIVER_TASK, acks_late=True)
+    def deliver(delivery_ids: list[str]) -> dict[str, int]:
+        from notifications.delivery import process_batch
+
+        ids = [uuid.UUID(value) for value in delivery_ids]
+        with app.app_context():
+            return process_batch(ids=ids, limit=len(ids)).as_dict()
+
+    @celery.task(name=SWEEP_TASK, acks_late=True)
+    def sweep() -> dict[str, int]:
+        from notifications.delivery import process_until_idle
+
+        with app.app_context():
+            return process_until_idle(max_batches=20).as_dict()
+
+    from celery.signals import worker_process_init
+
+    def _after_fork(**_: Any) -> None:
+        # A forked child must not share the parent's database connections.
+        from core.db import db
+
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+    worker_process_init.connect(_after_fork, weak=False)
+    return celery
+
+
+def publisher(celery: Any, *, queue: str, chunk: int) -> Any:
+    """A function that publishes delivery ids in tasks of at most ``chunk`` ids."""
+
+    def publish(delivery_ids: Sequence[uuid.UUID]) -> None:
+        ids = [str(value) for value in delivery_ids]
+        for start in range(0, len(ids), chunk):
+            celery.send_task(DELIVER_TASK, args=[ids[start:start + chunk]], queue=queue)
+
+    return publish
+
+
+def run_worker(
+    celery: Any, *, queue: str, beat: bool, concurrency: int | None, pool: str | None,
+    loglevel: str,
+) -> None:
+    """Run a Celery worker in the foreground (the CLI's `notifications worker` in celery mode)."""
+    argv = ["worker", "--queues", queue, "--loglevel", loglevel, "--without-gossip",
+            "--without-mingle"]
+    if beat:
+        argv.append("--beat")
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if pool:
+        argv += ["--pool", pool]
+    celery.worker_main(argv=argv)

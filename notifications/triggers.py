@@ -1,0 +1,58 @@
+"""What can cause a notification, and on which channels it goes out unless the person says no."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PUSH = "push"
+SMS = "sms"
+EMAIL = "email"
+EXTERNAL_CHANNELS = (PUSH, SMS, EMAIL)
+# The in-app inbox always receives every notification: the other channels only say "open the
+# app", so turning the inbox off would leave them pointing at nothing.
+IN_APP = "in_app"
+
+PLATFORM_FCM = "fcm"
+PLATFORM_WEBPUSH = "webpush"
+PLATFORMS = (PLATFORM_FCM, PLATFORM_WEBPUSH)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    code: str
+    defaults: frozenset[str]  # external channels on by default
+    urgent: bool = False  # delivered during quiet hours too
+
+
+VACCINATION_DUE = "vaccination-due"
+VACCINATION_OVERDUE = "vaccination-overdue"
+ENTRY_CREATED = "entry-created"
+RECORD_ACCESSED = "record-accessed"
+BREAK_GLASS = "break-glass"
+ACCESS_REQUESTED = "access-requested"
+ACCESS_REQUEST_ANSWERED = "access-request-answered"
+CONSENT_EXPIRING = "consent-expiring"
+PERIODIC_EXAM_DUE = "periodic-exam-due"
+
+TRIGGERS: dict[str, Trigger] = {
+    t.code: t
+    for t in (
+        # Bringing a child back for the next dose is the most valuable message we send: SMS too,
+        # since many parents in rural communes do not install apps.
+        Trigger(VACCINATION_DUE, frozenset({PUSH, SMS})),
+        Trigger(VACCINATION_OVERDUE, frozenset({PUSH, SMS})),
+        Trigger(ENTRY_CREATED, frozenset({PUSH})),
+        Trigger(RECORD_ACCESSED, frozenset({PUSH, EMAIL})),
+        # The citizen must learn at once that someone opened their record in an emergency.
+        Trigger(BREAK_GLASS, frozenset({PUSH, SMS, EMAIL}), urgent=True),
+        Trigger(ACCESS_REQUESTED, frozenset({PUSH})),
+        Trigger(ACCESS_REQUEST_ANSWERED, frozenset({PUSH})),
+        Trigger(CONSENT_EXPIRING, frozenset({PUSH, EMAIL})),
+        Trigger(PERIODIC_EXAM_DUE, frozenset({PUSH})),
+    )
+}
+
+
+def get_trigger(code: str) -> Trigger:
+    """The trigger with this code (KeyError for an unknown one: a programming error)."""
+    return TRIGGERS[code]

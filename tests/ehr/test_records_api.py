@@ -1,0 +1,381 @@
+"""The record API end to end over HTTP, with real tokens, database and crypto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+
+from tests.ehr.conftest import count_entries
+from tests.ehr.samples import BAD, SAMPLES, YESTERDAY
+
+SECTIONS = sorted(SAMPLES)
+
+
+def base(citizen: uuid.UUID, section: str) -> str:
+    return f"/api/v1/citizens/{citizen}/{section}"
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_section_lifecycle(client, world, section):
+    body, patch, (field, expected) = SAMPLES[section]
+    doctor = world.headers("doctor")
+    url = base(world.patient, section)
+
+    created = client.post(url, json=body, headers=doctor)
+    assert created.status_code == 201, created.get_json()
+    entry = created.get_json()
+    assert entry["section"] == section
+    assert entry["version"] == 1
+    assert entry["status"] == "current"
+    assert entry["source"] == "clinician"
+    assert entry["author"]["name"] == "Nguyễn Thị Hương"
+    assert created.headers["Location"].endswith(entry["id"])
+    etag = created.headers["ETag"]
+
+    listed = client.get(url, headers=doctor)
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.get_json()["items"]] == [entry["id"]]
+
+    read = client.get(f"{url}/{entry['id']}", headers=world.headers("patient"))
+    assert read.status_code == 200
+    assert read.get_json()["data"] == entry["data"]
+    assert read.headers["ETag"] == etag
+
+    no_precondition = client.patch(f"{url}/{entry['id']}", json=patch, headers=doctor)
+    assert no_precondition.status_code == 428
+    stale = client.patch(f"{url}/{entry['id']}", json=patch,
+                         headers={**doctor, "If-Match": '"stale"'})
+    assert stale.status_code == 412
+    updated = client.patch(f"{url}/{entry['id']}", json=patch,
+                           headers={**doctor, "If-Match": etag})
+    assert updated.status_code == 200, updated.get_json()
+    assert updated.get_json()["version"] == 2
+    assert updated.get_json()["data"][field] == expected
+    assert updated.headers["ETag"] != etag
+    replayed_old_etag = client.patch(f"{url}/{entry['id']}", json=patch,
+                                     headers={**doctor, "If-Match": etag})
+    assert replayed_old_etag.status_code == 412
+
+    versions = client.get(f"{url}/{entry['id']}/versions", headers=doctor).get_json()
+    assert versions["current"]["version"] == 2
+    assert [v["version"] for v in versions["versions"]] == [1]
+    assert versions["versions"][0]["data"] == entry["data"]
+
+    retracted = client.post(f"{url}/{entry['id']}/entered-in-error",
+                            json={"reason": "Nhập nhầm bệnh nhân"}, headers=doctor)
+    assert retracted.status_code == 200, retracted.get_json()
+    assert retracted.get_json()["status"] == "entered-in-error"
+    assert retracted.get_json()["entered_in_error"]["reason"] == "Nhập nhầm bệnh nhân"
+    again = client.post(f"{url}/{entry['id']}/entered-in-error",
+                        json={"reason": "lần nữa"}, headers=doctor)
+    assert again.status_code == 409
+    assert client.get(url, headers=doctor).get_json()["items"] == []
+    with_retracted = client.get(url + "?include_entered_in_error=true", headers=doctor)
+    assert [i["status"] for i in with_retracted.get_json()["items"]] == ["entered-in-error"]
+    # Nothing is ever deleted: the entry and its two earlier versions are all still there.
+    versions = client.get(f"{url}/{entry['id']}/versions", headers=doctor).get_json()
+    assert [v["version"] for v in versions["versions"]] == [2, 1]
+    assert client.delete(f"{url}/{entry['id']}", headers=doctor).status_code == 405
+
+
+@pytest.mark.parametrize(("case", "section", "body", "field"), BAD, ids=[b[0] for b in BAD])
+def test_every_validation_rule_refuses_and_stores_nothing(app, client, world, case, section,
+                                                          body, field):
+    before = count_entries(app, world.patient)
+    response = client.post(base(world.patient, section), json=body,
+                           headers=world.headers("doctor"))
+    assert response.status_code == 422, response.get_json()
+    problem = response.get_json()
+    assert problem["type"].endswith("validation-error")
+    assert field in problem["errors"], problem["errors"]
+    english = client.post(base(world.patient, section), json=body,
+                          headers=world.headers("doctor", **{"Accept-Language": "en"}))
+    assert english.get_json()["errors"][field] != problem["errors"][field]
+    assert count_entries(app, world.patient) == before
+
+
+def test_bad_patch_changes_nothing(client, world):
+    url = base(world.patient, "observations")
+    body, _, _ = SAMPLES["observations"]
+    created = client.post(url, json=body, headers=world.headers("doctor"))
+    entry_url = f"{url}/{created.get_json()['id']}"
+    if_match = {"If-Match": created.headers["ETag"]}
+    response = client.patch(entry_url, json={"systolic": 900},
+                            headers=world.headers("doctor", **if_match))
+    assert response.status_code == 422
+    current = client.get(entry_url, headers=world.headers("doctor")).get_json()
+    assert current["version"] == 1
+    assert current["data"]["systolic"] == 142
+
+
+def test_entered_in_error_needs_a_reason(client, world):
+    url = base(world.patient, "allergies")
+    entry = client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
+    entry_id = entry.get_json()["id"]
+    for body in ({}, {"reason": "  "}, {"reason": "x", "extra": 1}):
+        response = client.post(f"{url}/{entry_id}/entered-in-error", json=body,
+                               headers=world.headers("doctor"))
+        assert response.status_code == 422
+
+
+def test_etag_and_304_on_entries_and_lists(client, world):
+    url = base(world.patient, "allergies")
+    created = client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
+    entry_url = f"{url}/{created.get_json()['id']}"
+    first = client.get(entry_url, headers=world.headers("patient"))
+    again = client.get(entry_url,
+                       headers=world.headers("patient", **{"If-None-Match": first.headers["ETag"]}))
+    assert again.status_code == 304
+    assert again.data == b""
+    page = client.get(url, headers=world.headers("patient"))
+    cached = client.get(url, headers=world.headers("patient",
+                                                   **{"If-None-Match": page.headers["ETag"]}))
+    assert cached.status_code == 304
+    client.post(url, json={"substance": "Tôm", "category": "food"},
+                headers=world.headers("doctor"))
+    changed = client.get(url, headers=world.headers("patient",
+                                                    **{"If-None-Match": page.headers["ETag"]}))
+    assert changed.status_code == 200
+
+
+def test_cursor_pagination_is_stable_and_complete(client, world):
+    url = base(world.patient, "observations")
+    for day in range(7):
+        moment = (dt.datetime.now(dt.UTC) - dt.timedelta(days=day, hours=1)).isoformat()
+        client.post(url, json={"kind": "heart-rate", "value": 60 + day, "unit": "/min",
+                               "effective_at": moment}, headers=world.headers("doctor"))
+    seen, cursor = [], None
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url + query, headers=world.headers("patient")).get_json()
+        seen.extend(item["data"]["value"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [60.0 + d for d in range(7)]
+    tampered = client.get(url + "?cursor=AAAA" + cursor_tail(), headers=world.headers("patient"))
+    assert tampered.status_code == 400
+    assert tampered.get_json()["type"].endswith("invalid-cursor")
+    assert client.get(url + "?limit=0", headers=world.headers("patient")).status_code == 400
+    assert client.get(url + "?limit=1000", headers=world.headers("patient")).status_code == 400
+
+
+def cursor_tail() -> str:
+    return "Zm9v"
+
+
+def test_fields_trims_the_payload(client, world):
+    url = base(world.patient, "immunizations")
+    client.post(url, json=SAMPLES["immunizations"][0], headers=world.headers("doctor"))
+    page = client.get(url + "?fields=id,version,data.vaccine_code",
+                      headers=world.headers("patient")).get_json()
+    assert page["items"][0].keys() == {"id", "version", "data"}
+    assert page["items"][0]["data"] == {"vaccine_code": "TD"}
+    bad = client.get(url + "?fields=id,password", headers=world.headers("patient"))
+    assert bad.status_code == 400
+
+
+def test_delta_sync_returns_changes_and_retractions(client, world):
+    url = base(world.patient, "allergies")
+    doctor = world.headers("doctor")
+    first = client.post(url, json=SAMPLES["allergies"][0], headers=doctor).get_json()
+    synced_at = client.get(url, headers=world.headers("patient")).get_json()["items"][0][
+        "updated_at"]
+    second = client.post(url, json={"substance": "Tôm", "category": "food"},
+                         headers=doctor).get_json()
+    client.post(f"{url}/{first['id']}/entered-in-error", json={"reason": "trùng"}, headers=doctor)
+    since = dt.datetime.fromisoformat(synced_at)
+    delta = client.get(url, query_string={"updated_since": since.isoformat()},
+                       headers=world.headers("patient")).get_json()
+    changes = {item["id"]: item["status"] for item in delta["items"]}
+    assert changes == {second["id"]: "current", first["id"]: "entered-in-error"}
+    naive = client.get(url + "?updated_since=2026-01-01T00:00:00",
+                       headers=world.headers("patient"))
+    assert naive.status_code == 400
+
+
+def test_idempotent_create_replays_100_times_in_sequence(app, client, world):
+    url = base(world.patient, "immunizations")
+    headers = world.headers("doctor", **{"Idempotency-Key": "vacc-2026-11-23-0001"})
+    body = SAMPLES["immunizations"][0]
+    first = client.post(url, json=body, headers=headers)
+    assert first.status_code == 201
+    for _ in range(100):
+        replay = client.post(url, json=body, headers=headers)
+        assert replay.status_code == 201
+        assert replay.get_json() == first.get_json()
+        assert replay.headers["Idempotent-Replayed"] == "true"
+    assert count_entries(app, world.patient, "immunizations") == 1
+    other_body = {**body, "lot_number": "OTHER"}
+    conflict = client.post(url, json=other_body, headers=headers)
+    assert conflict.status_code == 422
+    assert conflict.get_json()["type"].endswith("idempotency-key-reused")
+    assert count_entries(app, world.patient, "immunizations") == 1
+
+
+def test_idempotency_keys_are_scoped_to_the_caller(app, client, world):
+    url = base(world.patient, "allergies")
+    body = SAMPLES["allergies"][0]
+    key = {"Idempotency-Key": "shared-key-0001"}
+    mine = client.post(url, json=body, headers=world.headers("doctor", **key))
+    theirs = client.post(url, json=body, headers=world.headers("patient", **key))
+    assert mine.status_code == 201
+    assert theirs.status_code in (201, 403)
+    assert "Idempotent-Replayed" not in theirs.headers
+
+
+def test_idempotent_create_50_concurrent_with_one_key(app, world):
+    url = base(world.patient, "immunizations")
+    headers = world.headers("doctor", **{"Idempotency-Key": "concurrent-key-0001"})
+    body = SAMPLES["immunizations"][0]
+    results: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+
+    def post() -> None:
+        local = app.test_client()
+        start.wait()
+        response = local.post(url, json=body, headers=headers)
+        with lock:
+            results.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=post) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    statuses = sorted(status for status, _ in results)
+    assert len(results) == 50
+    assert all(status < 500 for status in statuses), statuses
+    assert set(statuses) == {201}, statuses
+    ids = {body["id"] for _, body in results}
+    assert len(ids) == 1
+    assert count_entries(app, world.patient, "immunizations") == 1
+
+
+def test_worker_dying_after_commit_is_answered_by_the_retry(app, client, world):
+    """The first attempt commits and then dies before answering; the retry replays."""
+    from sqlalchemy import event
+
+    from core.db import db
+
+    url = base(world.patient, "immunizations")
+    headers = world.headers("doctor", **{"Idempotency-Key": "lost-answer-key-0001"})
+    body = SAMPLES["immunizations"][0]
+    died = []
+
+    def die_after_commit(session):  # noqa: ANN001 - SQLAlchemy event signature
+        if not died:
+            died.append(True)
+            raise SystemExit("worker killed after commit")
+
+    with app.app_context():
+        session_cls = db.session.session_factory.class_
+    event.listen(session_cls, "after_commit", die_after_commit)
+    try:
+        with pytest.raises(SystemExit):
+            client.post(url, json=body, headers=headers)
+    finally:
+        event.remove(session_cls, "after_commit", die_after_commit)
+    assert count_entries(app, world.patient, "immunizations") == 1
+    retry = client.post(url, json=body, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert count_entries(app, world.patient, "immunizations") == 1
+
+
+def test_invalid_idempotency_key_is_refused(client, world):
+    response = client.post(base(world.patient, "allergies"), json=SAMPLES["allergies"][0],
+                           headers=world.headers("doctor", **{"Idempotency-Key": "bad key"}))
+    assert response.status_code == 400
+
+
+def test_batch_mixed_items_twice_stores_no_duplicates(app, client, world):
+    yesterday = YESTERDAY
+    good = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": yesterday,
+            "lot_number": "TD-1"}
+    items = [
+        {"client_item_id": "a1", "citizen_id": str(world.patient), **good},
+        {"client_item_id": "a2", "citizen_id": str(world.patient), **good, "dose_number": 0},
+        {"client_item_id": "a3", "citizen_id": str(uuid.uuid4()), **good},
+        {"client_item_id": "a4", "citizen_id": str(world.stranger), **good},
+        {"client_item_id": "a5", "citizen_id": "not-a-uuid", **good},
+        {"client_item_id": "a1", "citizen_id": str(world.patient), **good},
+        "not an object",
+    ]
+    first = client.post("/api/v1/immunizations/batch", json={"items": items},
+                        headers=world.headers("station"))
+    assert first.status_code == 200, first.get_json()
+    results = first.get_json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 404, 201, 422, 422, 422]
+    assert results[1]["problem"]["errors"]["dose_number"]
+    assert count_entries(app, world.patient, "immunizations") == 1
+    assert count_entries(app, world.stranger, "immunizations") == 1
+    second = client.post("/api/v1/immunizations/batch", json={"items": items},
+                         headers=world.headers("station"))
+    statuses = [r["status"] for r in second.get_json()["results"]]
+    assert statuses == [200, 422, 404, 200, 422, 422, 422]
+    assert second.get_json()["results"][0]["entry"] == results[0]["entry"]
+    assert count_entries(app, world.patient, "immunizations") == 1
+    assert count_entries(app, world.stranger, "immunizations") == 1
+
+
+def test_batch_limits(client, world):
+    too_many = [{"client_item_id": f"i{n}", "citizen_id": str(world.patient)} for n in range(501)]
+    assert client.post("/api/v1/immunizations/batch", json={"items": too_many},
+                       headers=world.headers("station")).status_code == 422
+    assert client.post("/api/v1/immunizations/batch", json={"items": []},
+                       headers=world.headers("station")).status_code == 422
+
+
+def test_batch_is_for_stations(client, world):
+    response = client.post("/api/v1/immunizations/batch", json={"items": [
+        {"client_item_id": "x", "citizen_id": str(world.stranger), "vaccine_code": "TD",
+         "dose_number": 1, "occurrence_date": "2026-01-01", "lot_number": "L"}]},
+        headers=world.headers("patient"))
+    assert response.status_code in (200, 403)
+    if response.status_code == 200:
+        assert response.get_json()["results"][0]["status"] in (403, 404)
+
+
+def test_restricted_condition_gets_its_category_label(client, world):
+    response = client.post(base(world.patient, "conditions"), json={"icd10_code": "F32.0"},
+                           headers=world.headers("patient"))
+    # A citizen cannot report diagnoses; the family doctor writing a mental-health diagnosis
+    # needs a grant naming the category: both are refused, and nothing leaks either way.
+    assert response.status_code == 403
+    doctor = client.post(base(world.patient, "conditions"), json={"icd10_code": "F32.0"},
+                         headers=world.headers("doctor"))
+    assert doctor.status_code == 403
+
+
+def test_citizen_reports_home_blood_pressure(client, world):
+    body = {"kind": "blood-pressure", "systolic": 128, "diastolic": 82,
+            "effective_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "method": "home"}
+    response = client.post(base(world.patient, "observations"), json=body,
+                           headers=world.headers("patient"))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["source"] == "citizen-reported"
+
+
+def test_glucose_in_mg_dl_is_stored_in_mmol_l(client, world):
+    body = {"kind": "blood-glucose", "value": 126, "unit": "mg/dL",
+            "effective_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}
+    response = client.post(base(world.patient, "observations"), json=body,
+                           headers=world.headers("doctor"))
+    assert response.get_json()["data"]["unit"] == "mmol/L"
+    assert response.get_json()["data"]["value"] == pytest.approx(7.0, abs=0.05)
+
+
+def test_gzip_when_accepted(client, world):
+    for _ in range(5):
+        client.post(base(world.patient, "allergies"), json=SAMPLES["allergies"][0],
+                    headers=world.headers("doctor"))
+    response = client.get(base(world.patient, "allergies"),
+                          headers=world.headers("patient", **{"Accept-Encoding": "gzip"}))
+    assert response.headers.get("Content-Encoding") == "gzip"
+    assert "Accept-Encoding" in response.headers["Vary"]

@@ -1,0 +1,130 @@
+"""Domain events become notifications for the right people."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+
+from core.db import db
+from core.events import (
+    ACCESS_REQUEST_ANSWERED,
+    ACCESS_REQUESTED,
+    BREAK_GLASS_OPENED,
+    CONSENT_EXPIRING,
+    ENTRY_CREATED,
+    RECORD_ACCESSED,
+    DomainEvent,
+    emit,
+)
+from notifications.models import Notification
+from tests.notifications.conftest import make_person
+from tests.support.auth import make_login, make_practitioner
+
+
+def _emit(app, name: str, citizen_id: uuid.UUID, data: dict, *, at: dt.datetime | None = None):
+    with app.app_context():
+        event = DomainEvent(name=name, citizen_id=citizen_id, data=data,
+                            **({"occurred_at": at} if at else {}))
+        emit(db.session, event)
+        db.session.commit()
+
+
+def _all(app) -> list[Notification]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Notification).order_by(Notification.created_at)))
+        for row in rows:
+            row.params  # noqa: B018 - decrypt while the session is open
+            db.session.expunge(row)
+        return rows
+
+
+def _entry(section: str = "immunizations", sensitivity: str = "normal", **extra) -> dict:
+    return {"section": section, "entry_id": str(uuid.uuid4()), "sensitivity": sensitivity,
+            "author_practitioner_id": "", **extra}
+
+
+def test_a_minors_new_entry_reaches_the_guardians(app):
+    mother, father = make_person(app), make_person(app)
+    child = make_person(app, date_of_birth=dt.date(2020, 1, 1), phone=None, email=None)
+    app.extensions["phr.recipients_for"] = lambda s, cid: [cid, mother.id, father.id]
+    _emit(app, ENTRY_CREATED, child.id, _entry())
+    rows = _all(app)
+    assert sorted(str(r.recipient_id) for r in rows) == sorted(
+        str(p) for p in (child.id, mother.id, father.id))
+    assert {r.subject_citizen_id for r in rows} == {child.id}
+    assert {r.params["section"] for r in rows} == {"immunizations"}
+
+
+def test_a_restricted_entry_is_told_to_the_citizen_alone_without_its_section(app):
+    teen, parent = make_person(app), make_person(app)
+    app.extensions["phr.recipients_for"] = lambda s, cid: [cid, parent.id]
+    _emit(app, ENTRY_CREATED, teen.id, _entry("conditions", sensitivity="mental-health"))
+    (row,) = _all(app)
+    assert row.recipient_id == teen.id
+    assert row.params["restricted"] is True and row.params["section"] is None
+
+
+def test_what_citizens_write_themselves_is_not_notified(app):
+    person = make_person(app)
+    _emit(app, ENTRY_CREATED, person.id, _entry("observations", source="citizen-reported"))
+    assert _all(app) == []
+
+
+def test_record_access_is_a_daily_digest_per_reader(app):
+    person = make_person(app)
+    doctor, other = str(uuid.uuid4()), str(uuid.uuid4())
+    morning = dt.datetime(2025, 3, 10, 1, 0, tzinfo=dt.UTC)  # 08:00 in Vietnam
+    for minutes in (0, 5, 300):
+        _emit(app, RECORD_ACCESSED, person.id,
+              {"actor_kind": "practitioner", "practitioner_id": doctor, "section": "allergies"},
+              at=morning + dt.timedelta(minutes=minutes))
+    _emit(app, RECORD_ACCESSED, person.id, {"actor_kind": "practitioner",
+                                            "practitioner_id": other}, at=morning)
+    _emit(app, RECORD_ACCESSED, person.id, {"actor_kind": "practitioner",
+                                            "practitioner_id": doctor},
+          at=morning + dt.timedelta(days=1))
+    _emit(app, RECORD_ACCESSED, person.id, {"actor_kind": "citizen"}, at=morning)
+    rows = _all(app)
+    assert len(rows) == 3
+    assert sorted(r.params["date"] for r in rows) == ["2025-03-10", "2025-03-10", "2025-03-11"]
+
+
+def test_break_glass_is_urgent(app):
+    person = make_person(app)
+    _emit(app, BREAK_GLASS_OPENED, person.id,
+          {"break_glass_id": str(uuid.uuid4()), "practitioner_id": str(uuid.uuid4())})
+    (row,) = _all(app)
+    assert (row.trigger, row.urgent) == ("break-glass", True)
+
+
+def test_access_requests_and_expiring_consents(app):
+    person = make_person(app)
+    request_id = str(uuid.uuid4())
+    _emit(app, ACCESS_REQUESTED, person.id,
+          {"request_id": request_id, "practitioner_id": str(uuid.uuid4())})
+    _emit(app, ACCESS_REQUESTED, person.id, {"request_id": request_id})  # replayed event
+    _emit(app, CONSENT_EXPIRING, person.id,
+          {"consent_id": str(uuid.uuid4()), "expires_at": "2025-03-20T00:00:00+00:00"})
+    assert sorted(r.trigger for r in _all(app)) == ["access-requested", "consent-expiring"]
+
+
+def test_an_answered_request_reaches_the_practitioners_account(app):
+    person = make_person(app)
+    practitioner = make_practitioner(app)
+    login = make_login(app, role="practitioner", practitioner=practitioner)
+    _emit(app, ACCESS_REQUEST_ANSWERED, person.id,
+          {"request_id": str(uuid.uuid4()), "decision": "approved",
+           "practitioner_id": str(practitioner)})
+    (row,) = _all(app)
+    assert (row.recipient_kind, row.recipient_id) == ("account", login.account_id)
+    assert row.subject_citizen_id == person.id
+    assert row.params["decision"] == "approved"
+
+
+def test_an_answer_without_the_practitioner_is_not_notified(app):
+    person = make_person(app)
+    _emit(app, ACCESS_REQUEST_ANSWERED, person.id,
+          {"request_id": str(uuid.uuid4()), "decision": "denied"})
+    assert _all(app) == []

@@ -1,0 +1,161 @@
+"""Vaccination reminders from the schedule: once per stage, to the guardians of a child."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import func, select
+
+from core.db import db
+from ehr.reference.schedule import GivenDose, compute_schedule
+from notifications.models import Notification
+from notifications.reminders import (
+    STAGE_DUE,
+    STAGE_OVERDUE,
+    STAGE_SOON,
+    reminders_for,
+    run_reminders,
+)
+from tests.notifications.conftest import fcm_token, make_person
+from tests.notifications.helpers import add_device, deliveries, process
+
+TODAY = dt.date(2025, 3, 10)
+# Two months old on 17 March: DTP-HepB-Hib 1, oral polio 1 and rotavirus 1 fall due that day.
+BORN = dt.date(2025, 1, 17)
+AT_BIRTH = [GivenDose("HEPB", BORN, "e1"), GivenDose("BCG", BORN, "e2")]
+
+
+def _reminders(today: dt.date, doses=()):
+    statuses = compute_schedule(date_of_birth=BORN, doses=doses, today=today)
+    return reminders_for(statuses, today)
+
+
+# The rules (pure) -------------------------------------------------------------------------------
+def test_doses_due_together_make_one_reminder_in_the_due_soon_window():
+    (reminder,) = _reminders(TODAY, AT_BIRTH)
+    assert reminder.stage == STAGE_SOON
+    assert reminder.due_date == dt.date(2025, 3, 17)
+    assert sorted(reminder.item_ids) == ["dtp-1", "opv-1", "rota-1"]
+    assert reminder.trigger == "vaccination-due"
+
+
+def test_on_the_day_a_second_reminder():
+    (reminder,) = _reminders(dt.date(2025, 3, 17), AT_BIRTH)
+    assert (reminder.stage, reminder.due_date) == (STAGE_DUE, dt.date(2025, 3, 17))
+
+
+def test_nothing_far_ahead():
+    assert _reminders(dt.date(2025, 2, 20), AT_BIRTH) == []
+
+
+def test_overdue_reminders_repeat_monthly_three_times():
+    overdue_from = dt.date(2025, 4, 18)  # a month of grace after 17 March
+    rounds = []
+    for offset in range(0, 120):
+        for reminder in _reminders(overdue_from + dt.timedelta(days=offset), AT_BIRTH):
+            if reminder.stage == STAGE_OVERDUE and reminder.due_date == dt.date(2025, 3, 17):
+                rounds.append(reminder.overdue_round)
+    assert sorted(set(rounds)) == [0, 1, 2]
+    assert {r.trigger for r in _reminders(overdue_from, AT_BIRTH)} >= {"vaccination-overdue"}
+
+
+def test_a_given_dose_is_not_reminded():
+    without = {item for r in _reminders(TODAY) for item in r.item_ids}
+    assert "bcg" in without  # BCG is overdue when nobody recorded it
+    with_birth_doses = {item for r in _reminders(TODAY, AT_BIRTH) for item in r.item_ids}
+    assert "bcg" not in with_birth_doses
+
+
+# Runs against the database ----------------------------------------------------------------------
+def _inbox(app, recipient_id):
+    with app.app_context():
+        return list(db.session.scalars(
+            select(Notification).where(Notification.recipient_id == recipient_id)
+        ))
+
+
+def _doses_hook(given: dict):
+    return lambda session, citizen_ids: {c: given[c] for c in citizen_ids if c in given}
+
+
+def test_the_guardian_gets_the_childs_reminders(app, providers, clock):
+    parent = make_person(app, full_name="Đỗ Thị Lan Anh", email=None, phone="0987 654 321")
+    child = make_person(app, full_name="Nguyễn Minh Khôi", date_of_birth=BORN, sex="male",
+                        phone=None, email=None)
+    add_device(app, parent.id, platform="fcm", token=fcm_token())
+    app.extensions["phr.recipients_for"] = (
+        lambda session, cid: [parent.id] if cid == child.id else [cid]
+    )
+    app.extensions["phr.immunization_doses"] = _doses_hook({child.id: AT_BIRTH})
+
+    with app.app_context():
+        run = run_reminders(db.session, today=TODAY)
+
+    assert (run.citizens, run.children, run.notifications) == (2, 1, 1)
+    (reminder,) = _inbox(app, parent.id)
+    assert _inbox(app, child.id) == []
+    assert reminder.subject_citizen_id == child.id
+    assert reminder.trigger == "vaccination-due"
+    with app.app_context():
+        assert db.session.get(Notification, reminder.id).params == {
+            "schedule": "vn-epi-children-2024", "stage": "soon", "due_date": "2025-03-17",
+            "doses": ["dtp-1", "opv-1", "rota-1"],
+        }
+    assert sorted(row.channel for row in deliveries(app)) == ["push", "sms"]
+    assert process(app).sent == 2
+    assert providers.sms.received[0].json()["to"] == "+84987654321"
+
+
+def test_computing_reminders_twice_notifies_once(app):
+    child = make_person(app, date_of_birth=BORN, phone=None, email=None)
+    with app.app_context():
+        first = run_reminders(db.session, today=TODAY)
+        second = run_reminders(db.session, today=TODAY)
+        third = run_reminders(db.session, today=TODAY + dt.timedelta(days=1))
+        count = db.session.scalar(select(func.count()).select_from(Notification))
+    assert first.notifications == 2  # BCG overdue, and the two-month doses coming
+    assert second.notifications == 0
+    assert third.notifications == 0  # nothing new the next day either
+    assert count == 2
+    assert {n.trigger for n in _inbox(app, child.id)} == {"vaccination-due",
+                                                          "vaccination-overdue"}
+
+
+def test_adults_get_no_vaccination_reminders_and_chunks_cover_everyone(app):
+    for index in range(3):
+        make_person(app, full_name=f"Người lớn {index}", phone=None, email=None)
+    babies = [make_person(app, date_of_birth=BORN, phone=None, email=None) for _ in range(2)]
+    app.extensions["phr.immunization_doses"] = _doses_hook({b.id: AT_BIRTH for b in babies})
+    with app.app_context():
+        run = run_reminders(db.session, today=TODAY, chunk_size=2)
+    assert (run.citizens, run.children, run.notifications) == (5, 2, 2)
+    assert dict(run.by_trigger) == {"vaccination-due": 2}
+
+
+def test_periodic_exam_reminders_come_from_their_hook(app):
+    adult = make_person(app, phone=None, email=None)
+    due = dt.date(2025, 3, 20)
+    app.extensions["phr.periodic_exam_due"] = (
+        lambda session, ids, today: {adult.id: due} if adult.id in ids else {}
+    )
+    with app.app_context():
+        run_reminders(db.session, today=TODAY)
+        run_reminders(db.session, today=TODAY)
+    (exam,) = _inbox(app, adult.id)
+    assert exam.trigger == "periodic-exam-due"
+
+
+def test_run_reminders_command(app, clock):
+    make_person(app, date_of_birth=BORN, phone=None, email=None)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["notifications", "run-reminders", "--today", "2025-03-10"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["today"] == "2025-03-10"
+    assert summary["children"] == 1 and summary["notifications"] == 2
+
+    again = runner.invoke(args=["notifications", "run-reminders"])  # today by the clock
+    assert json.loads(again.output) | {"today": None} == {
+        "today": None, "citizens": 1, "children": 1, "notifications": 0,
+        "skipped_unreadable": 0, "by_trigger": {}}

@@ -1,0 +1,334 @@
+"""The canary: personal values written through the service never appear in the raw database (the
+SQLite file and its WAL, or a pg_dump) nor in any log line of the run, in NFC or NFD form.
+
+Each *producer* below pushes fresh canary values through real code paths (HTTP routes, services,
+CLI commands). Later issues extend the test by appending a producer to PRODUCERS for their tables
+(idempotency cache, outbox, audit log...): take values from the Canary object, which records
+them for the final scan. A producer only writes; the scan and the checks are shared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import unicodedata
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask
+from sqlalchemy import func, select
+
+from core.db import db
+from core.encryption import VaultSettings
+from core.http import json_body
+from core.schemas import load_or_problem
+from core.vault.kek import LocalKeyFileKekProvider
+from core.vault_admin import encrypted_models
+from ehr.citizen_schemas import CitizenCreateSchema
+from ehr.models import Citizen
+from ehr.reference.health_id import make_health_id
+from ehr.registry import find_citizen_by_health_id, register_citizen
+from tests.conftest import LOG_FILE
+
+# Encrypted fields of tables whose issue has not added its producer yet ("table.field"). A new
+# encrypted field fails the test until a producer fills it or it is listed here with a reason.
+AWAITING_PRODUCER: set[str] = {
+    # records and idempotency (the record API)
+    "record_entries.content", "record_entries.error_reason", "record_entry_versions.content",
+    "idempotency_records.response",
+    # consent and audit
+    "access_requests.reason", "break_glass_sessions.reason", "access_log_flags.note",
+    # notifications
+    "notifications.params", "notification_devices.token",
+}
+
+_GIVEN = ("Ánh", "Thuỳ", "Dũng", "Phượng", "Khuê", "Hưng")
+_FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Vũ", "Đặng")
+_STREETS = ("Nguyễn Thị Minh Khai", "Lý Thường Kiệt", "Điện Biên Phủ", "Hàng Bạc")
+_ETHNIC_GROUPS = ("Ê Đê", "Hà Nhì", "Mường", "Thái", "Khơ Mú")
+
+
+@dataclass
+class Canary:
+    """Distinctive personal values for one run; every value handed out is scanned for at the end."""
+
+    tracked: list[str] = field(default_factory=list)
+
+    def track(self, *values: str) -> None:
+        self.tracked.extend(v for v in values if v)
+
+    def _suffix(self) -> str:
+        return secrets.token_hex(4)
+
+    def name(self) -> str:
+        value = (f"{secrets.choice(_FAMILY)} Thị {secrets.choice(_GIVEN)} "
+                 f"Canary{self._suffix()}")
+        self.track(value)
+        return value
+
+    def date_of_birth(self) -> dt.date:
+        # Years no clear column of the test suite uses, so a match can only be a leak.
+        value = dt.date(1921 + secrets.randbelow(19), 1 + secrets.randbelow(12),
+                        1 + secrets.randbelow(28))
+        self.track(value.isoformat())
+        return value
+
+    def health_id(self, *, date_of_birth: dt.date, sex: str) -> str:
+        value = make_health_id(province_code="079", date_of_birth=date_of_birth, sex=sex,
+                               serial=secrets.randbelow(1_000_000))
+        self.track(value)
+        return value
+
+    def phone(self) -> str:
+        subscriber = f"{secrets.randbelow(10**7):07d}"
+        self.track("+8491" + subscriber, "091" + subscriber)
+        return f"091 {subscriber[:3]} {subscriber[3:]}"  # as typed; stored as E.164
+
+    def email(self) -> str:
+        value = f"canary.{self._suffix()}@benhnhan.example.vn"
+        self.track(value)
+        return value
+
+    def address(self) -> dict[str, str]:
+        line = f"Số {secrets.randbelow(300) + 1} đường {secrets.choice(_STREETS)} {self._suffix()}"
+        self.track(line)
+        return {"province_code": "79", "district_code": "760", "commune_code": "26734",
+                "line": line}
+
+    def ethnicity(self) -> str:
+        value = f"{secrets.choice(_ETHNIC_GROUPS)} {self._suffix()}"
+        self.track(value)
+        return value
+
+    def social_insurance_code(self) -> str:
+        value = f"79{secrets.randbelow(10**8):08d}"
+        self.track(value)
+        return value
+
+    def citizen(self) -> dict[str, Any]:
+        """A registration body (JSON form) with a canary value in every personal field."""
+        born = self.date_of_birth()
+        # Sex cannot be a canary ("female" is everywhere); ciphertext padding hides its length.
+        return {
+            "health_id": self.health_id(date_of_birth=born, sex="female"),
+            "full_name": self.name(),
+            "date_of_birth": born.isoformat(),
+            "sex": "female",
+            "phone": self.phone(),
+            "email": self.email(),
+            "address": self.address(),
+            "ethnicity": self.ethnicity(),
+            "social_insurance_code": self.social_insurance_code(),
+        }
+
+
+Producer = Callable[[Flask, Canary], None]
+
+
+def canary_routes() -> Blueprint:
+    """Stand-ins for the citizen API until it exists: register and read through HTTP."""
+    bp = Blueprint("canary", __name__)
+
+    @bp.post("/_canary/citizens")
+    def create():
+        data = load_or_problem(CitizenCreateSchema(), json_body())
+        citizen = register_citizen(session=db.session, **data)
+        db.session.commit()
+        return {"id": str(citizen.id)}, 201
+
+    @bp.get("/_canary/citizens/<uuid:citizen_id>")
+    def read(citizen_id: uuid.UUID):
+        citizen = db.session.get(Citizen, citizen_id)
+        return {"full_name": str(citizen.full_name), "phone": str(citizen.phone),
+                "address": citizen.address, "ethnicity": str(citizen.ethnicity)}
+
+    @bp.patch("/_canary/citizens/<uuid:citizen_id>")
+    def update(citizen_id: uuid.UUID):
+        citizen = db.session.get(Citizen, citizen_id)
+        for name, value in json_body().items():
+            setattr(citizen, name, value)
+        db.session.commit()
+        return {"ok": True}
+
+    return bp
+
+
+def _register(client: Any, body: dict[str, Any]) -> str:
+    response = client.post("/_canary/citizens", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()["id"]
+
+
+def produce_registry(app: Flask, canary: Canary) -> None:
+    """Citizens registered, read, corrected and looked up; a rejected registration."""
+    client = app.test_client()
+    first = _register(client, canary.citizen())
+    assert client.get(f"/_canary/citizens/{first}").status_code == 200
+    response = client.patch(f"/_canary/citizens/{first}", json={
+        "full_name": canary.name(), "ethnicity": canary.ethnicity()})
+    assert response.status_code == 200
+    invalid = canary.citizen()
+    invalid["health_id"] = invalid["health_id"][:-1] + "X"
+    assert client.post("/_canary/citizens", json=invalid).status_code == 422
+    # Straight through the service too (seeders, imports and batch jobs take this path).
+    with app.app_context():
+        values = canary.citizen()
+        values["date_of_birth"] = dt.date.fromisoformat(values["date_of_birth"])
+        citizen = register_citizen(session=db.session, **values)
+        db.session.commit()
+        found = find_citizen_by_health_id(session=db.session, health_id=values["health_id"])
+        assert found is not None
+        assert found.id == citizen.id
+        db.session.remove()
+
+
+def produce_vault_operations(app: Flask, canary: Canary) -> None:
+    """Rotations, verification, a decryption failure over HTTP, and a crypto-shredded citizen."""
+    client = app.test_client()
+    victim = _register(client, canary.citizen())
+    other = _register(client, canary.citizen())
+    runner = app.test_cli_runner()
+    for args in (["rotate-data-keys", "--citizen", victim], ["rotate-data-keys"],
+                 ["rotate-kek", "--retire-old", "--grace-seconds", "0"], ["verify"]):
+        result = runner.invoke(args=["vault", *args])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        stolen = db.session.scalar(
+            select(Citizen.full_name_ct).where(Citizen.id == uuid.UUID(other)))
+        db.session.execute(Citizen.__table__.update()
+                           .where(Citizen.__table__.c.id == uuid.UUID(victim))
+                           .values(full_name_ct=stolen))
+        db.session.commit()
+    assert client.get(f"/_canary/citizens/{victim}").status_code == 500
+    assert runner.invoke(args=["vault", "verify"]).exit_code == 1
+    result = runner.invoke(args=["vault", "shred", "--citizen", other, "--yes"])
+    assert result.exit_code == 0, result.output
+
+
+PRODUCERS: list[Producer] = [produce_registry, produce_vault_operations]
+
+
+# Where the values must not be ------------------------------------------------------------------
+
+
+def forms(value: str) -> set[bytes]:
+    """Every byte form a leak of ``value`` could take: NFC/NFD, raw UTF-8, JSON-escaped, hex."""
+    found: set[bytes] = set()
+    for normal in ("NFC", "NFD"):
+        text = unicodedata.normalize(normal, value)
+        raw = text.encode()
+        found.update({raw, raw.hex().encode(), json.dumps(text)[1:-1].encode()})
+    return found
+
+
+def database_bytes(url: str) -> bytes:
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        # Committed pages may still sit in the write-ahead log: read it, then checkpoint too.
+        wal = path.with_name(path.name + "-wal")
+        before = wal.read_bytes() if wal.exists() else b""
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before + path.read_bytes()
+    libpq_url = url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    dump = subprocess.run(
+        ["/usr/bin/pg_dump", "--data-only", "--no-owner", "--dbname", libpq_url],
+        check=True, capture_output=True, timeout=60,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+    )
+    return dump.stdout
+
+
+def log_bytes(log_stream: Any) -> bytes:
+    log_stream.flush()
+    return LOG_FILE.read_bytes()
+
+
+def leaks(values: list[str], haystacks: dict[str, bytes]) -> list[str]:
+    found = []
+    for value in values:
+        for where, haystack in haystacks.items():
+            if any(form in haystack for form in forms(value)):
+                found.append(f"{value!r} in {where}")
+    return found
+
+
+def uncovered_fields() -> list[str]:
+    missing = []
+    for model, fields in encrypted_models().items():
+        for encrypted in fields:
+            column = getattr(model, encrypted.column_attr)
+            name = f"{model.__tablename__}.{encrypted.name}"
+            filled = db.session.scalar(select(func.count()).where(column.is_not(None)))
+            if not filled and name not in AWAITING_PRODUCER:
+                missing.append(name)
+    return missing
+
+
+@pytest.fixture
+def canary_app(app, tmp_path):
+    # KEK rotation rewrites the key file: give the test its own (the run's stays untouched).
+    path = tmp_path / "kek.json"
+    LocalKeyFileKekProvider.generate(path)
+    current = app.extensions["phr.vault"]
+    app.extensions["phr.vault"] = VaultSettings(
+        provider=LocalKeyFileKekProvider(path), blind_index_key=current.blind_index_key)
+    app.register_blueprint(canary_routes())
+    return app
+
+
+def test_personal_values_never_reach_the_database_or_the_logs(canary_app, database_url,
+                                                             log_stream):
+    canary = Canary()
+    for produce in PRODUCERS:
+        produce(canary_app, canary)
+    assert len(canary.tracked) > 20
+
+    with canary_app.app_context():
+        haystacks = {"database": database_bytes(database_url), "logs": log_bytes(log_stream)}
+        assert len(haystacks["database"]) > 0
+        found = leaks(canary.tracked, haystacks)
+        assert not found, "personal values in clear: " + "; ".join(found)
+        missing = uncovered_fields()
+        assert not missing, f"no canary value in {missing}: add a producer to PRODUCERS"
+
+        indexes = db.session.execute(select(
+            Citizen.health_id_bidx, Citizen.phone_bidx, Citizen.social_insurance_code_bidx,
+        )).all()
+        stored = [value for row in indexes for value in row if value is not None]
+        assert stored
+        assert all(len(value) == 32 for value in stored)
+        unkeyed = {hashlib.sha256(v.encode()).digest() for v in canary.tracked}
+        joined = b"".join(stored)
+        found = leaks(canary.tracked, {"blind indexes": joined})
+        assert not found, found
+        assert not unkeyed & set(stored)
+        db.session.remove()
+
+
+def test_the_scan_finds_a_planted_value(canary_app, database_url, log_stream):
+    """The check itself works: a value written in clear or logged is found, in either form."""
+    import logging
+
+    canary = Canary()
+    name = canary.name()
+    with canary_app.app_context():
+        # Practitioners are stored in clear (public register): a stand-in for a leaking table.
+        from ehr.models import Practitioner
+
+        db.session.add(Practitioner(full_name=unicodedata.normalize("NFD", name),
+                                    practising_certificate=secrets.token_hex(6),
+                                    profession="doctor"))
+        db.session.commit()
+        assert leaks([name], {"database": database_bytes(database_url)})
+    ethnicity = canary.ethnicity()
+    logging.getLogger("phr.test.canary").warning("oops %s", ethnicity)
+    assert leaks([ethnicity], {"logs": log_bytes(log_stream)})
