@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 from flask_migrate import Migrate
 
 from core.bench_routes import register_bench_routes
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _import_models()
 
     install_request_hooks(app)
+    _install_cors(app)
     register_error_handlers(app)
     register_vault_cli(app)
     app.register_blueprint(ops_bp)
@@ -55,6 +57,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_bench_routes(app)
     _register_domain(app)
     return app
+
+
+def _install_cors(app: Flask) -> None:
+    # Only the listed origins (the citizen portal) may call the API from a browser; bearer
+    # tokens, never cookies, so no credentials mode.
+    origins = app.config.get("CORS_ORIGINS") or []
+    if origins:
+        CORS(
+            app, resources={r"/api/*": {"origins": origins}, r"/oauth/*": {"origins": origins}},
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match",
+                           "If-None-Match", "Accept-Language", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After",
+                            "Idempotent-Replayed"],
+            supports_credentials=False, max_age=600,
+        )
 
 
 def _vault_settings(config: Mapping[str, Any]) -> VaultSettings:

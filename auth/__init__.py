@@ -11,6 +11,8 @@ import logging
 
 from flask import Flask
 
+from core.config import ConfigError
+
 
 def init_app(app: Flask) -> None:
     """Register the auth package on the app."""
@@ -23,6 +25,9 @@ def init_app(app: Flask) -> None:
     from auth.server import create_server
     from ehr.cli import register_seeder
 
+    issuer = str(app.config["OAUTH_ISSUER"])
+    if app.config.get("APP_ENV") == "production" and not issuer.startswith("https://"):
+        raise ConfigError("OAUTH_ISSUER must be an https URL when APP_ENV=production")
     # Authlib logs token responses at DEBUG: never let them reach our log, whatever LOG_LEVEL.
     logging.getLogger("authlib").setLevel(logging.WARNING)
     install_signing_key(app)

@@ -67,6 +67,8 @@ def check_csrf() -> None:
 
 
 def start_login(account: Account) -> None:
+    # A new CSRF token from here on: a token planted before the login is worth nothing after.
+    session[_CSRF_KEY] = secrets.token_urlsafe(32)
     session[_LOGIN_KEY] = {
         "account": str(account.id),
         "auth_time": int(clock.now().timestamp()),

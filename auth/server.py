@@ -402,12 +402,13 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         body: dict[str, Any] = {
             "active": True,
             "client_id": row.client_id,
-            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
             "scope": row.scope,
             "iss": issuer(),
             "iat": int(row.issued_at.timestamp()),
             "exp": int(expires.timestamp()) if expires else None,
         }
+        if token.kind == "access_token":
+            body["token_type"] = "Bearer"  # noqa: S105 - a token type, not a secret
         if row.account_id is not None:
             body["sub"] = str(row.account_id)
         return body

@@ -114,7 +114,7 @@ def _forget_at_transaction_end(session: Session) -> None:
     session.info.pop(_FACTS_KEY, None)
 
 
-def _parts_for(actor: Actor | None, citizen_id: uuid.UUID) -> frozenset[str]:
+def _parts_for(actor: Actor | None) -> frozenset[str]:
     """The parts of the facts the policy reads for this actor (all of them when unknown)."""
     if actor is None:
         return frozenset({"citizen", "guardianships", "grants"})
@@ -245,7 +245,7 @@ def load_facts(
     With `actor`, only the parts the policy reads for that actor's role are loaded: one query
     for a citizen, two for a guardian, three for a practitioner, none for a station.
     """
-    loaded = _loaded(session, citizen_id, now, _parts_for(actor, citizen_id))
+    loaded = _loaded(session, citizen_id, now, _parts_for(actor))
     return Facts(
         citizen_id=citizen_id,
         now=now,

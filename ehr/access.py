@@ -69,7 +69,8 @@ class RecordAccess:
         self.now = now or utcnow()
 
     def facts(self, citizen_id: uuid.UUID) -> Facts:
-        return load_facts(self.session, citizen_id=citizen_id, now=self.now)
+        return load_facts(self.session, citizen_id=citizen_id, now=self.now,
+                          actor=self.caller.actor_for(citizen_id))
 
     def decide(
         self, *, citizen_id: uuid.UUID, section: str, action: str,
@@ -98,10 +99,15 @@ class RecordAccess:
         """Permit or raise: 404 for a single entry, 403 for anything else."""
         decision = self.decide(**kwargs)  # type: ignore[arg-type]
         if not decision.permit:
-            if kwargs.get("entry") is not None:
-                raise NotFound()
-            raise section_denied()
+            self.deny(entry=kwargs.get("entry") is not None)
         return decision
+
+    def deny(self, *, entry: bool) -> None:
+        """Keep the denial's audit event (the request's transaction is about to roll back)."""
+        self.session.commit()
+        if entry:
+            raise NotFound()
+        raise section_denied()
 
     def section_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:
         """The audited scope of a list read; 403 when nothing of the section is visible."""
@@ -111,7 +117,7 @@ class RecordAccess:
             now=self.now,
         )
         if not scope.permit:
-            raise section_denied()
+            self.deny(entry=False)
         return scope
 
     def quiet_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:

@@ -130,6 +130,7 @@ def upload(
             if not decision.permit:
                 raise Forbidden(Message("problem.section-forbidden.detail"),
                                 code="section-forbidden")
+            records.check_against_person(citizen, "immunizations", prepared)
         except Problem as problem:
             results[index].status, results[index].problem = problem.status, problem
             continue

@@ -150,7 +150,10 @@ class PreparedEntry:
 def prepare_entry(
     access: RecordAccess, *, citizen: Citizen, section: str, body: Mapping[str, Any]
 ) -> PreparedEntry:
-    """Validate a create body (shape, code lists, plausibility, dates against birth)."""
+    """Validate a create body: shape, code lists, plausibility. Nothing here depends on the
+    citizen's own data, so a caller without access learns nothing from the answer; the checks
+    against the person (dates before birth) run after authorization, in `check_against_person`.
+    """
     envelope_raw, content_raw = _split_envelope(body)
     problems: dict[str, list[Message | str]] = {}
     envelope: dict[str, Any] = {}
@@ -165,7 +168,6 @@ def prepare_entry(
         problems.update(exc.errors or {})
     if problems:
         raise ValidationFailed(errors=problems)
-    _check_dates_against_birth(citizen, section, content)
     _check_references(access, section, content)
     return PreparedEntry(
         content=content,
@@ -196,7 +198,13 @@ def create_entry(
         sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
         source=prepared.source,
     )
+    check_against_person(citizen, section, prepared)
     return add_entry(access, citizen_id=citizen_id, section=section, prepared=prepared)
+
+
+def check_against_person(citizen: Citizen, section: str, prepared: PreparedEntry) -> None:
+    """Checks that need the person's data (after authorization: they reveal something)."""
+    _check_dates_against_birth(citizen, section, prepared.content)
 
 
 def add_entry(
@@ -230,6 +238,7 @@ def _load_entry(
     if entry is None or entry.citizen_id != citizen_id or entry.section != section:
         # Audit the attempt all the same: probing for entries is worth knowing about.
         access.decide(citizen_id=citizen_id, section=section, action="read")
+        access.session.commit()
         raise NotFound()
     return entry
 

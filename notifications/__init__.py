@@ -40,12 +40,12 @@ def init_app(app: Flask) -> None:
     register_seeder(app, _demo_reminders(app))
 
     if state.settings.worker == "celery":
-        from notifications.tasks import make_celery, publisher
+        from notifications.tasks import close_celery, make_celery, publisher
 
         state.celery = make_celery(app)
         state.publish = publisher(state.celery, queue=state.settings.celery_queue,
                                   chunk=state.settings.batch_size)
-        atexit.register(state.celery.close)
+        atexit.register(close_celery, state.celery)
     elif state.settings.worker == "thread":
         app.before_request(_start_worker_once(app, state))
 
@@ -81,5 +81,7 @@ def shutdown(app: Flask) -> None:
 
     stop_thread_worker(app)
     if state.celery is not None:
-        state.celery.close()
-        atexit.unregister(state.celery.close)
+        from notifications.tasks import close_celery
+
+        close_celery(state.celery)
+        atexit.unregister(close_celery)

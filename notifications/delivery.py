@@ -15,11 +15,14 @@ import datetime as dt
 import logging
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from core.db import db
 from core.encryption import ERASED, keyring
@@ -45,6 +48,8 @@ from notifications.triggers import EMAIL, PUSH, SMS
 
 log = logging.getLogger("phr.notifications")
 _random = secrets.SystemRandom()
+# A deferral does not use up an attempt: the claim counted one, give it back.
+_GIVE_BACK_ATTEMPT = Delivery.__table__.c.attempts - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,16 +269,17 @@ def _record(
     session: Session, prepared: Iterable[_Prepared], now: dt.datetime,
     settings: NotificationSettings,
 ) -> BatchResult:
-    table = Delivery.__table__
     result = BatchResult()
     gone_devices: set[uuid.UUID] = set()
+    changes: dict[uuid.UUID, dict[str, Any]] = {}
+    token = ""
     for item in prepared:
         claim = item.claim
-        ours = and_(table.c.id == claim.delivery_id, table.c.lease_token == claim.lease_token)
+        token = claim.lease_token
         release = {"lease_until": None, "lease_token": None, "updated_at": now}
         if item.defer_until is not None:
             values = {**release, "next_attempt_at": item.defer_until,
-                      "attempts": table.c.attempts - 1}
+                      "attempts": _GIVE_BACK_ATTEMPT}
             result.deferred += 1
         elif item.cancel_code is not None:
             values = {**release, "status": CANCELLED, "last_error": item.cancel_code}
@@ -294,17 +300,51 @@ def _record(
                 result.dead += 1
             else:
                 result.retried += 1
-        session.execute(update(table).where(ours).values(**values))
+        changes[claim.delivery_id] = values
+    _apply_changes(session, changes, lease_token=token)
     if gone_devices:
         _forget_devices(session, gone_devices, now)
     session.commit()
     return result
 
 
+def _apply_changes(
+    session: Session, changes: dict[uuid.UUID, dict[str, Any]], *, lease_token: str
+) -> None:
+    """Write a batch's outcomes in one UPDATE per set of columns (values that differ between
+    rows become a CASE on the id), and only where the lease is still ours."""
+    table = Delivery.__table__
+    groups: dict[frozenset[str], dict[uuid.UUID, dict[str, Any]]] = defaultdict(dict)
+    for row_id, values in changes.items():
+        groups[frozenset(values)][row_id] = values
+    for columns, rows in groups.items():
+        assignments: dict[str, Any] = {}
+        for name in columns:
+            distinct = {repr(values[name]) for values in rows.values()}
+            if len(distinct) == 1:
+                assignments[name] = next(iter(rows.values()))[name]
+                continue
+            column = table.c[name]
+            assignments[name] = case(
+                *[(table.c.id == row_id, _as_sql(values[name], column))
+                  for row_id, values in rows.items()],
+                else_=column,
+            )
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(list(rows)), table.c.lease_token == lease_token)
+            .values(**assignments)
+        )
+
+
+def _as_sql(value: Any, column: Any) -> Any:
+    return value if isinstance(value, ClauseElement) else literal(value, type_=column.type)
+
+
 def _values_for(
     outcome: SendResult, claim: Claim, now: dt.datetime, settings: NotificationSettings,
-    release: dict[str, object],
-) -> dict[str, object]:
+    release: dict[str, Any],
+) -> dict[str, Any]:
     if outcome.outcome is Outcome.SENT:
         return {**release, "status": SENT, "sent_at": now, "last_error": None,
                 "provider_message_id": (outcome.provider_id or "")[:255] or None}

@@ -102,6 +102,19 @@ def publisher(celery: Any, *, queue: str, chunk: int) -> Any:
     return publish
 
 
+def close_celery(celery: Any) -> None:
+    """Close the broker connections a publishing process holds (Celery.close() only forgets
+    the pool)."""
+    amqp = celery.__dict__.get("amqp")
+    producers = getattr(amqp, "_producer_pool", None) if amqp is not None else None
+    if producers is not None:
+        producers.force_close_all()
+    pool = getattr(celery, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+    celery.close()
+
+
 def run_worker(
     celery: Any, *, queue: str, beat: bool, concurrency: int | None, pool: str | None,
     loglevel: str,

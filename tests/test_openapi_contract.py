@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Refuses a key given twice in one mapping (PyYAML silently keeps the last one)."""
 
 
@@ -385,6 +386,9 @@ def test_enumerations_mirror_the_code(contract: Contract):
 
     schemas = _schemas(contract)
     assert schemas["Section"]["enum"] == list(SECTION_SCHEMAS)
+    # Spelt out in the path parameter too, for tools that take a value from a parameter's enum.
+    section_parameter = contract.spec["components"]["parameters"]["Section"]["schema"]
+    assert section_parameter["enum"] == list(SECTION_SCHEMAS)
     assert schemas["Sensitivity"]["enum"] == list(SENSITIVITY_LABELS)
     assert schemas["EntrySource"]["enum"] == list(SOURCES)
     assert schemas["DoseStatus"]["enum"] == [str(s) for s in DoseStatus]
@@ -392,6 +396,7 @@ def test_enumerations_mirror_the_code(contract: Contract):
         set(observation_kinds()) | {"blood-pressure"})
     assert schemas["CitizenCreate"]["properties"]["sex"]["enum"] == list(SEXES)
     assert list(schemas["EntryBase"]["properties"]) == list(ENTRY_FIELDS)
+    assert schemas["EntryField"]["enum"] == list(ENTRY_FIELDS)
     not_counted = schemas["ScheduledDose"]["properties"]["not_counted"]["items"]
     assert not_counted["properties"]["reason"]["enum"] == [str(r) for r in NotCountedReason]
 
@@ -557,9 +562,10 @@ def test_path_parameters_off_their_schema_must_end_in_404(fake_app: Flask):
     page = {"items": [], "next_cursor": None}
     _behave(fake_app, section=lambda: _json(page, ETag='"p"'))
     client = fake_app.test_client()
-    with pytest.raises(ContractViolation, match=r"path parameter section='pets'.*expected 404"):
+    with pytest.raises(ContractViolation,
+                       match=r"section='pets' does not fit .* \(expected 401 or 404\)"):
         client.get(CITIZEN_PATH + "/pets")
-    with pytest.raises(ContractViolation, match=r"citizen_id='42'.*expected 404"):
+    with pytest.raises(ContractViolation, match=r"citizen_id='42'.*expected 401 or 404"):
         client.get("/api/v1/citizens/42/immunizations")
     _behave(fake_app, section=lambda: _problem(404))
     assert client.get(CITIZEN_PATH + "/pets").status_code == 404
@@ -618,3 +624,40 @@ def test_the_real_app_keeps_the_contract_on_its_ops_routes(app: Any):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
     assert client.get("/metrics").status_code == 200
+
+
+def test_inline_parameters_and_bodies_are_checked(tmp_path: Path):
+    spec = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/x/{n}": {
+                "parameters": [{"name": "n", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}],
+                "post": {
+                    "parameters": [{"name": "q", "in": "query", "schema": {"enum": ["a"]}}],
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"v": {"type": "string"}}}}}},
+                    "responses": {"200": {"description": "-", "content": {"text/plain": {}}}},
+                },
+            },
+        },
+    }
+    path = tmp_path / "openapi.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+
+    class Client(ContractClient):
+        contract_path = path
+
+    app = Flask(__name__)
+    register_error_handlers(app)
+    app.add_url_rule("/x/<n>", "x", lambda n: Response("ok", mimetype="text/plain"),
+                     methods=["POST"])
+    app.test_client_class = Client
+    client = app.test_client()
+    assert client.post("/x/3?q=a", json={"v": "w"}).status_code == 200
+    with pytest.raises(ContractViolation, match="query q"):
+        client.post("/x/3?q=b", json={"v": "w"})
+    with pytest.raises(ContractViolation, match=r"\$\.v: 1 is not of type 'string'"):
+        client.post("/x/3", json={"v": 1})
+    with pytest.raises(ContractViolation, match="n='0' does not fit"):
+        client.post("/x/0", json={})

@@ -20,8 +20,6 @@ down_revision = '0002_auth'
 branch_labels = None
 depends_on = None
 
-APP_ROLE = 'phr_app'
-
 _CHAIN_FUNCTION = """
 CREATE OR REPLACE FUNCTION phr_audit_chain(previous bytea, digest bytea) RETURNS bytea
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -47,49 +45,49 @@ FOR EACH ROW EXECUTE FUNCTION phr_audit_events_append_only()
 
 # The role is cluster-wide: create it when missing (tolerating a concurrent creator), and skip
 # the grants with a notice when this migration may not create roles (a DBA creates it first).
-_GRANTS = f"""
+_GRANTS = """
 DO $$
 DECLARE
     schema_name text := current_schema();
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'phr_app') THEN
         BEGIN
-            CREATE ROLE {APP_ROLE} NOLOGIN;
+            CREATE ROLE phr_app NOLOGIN;
         EXCEPTION
             WHEN duplicate_object OR unique_violation THEN NULL;
             WHEN insufficient_privilege THEN
-                RAISE NOTICE 'role {APP_ROLE} is missing and cannot be created: grants skipped';
+                RAISE NOTICE 'role phr_app is missing and cannot be created: grants skipped';
                 RETURN;
         END;
     END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO {APP_ROLE}', schema_name);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO {APP_ROLE}',
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO phr_app', schema_name);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO phr_app',
                    schema_name);
-    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO {APP_ROLE}', schema_name);
+    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO phr_app', schema_name);
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
-                   'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}', schema_name);
+                   'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO phr_app', schema_name);
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
-                   'GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}', schema_name);
-    REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {APP_ROLE};
-    REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {APP_ROLE};
+                   'GRANT USAGE, SELECT ON SEQUENCES TO phr_app', schema_name);
+    REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM phr_app;
+    REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM phr_app;
 END
 $$
 """
 
-_REVOKE = f"""
+_REVOKE = """
 DO $$
 DECLARE
     schema_name text := current_schema();
 BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'phr_app') THEN
         EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
-                       'REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE}',
+                       'REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM phr_app',
                        schema_name);
         EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
-                       'REVOKE USAGE, SELECT ON SEQUENCES FROM {APP_ROLE}', schema_name);
-        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM {APP_ROLE}', schema_name);
-        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM {APP_ROLE}', schema_name);
-        EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM {APP_ROLE}', schema_name);
+                       'REVOKE USAGE, SELECT ON SEQUENCES FROM phr_app', schema_name);
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM phr_app', schema_name);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM phr_app', schema_name);
+        EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM phr_app', schema_name);
     END IF;
 END
 $$

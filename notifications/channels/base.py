@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+import requests
 
 
 class Outcome(StrEnum):
@@ -77,3 +80,13 @@ def classify_http_status(status: int) -> Outcome:
         # 401/403: our credentials expired or are being rotated: the message itself is fine.
         return Outcome.RETRY
     return Outcome.FAILED
+
+
+def http_session() -> requests.Session:
+    """A keep-alive HTTP session for one batch of sends."""
+    session = requests.Session()
+    # requests re-reads the proxy environment on every request (a few hundred microseconds
+    # each); without any proxy configured there is nothing to find, so skip the lookup.
+    if not urllib.request.getproxies():
+        session.trust_env = False
+    return session

@@ -30,6 +30,7 @@ from notifications.channels.base import (
     Outcome,
     SendResult,
     classify_http_status,
+    http_session,
     retry_after_seconds,
 )
 
@@ -185,7 +186,7 @@ class FcmSender:
         self._url = url
         self._credentials = credentials
         self._timeout = timeout
-        self._http = requests.Session()
+        self._http = http_session()
 
     def send(self, message: OutboundMessage) -> SendResult:
         headers = {"Content-Type": "application/json; charset=utf-8"}

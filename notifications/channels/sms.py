@@ -15,6 +15,7 @@ from notifications.channels.base import (
     Outcome,
     SendResult,
     classify_http_status,
+    http_session,
     retry_after_seconds,
 )
 
@@ -24,7 +25,7 @@ class SmsGatewaySender:
         self._url = url
         self._token = token
         self._timeout = timeout
-        self._http = requests.Session()
+        self._http = http_session()
 
     def send(self, message: OutboundMessage) -> SendResult:
         headers = {"Idempotency-Key": message.dedup_key}

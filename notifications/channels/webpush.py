@@ -22,6 +22,7 @@ from notifications.channels.base import (
     Outcome,
     SendResult,
     classify_http_status,
+    http_session,
     retry_after_seconds,
 )
 from notifications.channels.vapid import InvalidSubscription, parse_subscription, topic_for
@@ -52,7 +53,7 @@ class WebPushSender:
         self._subject = subject
         self._allowed = tuple(allowed_hosts)
         self._timeout = timeout
-        self._http = requests.Session()
+        self._http = http_session()
 
     def send(self, message: OutboundMessage) -> SendResult:
         try:

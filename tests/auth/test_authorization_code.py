@@ -104,29 +104,24 @@ def test_userinfo_needs_the_openid_scope(app, client):
     )
 
 
-def test_missing_pkce_challenge_is_refused(app, client):
-    oauth_client = shared_client(app)
-    response = client.get(authorize_url(oauth_client, scope=SCOPE, challenge=None, method=None))
-    assert response.status_code == 302
-    params = query_of(response.headers["Location"])
-    assert params["error"] == "invalid_request"
-    assert params["state"] == "st-1"
-
-
-def test_plain_pkce_is_refused(app, client):
-    oauth_client = shared_client(app)
-    verifier, _ = pkce_pair()
-    for method in ("plain", None):
-        response = client.get(authorize_url(oauth_client, scope=SCOPE, challenge=verifier,
-                                             method=method))
-        assert response.status_code == 302
-        assert query_of(response.headers["Location"])["error"] == "invalid_request"
-
-
-def test_confidential_clients_need_pkce_too(app, client):
+def test_pkce_s256_is_required_of_every_client(app, client):
+    public = shared_client(app)
     confidential = make_client(app, public=False, first_party=True)
-    response = client.get(authorize_url(confidential, scope=SCOPE, challenge=None, method=None))
-    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+    verifier, challenge = pkce_pair()
+    attempts = [
+        (public, None, None),  # no PKCE at all
+        (public, verifier, "plain"),  # SMART forbids plain
+        (public, verifier, None),  # plain by default (RFC 7636)
+        (public, challenge, None),  # S256 must be said
+        (confidential, None, None),  # confidential clients too
+    ]
+    for oauth_client, code_challenge, method in attempts:
+        response = client.get(authorize_url(oauth_client, scope=SCOPE, challenge=code_challenge,
+                                            method=method))
+        assert response.status_code == 302
+        params = query_of(response.headers["Location"])
+        assert params["error"] == "invalid_request", (code_challenge, method)
+        assert params["state"] == "st-1"
 
 
 def test_wrong_or_missing_verifier_is_refused(app, client):

@@ -95,7 +95,7 @@ def test_unknown_user_costs_a_password_verification_too(app, client):
 
     def timed(username):
         samples = []
-        for _ in range(3):
+        for _ in range(5):
             started = time.perf_counter()
             submit_login(client, url, username=username, password="wrong password!",
                          csrf=csrf)
@@ -105,7 +105,7 @@ def test_unknown_user_costs_a_password_verification_too(app, client):
     known, unknown = timed("bs.timing"), timed("bs.ghost")
     # Both run one argon2 verification (tens of ms); without the dummy verification the
     # unknown path would be an order of magnitude faster.
-    assert 0.4 < unknown / known < 2.5, (known, unknown)
+    assert 0.3 < unknown / known < 3.3, (known, unknown)
 
 
 def test_lockout_after_repeated_failures(app, client, clock):

@@ -16,7 +16,7 @@ from auth.server import (
 from tests.support.auth import refresh, station_token, token_for
 
 
-def test_authorization_server_metadata(app, client):
+def test_discovery_metadata_and_jwks(app, client):
     response = client.get("/.well-known/oauth-authorization-server")
     assert response.status_code == 200
     body = response.get_json()
@@ -33,16 +33,12 @@ def test_authorization_server_metadata(app, client):
     assert "none" not in body["introspection_endpoint_auth_methods_supported"]
     assert body["authorization_response_iss_parameter_supported"] is True
 
-
-def test_openid_configuration(app, client):
     body = client.get("/.well-known/openid-configuration").get_json()
     assert body["id_token_signing_alg_values_supported"] == ["ES256"]
     assert body["userinfo_endpoint"].endswith("/oauth/userinfo")
     assert body["jwks_uri"].endswith("/oauth/jwks")
     assert body["subject_types_supported"] == ["public"]
 
-
-def test_jwks_publishes_the_public_half_of_the_signing_key(app, client):
     keys = client.get("/oauth/jwks").get_json()["keys"]
     assert len(keys) == 1
     jwk = keys[0]

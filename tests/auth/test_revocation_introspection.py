@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.auth import (
     bearer,
     code_for,
@@ -20,21 +18,21 @@ def _me(client, tokens):
     return client.get("/api/v1/me", headers=bearer(tokens)).status_code
 
 
-@pytest.mark.parametrize("which", ["refresh_token", "access_token"])
-def test_public_client_logout_takes_effect_on_the_next_request(app, client, which):
-    tokens = token_for(client, app)
-    assert _me(client, tokens) == 200
-    response = client.post("/oauth/revoke", data={
-        "token": getattr(tokens, which), "token_type_hint": which,
-        "client_id": tokens.client.client_id,
-    })
-    assert response.status_code == 200
-    assert _me(client, tokens) == 401
-    again = client.post("/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens.refresh_token,
-        "client_id": tokens.client.client_id,
-    })
-    assert again.get_json()["error"] == "invalid_grant"
+def test_public_client_logout_takes_effect_on_the_next_request(app, client):
+    for which in ("refresh_token", "access_token"):
+        tokens = token_for(client, app)
+        assert _me(client, tokens) == 200
+        response = client.post("/oauth/revoke", data={
+            "token": getattr(tokens, which), "token_type_hint": which,
+            "client_id": tokens.client.client_id,
+        })
+        assert response.status_code == 200
+        assert _me(client, tokens) == 401, which
+        again = client.post("/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": tokens.refresh_token,
+            "client_id": tokens.client.client_id,
+        })
+        assert again.get_json()["error"] == "invalid_grant"
 
 
 def test_revoking_needs_the_client_and_only_its_own_tokens(app, client):

@@ -379,3 +379,31 @@ def test_gzip_when_accepted(client, world):
                           headers=world.headers("patient", **{"Accept-Encoding": "gzip"}))
     assert response.headers.get("Content-Encoding") == "gzip"
     assert "Accept-Encoding" in response.headers["Vary"]
+
+
+def _audit(app, citizen_id):
+    from sqlalchemy import select
+
+    from consent.models import AuditEvent
+    from core.db import db
+
+    with app.app_context():
+        return [(e.action, e.section, e.decision, e.rule, e.entry_id) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.citizen_id == citizen_id)
+            .order_by(AuditEvent.seq))]
+
+
+def test_every_read_write_and_denial_leaves_an_audit_event(app, client, world):
+    url = base(world.patient, "allergies")
+    created = client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
+    entry_id = uuid.UUID(created.get_json()["id"])
+    client.get(f"{url}/{entry_id}", headers=world.headers("patient"))
+    denied_list = client.get(url, headers=world.headers("other_doctor"))
+    denied_entry = client.get(f"{url}/{entry_id}", headers=world.headers("other_doctor"))
+    assert (denied_list.status_code, denied_entry.status_code) == (403, 404)
+    events = _audit(app, world.patient)
+    assert ("create", "allergies", "permit", "family-doctor", None) in events
+    assert ("read", "allergies", "permit", "self", entry_id) in events
+    denials = [e for e in events if e[2] == "deny"]
+    assert len(denials) == 2
+    assert {e[4] for e in denials} == {None, entry_id}

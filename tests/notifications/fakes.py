@@ -59,6 +59,7 @@ class FakeHttpProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave without a delayed-ACK wait
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return None

@@ -110,7 +110,8 @@ def test_pages_unread_count_and_marking_read(app, http, citizen, token, clock):
     assert seen == [str(i) for i in reversed(ids)]
 
     read = http.post(f"/api/v1/me/notifications/{ids[0]}/read", headers=_headers(token))
-    assert read.status_code == 200 and read.get_json()["read_at"] is not None
+    assert read.status_code == 200
+    assert read.get_json()["read_at"] is not None
     again = http.post(f"/api/v1/me/notifications/{ids[0]}/read", headers=_headers(token))
     assert again.get_json()["read_at"] == read.get_json()["read_at"]
     count = http.get("/api/v1/me/notifications/unread-count", headers=_headers(token))
@@ -238,7 +239,8 @@ def test_register_list_and_remove_devices(app, http, citizen, token, providers):
     assert "token" not in created.get_json()
     again = http.post("/api/v1/me/devices", json={"platform": "fcm", "token": fcm},
                       headers=_headers(token))
-    assert again.status_code == 200 and again.get_json()["id"] == created.get_json()["id"]
+    assert again.status_code == 200
+    assert again.get_json()["id"] == created.get_json()["id"]
     browser = browser_subscription(providers)
     web = http.post("/api/v1/me/devices", json={"platform": "webpush", "token": browser.token()},
                     headers=_headers(token))
@@ -265,7 +267,8 @@ def test_device_tokens_are_encrypted_at_rest(app, http, citizen, token):
               headers=_headers(token))
     with app.app_context():
         raw = db.session.execute(select(Device.token_ct, Device.token_hash)).one()
-    assert fcm.encode() not in raw[0] and fcm.encode() not in raw[1]
+    assert fcm.encode() not in raw[0]
+    assert fcm.encode() not in raw[1]
 
 
 def test_a_device_moves_to_whoever_logs_in_on_it(app, http, token, citizen):
@@ -308,4 +311,5 @@ def test_the_portal_gets_the_vapid_public_key(http, token):
     assert answer.status_code == 200
     raw = answer.get_json()["public_key"]
     point = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-    assert len(point) == 65 and point[0] == 4
+    assert len(point) == 65
+    assert point[0] == 4

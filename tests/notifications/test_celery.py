@@ -37,7 +37,7 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture(params=sorted(BROKERS))
+@pytest.fixture(scope="module", params=sorted(BROKERS))
 def broker(request) -> str:
     host, port, url = BROKERS[request.param]
     if not _listening(host, port):
@@ -46,8 +46,8 @@ def broker(request) -> str:
     return url
 
 
-@pytest.fixture
-def queue() -> str:
+@pytest.fixture(scope="module")
+def queue(broker: str) -> str:
     return f"phr-test-{uuid.uuid4().hex[:12]}"
 
 
@@ -57,9 +57,16 @@ def config_overrides(broker: str, queue: str) -> dict[str, Any]:
             "NOTIFICATIONS_CELERY_QUEUE": queue}
 
 
-@pytest.fixture
-def celery_worker(app, providers, database_url, vapid_key_file, broker, queue,
-                  tmp_path) -> Iterator[subprocess.Popen]:
+@pytest.fixture(scope="module")
+def worker_log(tmp_path_factory: pytest.TempPathFactory, queue: str) -> Path:
+    return tmp_path_factory.mktemp(queue) / "worker.log"
+
+
+@pytest.fixture(scope="module")
+def celery_worker(providers, database_url, vapid_key_file, broker, queue,
+                  worker_log) -> Iterator[subprocess.Popen]:
+    """One worker process per broker for the module (each test's app empties the database,
+    the worker only reads what the tests' commits publish)."""
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     env.update({k: str(v) for k, v in channel_config(providers, vapid_key_file).items()})
     env.update({
@@ -67,7 +74,7 @@ def celery_worker(app, providers, database_url, vapid_key_file, broker, queue,
         "NOTIFICATIONS_CELERY_QUEUE": queue, "NOTIFICATIONS_POLL_SECONDS": "1",
         "NOTIFICATIONS_BACKOFF_SECONDS": "0.5", "NOTIFICATIONS_BACKOFF_MAX_SECONDS": "1",
     })
-    log = (tmp_path / "worker.log").open("wb")
+    log = worker_log.open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "notifications", "worker",
          "--pool", "solo", "--concurrency", "1"],
@@ -105,26 +112,28 @@ def _wait_for(app, predicate, *, worker: subprocess.Popen, log: Path, timeout: f
 
 
 def test_a_commit_publishes_and_a_celery_worker_delivers_once(app, providers, celery_worker,
-                                                              tmp_path):
+                                                              worker_log):
     person = make_person(app, email=None)
     add_device(app, person.id, platform="fcm", token=fcm_token())
     notify(app, subject=person.id, trigger="break-glass")  # push + SMS, published on commit
 
     rows = _wait_for(app, lambda rows: {r.status for r in rows} == {"sent"},
-                     worker=celery_worker, log=tmp_path / "worker.log")
+                     worker=celery_worker, log=worker_log)
 
     assert sorted(r.channel for r in rows) == ["push", "sms"]
-    assert len(providers.fcm.received) == 1 and len(providers.sms.received) == 1
+    assert len(providers.fcm.received) == 1
+    assert len(providers.sms.received) == 1
 
 
 def test_the_beat_sweep_retries_until_the_provider_is_back(app, providers, celery_worker,
-                                                           tmp_path):
+                                                           worker_log):
     person = make_person(app, email=None)
     providers.sms.fail_next = [503, 503]
     notify(app, subject=person.id, trigger="break-glass")  # SMS only
 
     (row,) = _wait_for(app, lambda rows: rows and rows[0].status == "sent",
-                       worker=celery_worker, log=tmp_path / "worker.log")
+                       worker=celery_worker, log=worker_log)
 
     assert row.attempts == 3
-    assert len(providers.sms.received) == 3 and len(providers.sms.delivered) == 1
+    assert len(providers.sms.received) == 3
+    assert len(providers.sms.delivered) == 1

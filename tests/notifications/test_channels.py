@@ -32,7 +32,8 @@ def test_fcm_http_v1_message(app, providers):
     assert message["android"]["collapse_key"] == row.dedup_key
     assert message["android"]["notification"]["tag"] == row.dedup_key
     assert message["apns"]["headers"]["apns-collapse-id"] == row.dedup_key
-    assert row.status == "sent" and row.attempts == 1
+    assert row.status == "sent"
+    assert row.attempts == 1
     assert row.provider_message_id.startswith("projects/phr-test/messages/")
 
 

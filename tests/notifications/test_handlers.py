@@ -63,7 +63,8 @@ def test_a_restricted_entry_is_told_to_the_citizen_alone_without_its_section(app
     _emit(app, ENTRY_CREATED, teen.id, _entry("conditions", sensitivity="mental-health"))
     (row,) = _all(app)
     assert row.recipient_id == teen.id
-    assert row.params["restricted"] is True and row.params["section"] is None
+    assert row.params["restricted"] is True
+    assert row.params["section"] is None
 
 
 def test_what_citizens_write_themselves_is_not_notified(app):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from notifications.delivery import claim_due
-from notifications.models import Delivery, Device
+from notifications.models import Device
 from tests.notifications.conftest import (
     browser_subscription,
     channel_config,
@@ -68,7 +68,8 @@ def test_provider_down_retries_with_backoff_then_sends_each_exactly_once(app, pr
 
     rows = deliveries(app)
     assert {row.status for row in rows} == {"sent"}  # nothing lost
-    assert len(providers.fcm.delivered) == 3 and len(providers.sms.delivered) == 3
+    assert len(providers.fcm.delivered) == 3
+    assert len(providers.sms.delivered) == 3
     assert len(providers.fcm.received) == 9  # two refused attempts and one accepted, each
 
 
@@ -101,7 +102,8 @@ def test_dead_letter_after_max_attempts(app, providers, clock):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["notifications", "process", "--requeue-dead", "--until-idle"])
     assert result.exit_code == 0, result.output
-    assert '"requeued": 1' in result.output and '"sent": 1' in result.output
+    assert '"requeued": 1' in result.output
+    assert '"sent": 1' in result.output
     assert len(providers.sms.delivered) == 1
 
 

@@ -153,7 +153,8 @@ def test_run_reminders_command(app, clock):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["today"] == "2025-03-10"
-    assert summary["children"] == 1 and summary["notifications"] == 2
+    assert summary["children"] == 1
+    assert summary["notifications"] == 2
 
     again = runner.invoke(args=["notifications", "run-reminders"])  # today by the clock
     assert json.loads(again.output) | {"today": None} == {

@@ -1,0 +1,1436 @@
+"""Record API benchmark (not a test): the real routes under load, beside two plain baseline routes.
+
+    .venv/bin/python bench/api.py                       # 10,000 citizens on phr_bench
+    .venv/bin/python bench/api.py --citizens 100000 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/phr_bench_100k --compare-to 10k.json
+    .venv/bin/python bench/api.py --compare-audit --audit-rows 1000000   # audit-table growth
+
+Seeds N citizens with realistic records through the real models (every personal field and every
+entry encrypted under the citizen's own data key; a family doctor for all), once: a re-run on the
+same database reuses them and tops up a larger --citizens (--reseed starts over). Serves the app
+with gunicorn (2 workers, the repo's gunicorn.conf.py), loads it with wrk (16 connections,
+bench/wrk_plan.lua rotating over thousands of citizens and entries) and prints req/s and
+p50/p95/p99 for the summary, a single entry, a section list, an immunization create (with
+Idempotency-Key) and a 500-item batch, beside a plain read and a plain insert served by the same
+app in the same run (core/bench_routes.py, on with BENCH_ROUTES=1 only). Then counts the SQL
+statements and commits each route costs (the same requests in-process, SQLAlchemy events).
+Tokens come from the real endpoints: authorization code + PKCE through the login form for the
+doctor, client credentials for the station system. Needs PostgreSQL and wrk (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/phr_bench"
+KEYS_ROOT = ROOT / "instance" / "bench-api"  # development keys kept with the seeded databases
+LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_plan.lua"
+CHUNK = 500  # citizens per seeding transaction
+PLAN_SIZE = 20_000  # distinct targets each read plan rotates over
+BATCH_ITEMS = 500
+BATCH_BODIES = 40
+AUDIT_CHAIN_LENGTH = 20
+SYNTHETIC_AUDIT_CLIENT = "bench-synthetic-audit"
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+
+BENCH_CLIENT_ID = "bench-app"
+BENCH_REDIRECT_URI = "vn.gov.phr.bench:/oauth/callback"
+DOCTOR_USERNAME = "bench.doctor"
+STATION_CODE = "BENCH-TYT-01"
+HOSPITAL_CODE = "BENCH-BV-01"
+STATION_SCOPES = "system/Patient.crs system/Immunization.crs system/ImmunizationRecommendation.rs"
+DOCTOR_SCOPES = "openid user/*.cruds"
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--citizens", type=int, default=10_000)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--duration", type=int, default=20, help="seconds measured per route")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads/worker")
+    parser.add_argument("--audit-rows", type=int, default=0,
+                        help="synthetic audit events present before measuring (other citizens)")
+    parser.add_argument("--compare-audit", action="store_true",
+                        help="entry read with an empty audit table, then with --audit-rows")
+    parser.add_argument("--routes", default=",".join(ROUTE_ORDER),
+                        help="comma-separated subset of: " + ", ".join(ROUTE_ORDER))
+    parser.add_argument("--jobs", type=int, default=2, help="seeding processes")
+    parser.add_argument("--reseed", action="store_true", help="drop the bench schema, seed anew")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--compare-to", type=Path,
+                        help="a --json file of a smaller run: ratios against it (target 0.85)")
+    parser.add_argument("--profile", metavar="ROUTE",
+                        help="py-spy the gunicorn workers while ROUTE is measured")
+    parser.add_argument("--profile-out", type=Path,
+                        default=KEYS_ROOT / "profile-stacks.txt",
+                        help="py-spy raw (collapsed) stacks")
+    parser.add_argument("--show-sql", action="store_true", help="print each route's statements")
+    args = parser.parse_args(argv)
+    if args.compare_audit and args.audit_rows <= 0:
+        args.audit_rows = 1_000_000
+    return args
+
+
+# --- environment and database -------------------------------------------------------------------
+
+
+def prepare_environment(*, database_url: str, port: int, prometheus_dir: Path) -> None:
+    """Development keys under instance/bench-api (kept: the seeded data is encrypted with them)."""
+    from core.config import load_config
+
+    load_config(root=KEYS_ROOT, environ={"APP_ENV": "development"})
+    keys = KEYS_ROOT / "instance" / "keys"
+    os.environ.pop("VAULT_KEK_JSON", None)
+    os.environ.update({
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "VAULT_KEK_FILE": str(keys / "kek.json"),
+        "BLIND_INDEX_KEY_FILE": str(keys / "blind-index.key"),
+        "SECRET_KEY_FILE": str(keys / "secret.key"),
+        "OAUTH_SIGNING_KEY_FILE": str(keys / "oauth-signing.pem"),
+        "OAUTH_ISSUER": f"http://127.0.0.1:{port}",
+        "NOTIFICATIONS_WORKER": "none",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_ROUTES": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir),
+    })
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE when it does not exist (through the maintenance database)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    name = database_name(url)
+    admin = urlsplit(url)._replace(path="/postgres").geturl()
+    connection = psycopg2.connect(admin)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        connection.close()
+
+
+def bench_tables() -> tuple[Any, Any, Any]:
+    """The bench's own bookkeeping tables (own MetaData: never part of the app's schema)."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+
+    metadata = MetaData()
+    chunks = Table("bench_seed_chunks", metadata,
+                   Column("first_index", Integer, primary_key=True),
+                   Column("size", Integer, nullable=False),
+                   Column("entries", Integer, nullable=False))
+    world = Table("bench_world", metadata,
+                  Column("name", String(64), primary_key=True),
+                  Column("value", Text, nullable=False))
+    return metadata, chunks, world
+
+
+def prepare_schema(*, reseed: bool) -> None:
+    """Refuse a database that is not a bench's; upgrade to head; create the bench tables."""
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect, text
+
+    from core.bench_routes import bench_metadata
+    from core.db import db
+
+    engine = db.engine
+    tables = set(inspect(engine).get_table_names())
+    if reseed:
+        if "bench" not in database_name(str(engine.url)):
+            sys.exit("--reseed drops the schema: only for a database whose name holds 'bench'")
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        tables = set()
+    if "citizens" in tables and "bench_world" not in tables:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT count(*) FROM citizens")).scalar_one():
+                sys.exit("this database holds citizens the bench did not seed: refused")
+    upgrade()
+    metadata, _, _ = bench_tables()
+    metadata.create_all(engine)
+    bench_metadata.create_all(engine)
+
+
+# --- the world: facilities, practitioners, clients, logins --------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    station_id: str
+    hospital_id: str
+    doctor_id: str
+    other_doctor_id: str
+    vaccinator_id: str
+    keys: str  # fingerprint of the blind-index key the data was seeded under
+
+
+def keys_fingerprint() -> str:
+    from flask import current_app
+
+    return hashlib.sha256(b"phr-bench\x00" + current_app.config["BLIND_INDEX_KEY"]).hexdigest()[:16]
+
+
+def ensure_world() -> World:
+    """Facilities, practitioners and the public OAuth client; created once per database."""
+    from sqlalchemy import insert, select
+
+    from auth.clients import create_client
+    from auth.models import OAuthClient
+    from core.db import db
+    from ehr.registry import create_facility, create_practitioner
+
+    _, _, world_table = bench_tables()
+    session = db.session
+    stored = session.execute(
+        select(world_table.c.value).where(world_table.c.name == "world")
+    ).scalar_one_or_none()
+    if stored is not None:
+        world = World(**json.loads(stored))
+        if world.keys != keys_fingerprint():
+            sys.exit(f"the data was seeded under other keys than {KEYS_ROOT}: use --reseed")
+        return world
+    station = create_facility(session=session, code=STATION_CODE, kind="commune-health-station",
+                              name="Trạm Y tế xã Phù Chẩn", province_code="27",
+                              district_code="261", commune_code="09376")
+    hospital = create_facility(session=session, code=HOSPITAL_CODE, kind="hospital",
+                               name="Bệnh viện đa khoa thị xã Từ Sơn", province_code="27",
+                               district_code="261")
+    session.flush()
+    doctor = create_practitioner(session=session, full_name="Nguyễn Thị Thanh Hà",
+                                 practising_certificate="009001/BN-CCHN", profession="doctor",
+                                 facility=station, title="Trưởng trạm",
+                                 started_on=dt.date(2015, 1, 1))
+    other = create_practitioner(session=session, full_name="Lê Quang Minh",
+                                practising_certificate="009002/BN-CCHN", profession="doctor",
+                                facility=hospital, started_on=dt.date(2012, 1, 1))
+    vaccinator = create_practitioner(session=session, full_name="Trần Thị Hồng",
+                                     practising_certificate="009003/BN-CCHN",
+                                     profession="nurse", facility=station,
+                                     started_on=dt.date(2018, 1, 1))
+    if session.get(OAuthClient, BENCH_CLIENT_ID) is None:
+        create_client(session=session, name="Bench phone app", client_type="public",
+                      grant_types=["authorization_code", "refresh_token"],
+                      redirect_uris=[BENCH_REDIRECT_URI],
+                      scopes="openid profile offline_access user/*.cruds".split(),
+                      first_party=True, client_id=BENCH_CLIENT_ID)
+    session.flush()
+    world = World(station_id=str(station.id), hospital_id=str(hospital.id),
+                  doctor_id=str(doctor.id), other_doctor_id=str(other.id),
+                  vaccinator_id=str(vaccinator.id), keys=keys_fingerprint())
+    session.execute(insert(world_table).values(name="world", value=json.dumps(asdict(world))))
+    session.commit()
+    return world
+
+
+def doctor_password(world: World) -> str:
+    """A fresh password for the family doctor's login (this run only)."""
+    from sqlalchemy import select
+
+    from auth.accounts import create_account, set_password
+    from auth.models import Account
+    from core.db import db
+
+    password = "Bench-" + secrets.token_urlsafe(18)
+    account = db.session.scalars(
+        select(Account).where(Account.username == DOCTOR_USERNAME)
+    ).one_or_none()
+    if account is None:
+        create_account(session=db.session, role="practitioner", password=password,
+                       username=DOCTOR_USERNAME, practitioner_id=uuid.UUID(world.doctor_id))
+    else:
+        set_password(session=db.session, account=account, password=password)
+    db.session.commit()
+    return password
+
+
+def station_client(world: World) -> tuple[str, str]:
+    """A new client-credentials client of the bench station (its secret is shown once)."""
+    from auth.clients import create_client
+    from core.db import db
+
+    client, secret = create_client(
+        session=db.session, name="Bench station system", client_type="confidential",
+        grant_types=["client_credentials"], scopes=STATION_SCOPES.split(),
+        facility_id=uuid.UUID(world.station_id),
+    )
+    db.session.commit()
+    assert secret is not None
+    return client.client_id, secret
+
+
+# --- realistic people and records ---------------------------------------------------------------
+
+
+FAMILY_NAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
+                "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý")
+MIDDLE_NAMES = {"male": ("Văn", "Đức", "Minh", "Quang", "Hữu", "Thành", "Công"),
+                "female": ("Thị", "Ngọc", "Thu", "Thanh", "Phương", "Kim", "Mỹ")}
+GIVEN_NAMES = {"male": ("An", "Bình", "Cường", "Dũng", "Hùng", "Khoa", "Long", "Nam", "Phúc",
+                        "Quân", "Sơn", "Tuấn", "Việt", "Thắng", "Hiếu"),
+               "female": ("Anh", "Chi", "Dung", "Hà", "Hạnh", "Hương", "Lan", "Linh", "Mai",
+                          "Ngân", "Nhung", "Trang", "Yến", "Thảo", "Vy")}
+ETHNICITIES = (("Kinh", 85.0), ("Tày", 2.0), ("Thái", 2.0), ("Mường", 1.5), ("Khmer", 1.5),
+               ("H'Mông", 1.5), ("Nùng", 1.0), ("Hoa", 1.0), ("Dao", 1.0))
+VILLAGES = ("Thôn Đông", "Thôn Đoài", "Thôn Trung", "Xóm Mới", "Khu phố 3", "Tổ dân phố 5")
+
+# Vietnam's EPI schedule as given by a commune station: (vaccine, dose, age in days).
+EPI_DOSES = (("HEPB", 1, 0), ("BCG", 1, 7), ("DTP-HEPB-HIB", 1, 61), ("BOPV", 1, 61),
+             ("ROTAVIN-M1", 1, 61), ("DTP-HEPB-HIB", 2, 91), ("BOPV", 2, 91),
+             ("ROTAVIN-M1", 2, 91), ("DTP-HEPB-HIB", 3, 121), ("BOPV", 3, 121), ("IPV", 1, 152),
+             ("MEASLES", 1, 274), ("JE-INACT", 1, 365), ("JE-INACT", 2, 372), ("MR", 1, 548),
+             ("DTP", 4, 548), ("JE-INACT", 3, 730))
+MEDICATIONS = {
+    "I10": {"name": "Amlodipin 5 mg", "atc_code": "C08CA01", "dose": "1 viên", "route": "oral",
+            "frequency": "1 lần/ngày buổi sáng"},
+    "E11.9": {"name": "Metformin 850 mg", "atc_code": "A10BA02", "dose": "1 viên",
+              "route": "oral", "frequency": "2 lần/ngày sau ăn"},
+    "J45.9": {"name": "Salbutamol 100 mcg", "atc_code": "R03AC02", "dose": "2 nhát xịt",
+              "route": "inhaled", "frequency": "khi khó thở"},
+}
+ALLERGIES = (("Penicillin", "medication", "Nổi mề đay"), ("Tôm", "food", "Ngứa"),
+             ("Phấn hoa", "environment", "Hắt hơi, chảy nước mũi"),
+             ("Aspirin", "medication", "Khó thở"), ("Cua", "food", "Nổi mẩn"))
+
+
+@dataclass(frozen=True)
+class Person:
+    health_id: str
+    full_name: str
+    born: dt.date
+    sex: str
+    phone: str | None
+    email: str | None
+    address: dict[str, str]
+    ethnicity: str
+    insurance: str | None
+
+
+def vietnam_today() -> dt.date:
+    return dt.datetime.now(VIETNAM).date()
+
+
+def make_person(index: int, *, today: dt.date, provinces: Sequence[str]) -> Person:
+    """Citizen number `index`, always the same (a seeded RNG); unique health ID and insurance."""
+    from ehr.reference.health_id import make_health_id
+
+    rng = random.Random(index)
+    sex = rng.choice(("male", "female"))
+    roll = rng.random()
+    if roll < 0.02:
+        age_days = rng.randint(7, 364)
+    elif roll < 0.20:
+        age_days = rng.randint(365, 16 * 365 - 1)
+    elif roll < 0.82:
+        age_days = rng.randint(16 * 365, 60 * 365)
+    else:
+        age_days = rng.randint(60 * 365, 92 * 365)
+    born = today - dt.timedelta(days=age_days)
+    province = provinces[index % len(provinces)]
+    health_id = make_health_id(province_code=province, date_of_birth=born, sex=sex,
+                               serial=index // len(provinces))
+    name = " ".join((rng.choice(FAMILY_NAMES), rng.choice(MIDDLE_NAMES[sex]),
+                     rng.choice(GIVEN_NAMES[sex])))
+    adult = age_days >= 16 * 365
+    phone = f"09{rng.randrange(10**8):08d}" if adult and rng.random() < 0.85 else None
+    email = f"nguoidan{index}@example.vn" if adult and rng.random() < 0.2 else None
+    address = {"province_code": province[1:], "district_code": f"{rng.randrange(1, 999):03d}",
+               "line": f"{rng.choice(VILLAGES)}, số {rng.randint(1, 300)}"}
+    ethnicity = rng.choices([e for e, _ in ETHNICITIES], [w for _, w in ETHNICITIES])[0]
+    insurance = f"{province[1:]}{index:08d}" if rng.random() < 0.9 else None
+    return Person(health_id=health_id, full_name=name, born=born, sex=sex, phone=phone,
+                  email=email, address=address, ethnicity=ethnicity, insurance=insurance)
+
+
+Entry = tuple[str, dict[str, Any], str]  # section, content, author ("doctor" | "other" | "nurse")
+
+
+def make_record(index: int, *, born: dt.date, today: dt.date) -> list[Entry]:
+    """About ten entries: a child's EPI doses and growth, an adult's chronic care and checks."""
+    rng = random.Random(-index - 1)
+    age_days = (today - born).days
+    if age_days < 16 * 365:
+        return _child_record(rng, born=born, today=today)
+    return _adult_record(rng, born=born, today=today, age=age_days // 365)
+
+
+def _moment(rng: random.Random, day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time(rng.randint(0, 9), rng.choice((0, 15, 30, 45))),
+                               tzinfo=dt.UTC).isoformat()
+
+
+def _child_record(rng: random.Random, *, born: dt.date, today: dt.date) -> list[Entry]:
+    out: list[Entry] = [("history", {"category": "birth-condition",
+                                     "description": "Sinh thường, đủ tháng, cân nặng "
+                                                    f"{rng.randint(26, 38) / 10:.1f} kg",
+                                     "start_date": born.isoformat()}, "doctor")]
+    for code, dose, days in EPI_DOSES:
+        given = born + dt.timedelta(days=days + rng.randint(0, 14))
+        if given >= today or rng.random() < 0.07:  # not yet due, or missed: due/overdue
+            continue
+        oral = code in ("BOPV", "ROTAVIN-M1")
+        out.append(("immunizations", {
+            "vaccine_code": code, "dose_number": dose, "occurrence_date": given.isoformat(),
+            "lot_number": f"{code[:4]}-{given:%y%m}-{rng.randint(1, 40):02d}",
+            "site": "oral" if oral else "left-thigh", "route": "oral" if oral else "intramuscular",
+            "facility_code": STATION_CODE}, "nurse"))
+    years = (today - born).days / 365.25
+    measured = today - dt.timedelta(days=rng.randint(3, 90))
+    if measured > born:
+        weight = 3.3 + 0.55 * min(years * 12, 12) + 2.0 * max(years - 1, 0)
+        height = 50 + 25 * min(years, 1) + 6.5 * max(years - 1, 0)
+        out.append(("observations", {"kind": "body-weight", "value": round(weight, 1),
+                                     "unit": "kg", "effective_at": _moment(rng, measured),
+                                     "method": "clinic"}, "doctor"))
+        out.append(("observations", {"kind": "body-height", "value": round(height, 1),
+                                     "unit": "cm", "effective_at": _moment(rng, measured),
+                                     "method": "clinic"}, "doctor"))
+    if rng.random() < 0.1:
+        substance, category, reaction = rng.choice(ALLERGIES)
+        out.append(("allergies", {"substance": substance, "category": category,
+                                  "reaction": reaction, "severity": "mild"}, "doctor"))
+    return out
+
+
+def _adult_record(rng: random.Random, *, born: dt.date, today: dt.date, age: int) -> list[Entry]:
+    def day_back(limit: int) -> dt.date:
+        return max(born + dt.timedelta(days=1), today - dt.timedelta(days=rng.randint(3, limit)))
+
+    out: list[Entry] = []
+    codes = []
+    if rng.random() < (0.45 if age >= 40 else 0.08):
+        codes.append("I10")
+    if rng.random() < (0.15 if age >= 40 else 0.03):
+        codes.append("E11.9")
+    if rng.random() < 0.05:
+        codes.append("J45.9")
+    if rng.random() < 0.08:
+        codes.append("K29.7")
+    for code in codes:
+        onset = day_back(3650)
+        out.append(("conditions", {"icd10_code": code, "clinical_status": "active",
+                                   "onset_date": onset.isoformat()}, "doctor"))
+        if code in MEDICATIONS:
+            out.append(("medications", {**MEDICATIONS[code], "start_date": onset.isoformat(),
+                                        "reason_code": code}, "doctor"))
+    if rng.random() < 0.04:  # restricted (mental health): hidden even from the family doctor
+        out.append(("conditions", {"icd10_code": "F32.0", "clinical_status": "active",
+                                   "onset_date": day_back(1000).isoformat(),
+                                   "note": "Theo dõi tại tuyến huyện"}, "other"))
+    if rng.random() < 0.2:
+        substance, category, reaction = rng.choice(ALLERGIES)
+        out.append(("allergies", {"substance": substance, "category": category,
+                                  "criticality": rng.choice(("low", "high")),
+                                  "reaction": reaction, "severity": "moderate"}, "doctor"))
+    hypertensive = "I10" in codes
+    for days in sorted(rng.sample(range(3, 365), 2)):
+        systolic = rng.randint(135, 165) if hypertensive else rng.randint(100, 135)
+        diastolic = rng.randint(60, min(100, systolic - 25))
+        out.append(("observations", {"kind": "blood-pressure", "systolic": systolic,
+                                     "diastolic": diastolic, "unit": "mm[Hg]",
+                                     "effective_at": _moment(rng, today - dt.timedelta(days)),
+                                     "method": rng.choice(("clinic", "home"))}, "doctor"))
+    out.append(("observations", {"kind": "body-weight", "value": round(rng.uniform(42, 85), 1),
+                                 "unit": "kg", "effective_at": _moment(rng, day_back(365)),
+                                 "method": "clinic"}, "doctor"))
+    examined = day_back(365)
+    out.append(("examinations", {
+        "exam_type": "elderly" if age >= 60 else "periodic", "examined_on": examined.isoformat(),
+        "physical_exam": "Tim đều, phổi không ran", "diagnosis_codes": codes[:3],
+        "conclusion": "Sức khỏe loại II" if codes else "Sức khỏe loại I",
+        "next_exam_due": (examined + dt.timedelta(days=365)).isoformat()}, "doctor"))
+    out.append(("encounters", {"encounter_type": "outpatient",
+                               "start_date": day_back(730).isoformat(),
+                               "reason": "Khám định kỳ" if not codes else "Tái khám",
+                               "diagnosis_codes": codes[:2]}, "doctor"))
+    if "E11.9" in codes:
+        out.append(("observations", {"kind": "blood-glucose",
+                                     "value": round(rng.uniform(6.0, 11.0), 1),
+                                     "unit": "mmol/L", "effective_at": _moment(rng, examined),
+                                     "method": "clinic"}, "doctor"))
+        out.append(("lab-results", {"test_name": "HbA1c", "loinc_code": "4548-4",
+                                    "value": f"{rng.uniform(6.0, 9.5):.1f}", "unit": "%",
+                                    "reference_range": "4.0-6.0", "interpretation": "high",
+                                    "issued_on": examined.isoformat()}, "doctor"))
+    elif rng.random() < 0.4:
+        out.append(("lab-results", {"test_name": "Cholesterol toàn phần", "loinc_code": "2093-3",
+                                    "value": f"{rng.uniform(3.5, 6.5):.1f}", "unit": "mmol/L",
+                                    "reference_range": "< 5.2",
+                                    "issued_on": examined.isoformat()}, "doctor"))
+    if rng.random() < 0.25:
+        out.append(("history", {"category": "smoking", "description": "Hút thuốc lá",
+                                "status": rng.choice(("current", "former")),
+                                "quantity": f"{rng.randint(3, 20)} điếu/ngày"}, "doctor"))
+    if rng.random() < 0.3:
+        out.append(("family-history", {"relationship": rng.choice(("father", "mother")),
+                                       "icd10_code": rng.choice(("I10", "E11.9", "I64")),
+                                       "onset_age": rng.randint(45, 75)}, "doctor"))
+    if rng.random() < 0.8:
+        first = day_back(1400)
+        for dose, day in ((1, first), (2, min(first + dt.timedelta(days=60), today))):
+            out.append(("immunizations", {
+                "vaccine_code": "COVID-19", "dose_number": dose, "occurrence_date": day.isoformat(),
+                "lot_number": f"CV-{day:%y%m}-{rng.randint(1, 90):02d}", "site": "left-arm",
+                "route": "intramuscular", "facility_code": STATION_CODE}, "nurse"))
+    return out
+
+
+# --- seeding (multiprocessing: one app per process, one transaction per chunk) ------------------
+
+
+_PROCESS: dict[str, Any] = {}
+
+
+def make_app() -> Any:
+    from app import create_app
+
+    return create_app()
+
+
+def _seed_process_init(world: dict[str, str]) -> None:
+    app = make_app()
+    context = app.app_context()
+    context.push()
+    _PROCESS.update(app=app, context=context, world=World(**world))
+
+
+def seed_chunk(chunk: tuple[int, int, str]) -> tuple[int, int]:
+    """Citizens [first, first + size): registered, assigned to the doctor, with their records."""
+    from sqlalchemy import insert
+
+    from core.db import db, utcnow
+    from ehr.models import FamilyDoctorAssignment
+    from ehr.record_models import STATUS_CURRENT, RecordEntry
+    from ehr.records import validate_content
+    from ehr.reference.health_id import province_codes
+    from ehr.reference.icd10 import default_sensitivity
+    from ehr.registry import register_citizen
+    from ehr.section_schemas import CLINICAL_DATE_FIELD
+
+    first, size, today_iso = chunk
+    today = dt.date.fromisoformat(today_iso)
+    world: World = _PROCESS["world"]
+    station, hospital = uuid.UUID(world.station_id), uuid.UUID(world.hospital_id)
+    authors = {"doctor": (uuid.UUID(world.doctor_id), station, "clinician"),
+               "other": (uuid.UUID(world.other_doctor_id), hospital, "clinician"),
+               "nurse": (uuid.UUID(world.vaccinator_id), station, "station")}
+    provinces = sorted(province_codes())
+    session = db.session
+    now = utcnow()
+    entries = 0
+    for index in range(first, first + size):
+        person = make_person(index, today=today, provinces=provinces)
+        citizen = register_citizen(
+            session=session, health_id=person.health_id, full_name=person.full_name,
+            date_of_birth=person.born, sex=person.sex, phone=person.phone, email=person.email,
+            address=person.address, ethnicity=person.ethnicity,
+            social_insurance_code=person.insurance, registered_by_facility_id=station,
+        )
+        session.add(FamilyDoctorAssignment(
+            id=uuid.uuid4(), citizen_id=citizen.id, practitioner_id=uuid.UUID(world.doctor_id),
+            facility_id=station, started_at=now, changed_by="bench-seed"))
+        for section, content, author in make_record(index, born=person.born, today=today):
+            stored = validate_content(section, content)
+            date_field = CLINICAL_DATE_FIELD[section]
+            raw = stored.get(date_field) if date_field else None
+            practitioner, facility, source = authors[author]
+            entry = RecordEntry(
+                id=uuid.uuid4(), citizen_id=citizen.id, section=section,
+                clinical_date=dt.date.fromisoformat(raw[:10]) if raw else None,
+                status=STATUS_CURRENT, source=source, version=1,
+                sensitivity=default_sensitivity(stored["icd10_code"])
+                if section == "conditions" else "normal",
+                author_practitioner_id=practitioner, facility_id=facility,
+                created_at=now, updated_at=now,
+            )
+            entry.content = stored
+            session.add(entry)
+            entries += 1
+    _, chunks_table, _ = bench_tables()
+    session.flush()
+    session.execute(insert(chunks_table).values(first_index=first, size=size, entries=entries))
+    session.commit()
+    db.session.remove()  # the key ring goes with the session
+    return size, entries
+
+
+def missing_chunks(target: int) -> list[tuple[int, int]]:
+    """The [first, size) ranges of citizens not yet seeded, in CHUNK-sized pieces."""
+    from sqlalchemy import select
+
+    from core.db import db
+
+    _, chunks_table, _ = bench_tables()
+    done = sorted(db.session.execute(
+        select(chunks_table.c.first_index, chunks_table.c.size)).all())
+    covered = sum(size for _, size in done)
+    if covered > target:
+        sys.exit(f"this database holds {covered:,} bench citizens, more than --citizens "
+                 f"{target:,}: use another --database-url or --reseed")
+    starts = {first for first, _ in done}
+    wanted = []
+    for first in range(0, target, CHUNK):
+        if first not in starts:
+            wanted.append((first, min(CHUNK, target - first)))
+    return wanted
+
+
+def seed(*, target: int, world: World, jobs: int) -> None:
+    from core.db import db
+
+    chunks = missing_chunks(target)
+    if not chunks:
+        print(f"seed: {target:,} citizens already there")
+        return
+    today = vietnam_today().isoformat()
+    work = [(first, size, today) for first, size in chunks]
+    todo = sum(size for _, size in chunks)
+    print(f"seed: {todo:,} citizens in {len(chunks)} transactions, {jobs} process(es)...",
+          flush=True)
+    db.session.remove()
+    db.engine.dispose()
+    started = time.perf_counter()
+    done = entries = 0
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, initializer=_seed_process_init, initargs=(asdict(world),)) as pool:
+        for size, count in pool.imap_unordered(seed_chunk, work):
+            done += size
+            entries += count
+            if done % (CHUNK * 20) == 0 or done == todo:
+                rate = done / (time.perf_counter() - started)
+                print(f"seed: {done:,}/{todo:,} citizens, {entries:,} entries "
+                      f"({rate:,.0f} citizens/s)", flush=True)
+    print(f"seed: done in {time.perf_counter() - started:,.0f} s")
+
+
+def ensure_baseline_rows(count: int) -> None:
+    """As many plain rows as record entries, of about the same size, by SQL (no app code)."""
+    from sqlalchemy import text
+
+    from core.db import db
+
+    have = db.session.execute(text("SELECT count(*) FROM bench_baseline")).scalar_one()
+    if have >= count:
+        return
+    payload = json.dumps({"vaccine_code": "COVID-19", "dose_number": 2,
+                          "occurrence_date": "2024-05-02", "lot_number": "CV-2405-17",
+                          "site": "left-arm", "route": "intramuscular",
+                          "facility_code": STATION_CODE, "note": "x" * 120})
+    db.session.execute(text(
+        "INSERT INTO bench_baseline (id, citizen_id, section, payload, created_at) "
+        "SELECT gen_random_uuid(), gen_random_uuid(), 'immunizations', :payload, now() "
+        "FROM generate_series(1, :n)"), {"payload": payload, "n": count - have})
+    db.session.commit()
+    db.session.execute(text("ANALYZE bench_baseline"))
+    db.session.commit()
+
+
+# --- synthetic audit events ---------------------------------------------------------------------
+
+AUDIT_COLUMNS = ("id", "citizen_id", "seq", "occurred_at", "actor_role", "actor_account_id",
+                 "actor_citizen_id", "actor_practitioner_id", "actor_facility_id",
+                 "on_behalf_of", "section", "entry_id", "sensitivity", "action", "purpose",
+                 "decision", "rule", "consent_id", "break_glass_id", "client_id", "request_id",
+                 "actor_label", "hash")
+AUDIT_SECTIONS = ("summary", "immunizations", "observations", "conditions", "medications",
+                  "allergies", "encounters", "lab-results")
+
+
+def _csv(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def audit_chunk(spec: tuple[str, int, int]) -> int:
+    """COPY `chains` complete, valid chains of AUDIT_CHAIN_LENGTH events for new citizen ids."""
+    import psycopg2
+
+    from consent.audit import GENESIS, chain_step, content_digest
+
+    url, seed_value, chains = spec
+    rng = random.Random(seed_value)
+
+    def new_id() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    account, practitioner, facility = new_id(), new_id(), new_id()
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
+    events, heads = io.StringIO(), io.StringIO()
+    for _ in range(chains):
+        citizen = new_id()
+        previous = GENESIS
+        moment = start + dt.timedelta(seconds=rng.randrange(300 * 86400))
+        for seq in range(1, AUDIT_CHAIN_LENGTH + 1):
+            moment += dt.timedelta(seconds=rng.randrange(60, 86400), microseconds=rng.randrange(
+                1_000_000))
+            section = rng.choice(AUDIT_SECTIONS)
+            entry = new_id() if section != "summary" and rng.random() < 0.6 else None
+            row: dict[str, Any] = {
+                "id": new_id(), "citizen_id": citizen, "occurred_at": moment,
+                "actor_role": "practitioner", "actor_account_id": account,
+                "actor_citizen_id": None, "actor_practitioner_id": practitioner,
+                "actor_facility_id": facility, "on_behalf_of": None, "section": section,
+                "entry_id": entry, "sensitivity": "normal" if entry else None, "action": "read",
+                "purpose": "treatment", "decision": "permit", "rule": "family-doctor",
+                "consent_id": None, "break_glass_id": None,
+                "client_id": SYNTHETIC_AUDIT_CLIENT, "request_id": f"{rng.getrandbits(64):016x}",
+                "actor_label": "practitioner",
+            }
+            previous = chain_step(previous, content_digest(row))
+            row["seq"], row["hash"] = seq, previous
+            events.write(",".join(_csv(row[c]) for c in AUDIT_COLUMNS) + "\n")
+        heads.write(f"{citizen},{AUDIT_CHAIN_LENGTH},\\x{previous.hex()}\n")
+    events.seek(0)
+    heads.seek(0)
+    connection = psycopg2.connect(url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY audit_events ({', '.join(AUDIT_COLUMNS)}) FROM STDIN "
+                               "WITH (FORMAT csv)", events)
+            cursor.copy_expert("COPY audit_chain_heads (citizen_id, seq, last_hash) FROM STDIN "
+                               "WITH (FORMAT csv)", heads)
+    finally:
+        connection.close()
+    return chains * AUDIT_CHAIN_LENGTH
+
+
+def synthetic_audit_rows() -> int:
+    from sqlalchemy import text
+
+    from core.db import db
+
+    count = db.session.execute(text("SELECT count(*) FROM audit_events WHERE client_id = :c"),
+                               {"c": SYNTHETIC_AUDIT_CLIENT}).scalar_one()
+    db.session.commit()
+    return int(count)
+
+
+def ensure_audit_rows(*, target: int, url: str, jobs: int) -> None:
+    """At least `target` synthetic events (whole chains, on citizen ids nobody reads)."""
+    from sqlalchemy import text
+
+    from core.db import db
+
+    missing = target - synthetic_audit_rows()
+    if missing <= 0:
+        return
+    chains = -(-missing // AUDIT_CHAIN_LENGTH)
+    per_chunk = 2_500
+    specs = [(url, secrets.randbits(63), min(per_chunk, chains - start))
+             for start in range(0, chains, per_chunk)]
+    started = time.perf_counter()
+    print(f"audit: writing {chains * AUDIT_CHAIN_LENGTH:,} synthetic events...", flush=True)
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        written = sum(pool.imap_unordered(audit_chunk, specs))
+    db.session.execute(text("ANALYZE audit_events"))
+    db.session.execute(text("ANALYZE audit_chain_heads"))
+    db.session.commit()
+    print(f"audit: {written:,} events in {time.perf_counter() - started:,.0f} s")
+
+
+def empty_audit_tables() -> None:
+    from sqlalchemy import text
+
+    from core.db import db
+
+    # TRUNCATE is the owner's act the append-only trigger does not see (migration 0004).
+    db.session.execute(text("TRUNCATE audit_events, audit_chain_heads CASCADE"))
+    db.session.commit()
+
+
+# --- plans: what each route's requests are ------------------------------------------------------
+
+
+ROUTE_ORDER = ("baseline-read", "entry", "summary", "list", "baseline-insert", "create", "batch")
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # "rps" (ratio of req/s), "p99" (ratio of p99, at most) or "items" (items/s)
+    value: float
+    against: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "items":
+            return f"≥ {self.value:,.0f} items/s"
+        if self.kind == "p99":
+            return f"p99 ≤ {self.value}× {self.against}"
+        return f"≥ {self.value}× {self.against}"
+
+
+@dataclass
+class Route:
+    key: str
+    label: str
+    token: str | None  # "doctor", "station" or None
+    expect: int
+    plan: list[str]
+    idempotency: bool = False
+    items: int = 1
+    baseline: str | None = None
+    targets: tuple[Target, ...] = ()
+
+
+def plan_line(method: str, path: str, body: dict[str, Any] | None = None) -> str:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":")) if body else ""
+    return f"{method}\t{path}\t{text}"
+
+
+def immunization_body(rng: random.Random, *, day: dt.date, performer: str) -> dict[str, Any]:
+    """What a station's software sends for one dose given at an outreach session."""
+    return {"vaccine_code": "INFLUENZA", "dose_number": 1, "occurrence_date": day.isoformat(),
+            "lot_number": f"FLU-{day:%y%m}-{rng.randint(1, 60):02d}", "site": "left-arm",
+            "route": "intramuscular", "facility_code": STATION_CODE, "performer_id": performer}
+
+
+def build_routes(world: World) -> dict[str, Route]:
+    """The requests of every route, over random citizens and entries of the seeded world."""
+    from sqlalchemy import text
+
+    from core.db import db
+
+    rng = random.Random(20_260_101)
+    session = db.session
+    citizens = [str(c) for c in session.execute(text(
+        "SELECT citizen_id FROM family_doctor_assignments "
+        "WHERE practitioner_id = :doctor AND ended_at IS NULL ORDER BY citizen_id"),
+        {"doctor": uuid.UUID(world.doctor_id)}).scalars()]
+    rng.shuffle(citizens)
+    entries = session.execute(text(
+        "SELECT citizen_id, section, id FROM record_entries "
+        "WHERE sensitivity = 'normal' AND status = 'current' AND created_at < :cut "
+        "ORDER BY random() LIMIT :n"),
+        {"n": PLAN_SIZE, "cut": dt.datetime.now(dt.UTC)}).all()
+    baseline_ids = [str(i) for i in session.execute(text(
+        "SELECT id FROM bench_baseline ORDER BY random() LIMIT :n"), {"n": PLAN_SIZE}).scalars()]
+    session.commit()
+    sample = citizens[:PLAN_SIZE]
+    yesterday = vietnam_today() - dt.timedelta(days=1)
+    performer = world.vaccinator_id
+    api = "/api/v1"
+
+    creates = [plan_line("POST", f"{api}/citizens/{c}/immunizations",
+                         immunization_body(rng, day=yesterday, performer=performer))
+               for c in sample]
+    baseline_inserts = [plan_line("POST", "/_bench/baseline", {
+        "citizen_id": c, "section": "immunizations",
+        "data": immunization_body(rng, day=yesterday, performer=performer)}) for c in sample]
+    batches = []
+    for number in range(BATCH_BODIES):
+        start = number * BATCH_ITEMS % max(len(citizens) - BATCH_ITEMS, 1)
+        items = [{"client_item_id": f"{{{{n}}}}-{i}", "citizen_id": c,
+                  **immunization_body(rng, day=yesterday, performer=performer)}
+                 for i, c in enumerate(citizens[start:start + BATCH_ITEMS])]
+        batches.append(plan_line("POST", f"{api}/immunizations/batch", {"items": items}))
+
+    read_baseline = "baseline-read"
+    return {
+        "baseline-read": Route("baseline-read", "baseline: plain row by primary key", None, 200,
+                               [plan_line("GET", f"/_bench/baseline/{i}") for i in baseline_ids]),
+        "entry": Route("entry", "single entry (GET …/{section}/{id})", "doctor", 200,
+                       [plan_line("GET", f"{api}/citizens/{c}/{s}/{i}") for c, s, i in entries],
+                       baseline=read_baseline,
+                       targets=(Target("rps", 0.6, read_baseline),
+                                Target("p99", 2.5, read_baseline))),
+        "summary": Route("summary", "summary (GET …/summary)", "doctor", 200,
+                         [plan_line("GET", f"{api}/citizens/{c}/summary") for c in sample],
+                         baseline=read_baseline, targets=(Target("rps", 0.4, read_baseline),)),
+        "list": Route("list", "section list (GET …/observations)", "doctor", 200,
+                      [plan_line("GET", f"{api}/citizens/{c}/observations") for c in sample],
+                      baseline=read_baseline),
+        "baseline-insert": Route("baseline-insert", "baseline: plain row inserted", None, 201,
+                                 baseline_inserts),
+        "create": Route("create", "immunization create (Idempotency-Key)", "station", 201,
+                        creates, idempotency=True, baseline="baseline-insert",
+                        targets=(Target("rps", 0.6, "baseline-insert"),)),
+        "batch": Route("batch", f"immunization batch ({BATCH_ITEMS} items)", "station", 200,
+                       batches, items=BATCH_ITEMS, targets=(Target("items", 1500),)),
+    }
+
+
+# --- serving and tokens -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(*, port: int, workers: int, threads: int, log: Path) -> Server:
+    """gunicorn with the repo's gunicorn.conf.py (gthread; WEB_CONCURRENCY × WEB_THREADS)."""
+    import requests
+
+    env = {**os.environ, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)}
+    command = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
+               "--bind", f"127.0.0.1:{port}", "app:create_app()"]
+    handle = log.open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle,  # noqa: S603
+                               stderr=subprocess.STDOUT)
+    server = Server(process=process, base=f"http://127.0.0.1:{port}", log=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"gunicorn exited; see {log}")
+        try:
+            if requests.get(server.base + "/readyz", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    server.stop()
+    sys.exit(f"gunicorn did not become ready; see {log}")
+
+
+def doctor_token(base: str, password: str) -> str:
+    """Authorization code + PKCE S256 through the login form, as the phone app does it."""
+    import requests
+
+    http = requests.Session()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    state = secrets.token_urlsafe(8)
+    url = base + "/oauth/authorize?" + urlencode({
+        "response_type": "code", "client_id": BENCH_CLIENT_ID, "redirect_uri": BENCH_REDIRECT_URI,
+        "scope": DOCTOR_SCOPES, "state": state, "code_challenge": challenge,
+        "code_challenge_method": "S256"})
+    page = http.get(url, timeout=30)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if page.status_code != 200 or found is None:
+        sys.exit(f"login page: {page.status_code}")
+    answer = http.post(url, data={"csrf_token": found.group(1), "action": "login",
+                                  "username": DOCTOR_USERNAME, "password": password},
+                       allow_redirects=False, timeout=30)
+    location = answer.headers.get("Location", "")
+    params = parse_qs(urlsplit(location).query)
+    if answer.status_code != 302 or params.get("state") != [state] or "code" not in params:
+        sys.exit(f"login did not redirect with a code: {answer.status_code}")
+    token = http.post(base + "/oauth/token", data={
+        "grant_type": "authorization_code", "code": params["code"][0],
+        "redirect_uri": BENCH_REDIRECT_URI, "client_id": BENCH_CLIENT_ID,
+        "code_verifier": verifier}, timeout=30)
+    if token.status_code != 200:
+        sys.exit(f"token endpoint: {token.status_code} {token.text[:200]}")
+    return str(token.json()["access_token"])
+
+
+def station_token(base: str, client_id: str, secret: str) -> str:
+    """Client credentials, as a commune station's software gets its token."""
+    import requests
+
+    token = requests.post(base + "/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(client_id, secret), timeout=30)
+    if token.status_code != 200:
+        sys.exit(f"token endpoint: {token.status_code} {token.text[:200]}")
+    return str(token.json()["access_token"])
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    key: str
+    label: str
+    requests: int
+    seconds: float
+    rps: float
+    items_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+    sql_statements: float | None = None
+    sql_commits: float | None = None
+    statements: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed_requests(self) -> int:
+        return sum(self.errors.values())
+
+
+def write_plan(route: Route, directory: Path) -> Path:
+    path = directory / f"{route.key}.plan"
+    path.write_text("\n".join(route.plan) + "\n", encoding="utf-8")
+    return path
+
+
+def check_first_request(route: Route, *, base: str, token: str | None) -> None:
+    """One request by hand before the load: the plan must answer what the route promises."""
+    import requests
+
+    method, path, body = route.plan[0].split("\t", 2)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body:
+        headers["Content-Type"] = "application/json"
+        body = body.replace("{{n}}", "check-" + secrets.token_hex(6))
+    if route.idempotency:
+        headers["Idempotency-Key"] = "bench-check-" + secrets.token_hex(8)
+    answer = requests.request(method, base + path, data=body.encode() or None, headers=headers,
+                              timeout=120)
+    if answer.status_code != route.expect:
+        sys.exit(f"{route.key}: {method} {path} answered {answer.status_code}, "
+                 f"expected {route.expect}: {answer.text[:500]}")
+    if route.key == "batch":
+        counts = answer.json()["counts"]
+        if counts["failed"]:
+            failed = [r for r in answer.json()["results"] if r["status"] >= 400][:3]
+            sys.exit(f"batch: {counts} {failed}")
+
+
+def run_wrk(*, base: str, plan: Path, token: str | None, idempotency: bool, seconds: int,
+            connections: int, threads: int) -> dict[str, Any]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s",
+               "-s", str(LUA_SCRIPT), base, "--", str(plan), token or "-",
+               "idem" if idempotency else "-", secrets.token_hex(4), str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 180,  # noqa: S603
+                          check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            return dict(json.loads(line.removeprefix("BENCH_RESULT ")))
+    sys.exit(f"wrk failed ({done.returncode}): {done.stderr[-1000:]}{done.stdout[-1000:]}")
+
+
+def measure(route: Route, *, base: str, token: str | None, plan: Path,
+            args: argparse.Namespace, profiler: Callable[[int], Any] | None = None) -> Measured:
+    check_first_request(route, base=base, token=token)
+    if args.warmup:
+        run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
+                seconds=args.warmup, connections=args.connections, threads=args.wrk_threads)
+    spy = profiler(args.duration) if profiler else None
+    raw = run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
+                  seconds=args.duration, connections=args.connections, threads=args.wrk_threads)
+    if spy is not None:
+        spy.wait(timeout=120)
+    seconds = raw["duration_us"] / 1e6
+    rps = raw["requests"] / seconds
+    result = Measured(
+        key=route.key, label=route.label, requests=raw["requests"], seconds=round(seconds, 2),
+        rps=rps, items_per_s=rps * route.items, p50_ms=raw["p50_us"] / 1000,
+        p95_ms=raw["p95_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
+        errors={k: int(v) for k, v in raw["errors"].items() if v},
+    )
+    print(f"  {route.key:<16}{result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
+          f"p95 {result.p95_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms"
+          + (f"  ERRORS {result.errors}" if result.errors else ""), flush=True)
+    return result
+
+
+def evaluate(routes: dict[str, Route], results: dict[str, Measured]) -> None:
+    for key, result in results.items():
+        for target in routes[key].targets:
+            check: dict[str, Any] = {"target": target.describe()}
+            against = results.get(target.against) if target.against else None
+            if target.kind == "items":
+                check["value"] = round(result.items_per_s, 1)
+                check["ok"] = result.items_per_s >= target.value
+            elif against is None:
+                check["value"], check["ok"] = None, None
+            elif target.kind == "rps":
+                check["value"] = round(result.rps / against.rps, 3)
+                check["ok"] = check["value"] >= target.value
+            else:
+                check["value"] = round(result.p99_ms / against.p99_ms, 3)
+                check["ok"] = check["value"] <= target.value
+            if result.failed_requests:
+                check["ok"] = False
+            result.checks.append(check)
+
+
+# --- statements per request (in-process, same database, same tokens) ----------------------------
+
+
+class StatementCounter:
+    """Counts what reaches PostgreSQL: statements (cursor executions) and commits."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.statements: list[str] = []
+        self.commits = 0
+        self._engine = engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(" ".join(statement.split()))
+
+    def _commit(self, conn: Any) -> None:
+        self.commits += 1
+
+    def reset(self) -> None:
+        self.statements, self.commits = [], 0
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self._engine, "before_cursor_execute", self._statement)
+        event.remove(self._engine, "commit", self._commit)
+
+
+def count_statements(app: Any, routes: dict[str, Route], results: dict[str, Measured],
+                     tokens: dict[str, str]) -> None:
+    """Median statements and commits of a few requests per route, after one warm-up request."""
+    from core.db import db
+
+    client = app.test_client()
+    with app.app_context():
+        counter = StatementCounter(db.engine)
+    try:
+        for key, result in results.items():
+            route = routes[key]
+            samples: list[tuple[int, int, list[str]]] = []
+            for number, line in enumerate(route.plan[-4:]):
+                method, path, body = line.split("\t", 2)
+                headers = {"Accept-Encoding": "gzip"}
+                if route.token:
+                    headers["Authorization"] = f"Bearer {tokens[route.token]}"
+                if route.idempotency:
+                    headers["Idempotency-Key"] = "bench-count-" + secrets.token_hex(8)
+                data = body.replace("{{n}}", "count-" + secrets.token_hex(6)).encode()
+                counter.reset()
+                answer = client.open(path, method=method, headers=headers, data=data or None,
+                                     content_type="application/json" if body else None)
+                if answer.status_code != route.expect:
+                    raise RuntimeError(f"{key}: {answer.status_code} {answer.get_data()[:300]}")
+                if number:  # the first one warms caches (vaccine catalogue, metadata...)
+                    samples.append((len(counter.statements), counter.commits,
+                                    list(counter.statements)))
+            samples.sort(key=lambda s: s[0])
+            statements, commits, listed = samples[len(samples) // 2]
+            result.sql_statements, result.sql_commits = statements, commits
+            result.statements = [s[:200] for s in listed]
+    finally:
+        counter.close()
+
+
+# --- profiling ----------------------------------------------------------------------------------
+
+
+def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Popen[bytes]]:
+    executable = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+        "py-spy")
+    if executable is None:
+        sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
+
+    def start(seconds: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([executable, "record", "--pid", str(server.process.pid),  # noqa: S603
+                                 "--subprocesses", "--nonblocking", "--rate", "250",
+                                 "--duration", str(seconds), "--format", "raw", "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    return start
+
+
+def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
+    """Where the samples are: inclusive share of our functions, self share of any function."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
+    total = 0
+    area_rules = (("PostgreSQL round trips (psycopg2 execute/commit)", ("psycopg2", "do_execute",
+                                                                        "do_commit")),
+                  ("AES-GCM (cryptography)", ("cryptography/",)),
+                  ("marshmallow validation", ("marshmallow/",)),
+                  ("SQLAlchemy ORM/Core (Python side)", ("sqlalchemy/",)),
+                  ("gzip", ("gzip.py", "zlib")),
+                  ("JSON encode/decode", ("json/",)),
+                  ("Authlib", ("authlib/",)))
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        seen = set()
+        for frame in frames:
+            if str(ROOT) in frame and "/.venv/" not in frame and frame not in seen:
+                seen.add(frame)
+                inclusive[frame] += count
+        for name, needles in area_rules:
+            if any(needle in frame for frame in frames for needle in needles):
+                areas[name] += count
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(k.replace(str(ROOT) + "/", ""), round(100 * v / max(total, 1), 1))
+                for k, v in counter.most_common(top)]
+    return {"samples": total, "areas": share(areas), "inclusive": share(inclusive),
+            "self": share(own)}
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
+    print()
+    header = (f"{'route':<42}{'req/s':>9}{'items/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
+              f"{'vs base':>8}{'SQL':>5}{'commits':>8}  target")
+    print(header)
+    print("-" * (len(header) + 30))
+    for key, result in results.items():
+        route = routes[key]
+        base = results.get(route.baseline) if route.baseline else None
+        ratio = f"{result.rps / base.rps:.2f}×" if base else ""
+        items = f"{result.items_per_s:,.0f}" if route.items > 1 else ""
+        sql = "" if result.sql_statements is None else f"{result.sql_statements:.0f}"
+        commits = "" if result.sql_commits is None else f"{result.sql_commits:.0f}"
+        verdicts = []
+        for check in result.checks:
+            mark = {True: "PASS", False: "FAIL", None: "n/a"}[check["ok"]]
+            value = "" if check["value"] is None else f" ({check['value']:,})"
+            verdicts.append(f"{check['target']}{value} {mark}")
+        if result.failed_requests:
+            verdicts.append(f"errors {result.errors}")
+        print(f"{route.label:<42}{result.rps:>9,.0f}{items:>9}{result.p50_ms:>8.1f}"
+              f"{result.p95_ms:>8.1f}{result.p99_ms:>8.1f}{ratio:>8}{sql:>5}{commits:>8}  "
+              + "; ".join(verdicts))
+
+
+def compare_with(previous: Path, results: dict[str, Measured]) -> list[dict[str, Any]]:
+    """Each record route's req/s against a smaller run (scale: ≥ 0.85× the figure)."""
+    earlier = {r["key"]: r for r in json.loads(previous.read_text())["results"]}
+    rows = []
+    for key, result in results.items():
+        if key.startswith("baseline") or key not in earlier:
+            continue
+        ratio = result.rps / earlier[key]["rps"]
+        rows.append({"key": key, "rps": round(result.rps, 1), "before": earlier[key]["rps"],
+                     "ratio": round(ratio, 3), "ok": ratio >= 0.85})
+    print(f"\nAgainst {previous} (target ≥ 0.85×):")
+    for row in rows:
+        print(f"  {row['key']:<10}{row['before']:>9,.0f} → {row['rps']:>9,.0f} req/s  "
+              f"{row['ratio']:.2f}×  {'PASS' if row['ok'] else 'FAIL'}")
+    return rows
+
+
+def print_statements(results: dict[str, Measured]) -> None:
+    for result in results.values():
+        print(f"\n{result.key}: {result.sql_statements} statements, {result.sql_commits} commits")
+        for statement in result.statements:
+            print("   ", statement[:160])
+
+
+def print_profile(summary: dict[str, Any], route: str, out: Path) -> None:
+    print(f"\nProfile of {route} ({summary['samples']:,} samples, raw stacks in {out}):")
+    print("  by area (inclusive %):")
+    for name, pct in summary["areas"]:
+        print(f"    {pct:5.1f}%  {name}")
+    print("  our functions (inclusive %):")
+    for name, pct in summary["inclusive"]:
+        print(f"    {pct:5.1f}%  {name}")
+    print("  hottest frames (self %):")
+    for name, pct in summary["self"][:15]:
+        print(f"    {pct:5.1f}%  {name}")
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchRun:
+    """What one run needs: the served app, its tokens, the routes and their plan files."""
+
+    server: Server
+    routes: dict[str, Route]
+    plans: dict[str, Path]
+    password: str
+    station: tuple[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, kind: str | None) -> str | None:
+        """A fresh token for each measurement: access tokens live at most 15 minutes."""
+        if kind is None:
+            return None
+        if kind == "doctor":
+            self.tokens[kind] = doctor_token(self.server.base, self.password)
+        else:
+            self.tokens[kind] = station_token(self.server.base, *self.station)
+        return self.tokens[kind]
+
+
+def run_routes(session: BenchRun, keys: Sequence[str], args: argparse.Namespace,
+               ) -> dict[str, Measured]:
+    results = {}
+    for key in keys:
+        route = session.routes[key]
+        profiler = (py_spy_profiler(session.server, args.profile_out)
+                    if args.profile == key else None)
+        results[key] = measure(route, base=session.server.base, token=session.token(route.token),
+                               plan=session.plans[key], args=args, profiler=profiler)
+    return results
+
+
+def compare_audit(session: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
+    """The entry read with an empty audit table, then with --audit-rows synthetic events."""
+    keys = ("baseline-read", "entry")
+    print("audit comparison: emptying audit_events and audit_chain_heads", flush=True)
+    empty_audit_tables()
+    empty = run_routes(session, keys, args)
+    ensure_audit_rows(target=args.audit_rows, url=args.database_url, jobs=args.jobs)
+    full = run_routes(session, keys, args)
+    ratio = full["entry"].rps / empty["entry"].rps
+    baseline_drift = full["baseline-read"].rps / empty["baseline-read"].rps
+    print(f"\nentry read with an empty audit table: {empty['entry'].rps:,.0f} req/s "
+          f"(p99 {empty['entry'].p99_ms:.1f} ms); with {args.audit_rows:,} audit rows: "
+          f"{full['entry'].rps:,.0f} req/s (p99 {full['entry'].p99_ms:.1f} ms)")
+    print(f"ratio {ratio:.3f} (target ≥ 0.9: {'PASS' if ratio >= 0.9 else 'FAIL'}); "
+          f"baseline read drifted {baseline_drift:.3f}× meanwhile")
+    return {"audit_rows": args.audit_rows, "ratio": round(ratio, 3), "ok": ratio >= 0.9,
+            "baseline_drift": round(baseline_drift, 3),
+            "empty": [asdict(r) for r in empty.values()],
+            "full": [asdict(r) for r in full.values()]}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if os.environ.get("APP_ENV") == "production":
+        sys.exit("bench/api.py seeds and writes records: refused with APP_ENV=production")
+    if not args.database_url.startswith(("postgresql://", "postgres://")):
+        sys.exit("bench/api.py measures PostgreSQL: give a postgresql:// --database-url")
+    keys = [k.strip() for k in args.routes.split(",") if k.strip()]
+    unknown = sorted(set(keys) - set(ROUTE_ORDER))
+    if unknown:
+        sys.exit(f"unknown routes: {', '.join(unknown)}")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="phr-bench-api-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "prometheus").mkdir()
+        prepare_environment(database_url=args.database_url, port=port,
+                            prometheus_dir=workdir / "prometheus")
+        ensure_database(args.database_url)
+        app = make_app()
+        with app.app_context():
+            prepare_schema(reseed=args.reseed)
+            world = ensure_world()
+            seed(target=args.citizens, world=world, jobs=args.jobs)
+            ensure_baseline_rows(args.citizens * 10)
+            if args.audit_rows and not args.compare_audit:
+                ensure_audit_rows(target=args.audit_rows, url=args.database_url, jobs=args.jobs)
+            routes = build_routes(world)
+            password = doctor_password(world)
+            station = station_client(world)
+            from core.db import db
+
+            db.session.remove()
+        plans = {key: write_plan(route, workdir) for key, route in routes.items()}
+        print(f"serving: gunicorn, {args.workers} workers × {args.threads} threads (gthread), "
+              f"LOG_LEVEL=WARNING (no access-log lines), NOTIFICATIONS_WORKER=none; "
+              f"wrk {args.connections} connections, {args.wrk_threads} threads, "
+              f"{args.warmup} s warm-up + {args.duration} s per route", flush=True)
+        server = start_server(port=port, workers=args.workers, threads=args.threads,
+                              log=workdir / "gunicorn.log")
+        session = BenchRun(server=server, routes=routes, plans=plans, password=password,
+                          station=station)
+        output: dict[str, Any] = {
+            "command": " ".join([".venv/bin/python", "bench/api.py", *sys.argv[1:]]),
+            "citizens": args.citizens, "database": database_name(args.database_url),
+            "server": {"workers": args.workers, "threads": args.threads,
+                       "worker_class": "gthread", "log_level": "WARNING"},
+            "load": {"connections": args.connections, "wrk_threads": args.wrk_threads,
+                     "duration_s": args.duration, "warmup_s": args.warmup},
+            "cores": os.cpu_count(),
+        }
+        try:
+            if args.compare_audit:
+                output["audit_compare"] = compare_audit(session, args)
+                results: dict[str, Measured] = {}
+            else:
+                with app.app_context():
+                    output["audit_rows"] = synthetic_audit_rows()
+                results = run_routes(session, keys, args)
+        finally:
+            log_tail = server.log.read_text(errors="replace")[-3000:]
+            server.stop()
+        if results:
+            with app.app_context():
+                evaluate(routes, results)
+            count_statements(app, routes, results, session.tokens)
+            print_table(results, routes)
+            if args.show_sql:
+                print_statements(results)
+            output["results"] = [asdict(r) | {"rps": round(r.rps, 1)} for r in results.values()]
+            if args.compare_to:
+                output["compare_to"] = compare_with(args.compare_to, results)
+        if args.profile and args.profile_out.exists():
+            summary = summarize_profile(args.profile_out)
+            print_profile(summary, args.profile, args.profile_out)
+            output["profile"] = {"route": args.profile, **summary}
+        if "Traceback" in log_tail:
+            print("\ngunicorn log tail:\n" + log_tail)
+        if args.json:
+            args.json.write_text(json.dumps(output, ensure_ascii=False, indent=2) + "\n",
+                                 encoding="utf-8")
+            print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
