@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from flask_cors import CORS
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.bench_routes import register_bench_routes
 from core.config import load_config, normalize_database_url
@@ -50,6 +51,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_request_hooks(app)
     _install_cors(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a TLS proxy: client addresses (login throttling) and https URLs come from it.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     register_error_handlers(app)
     register_vault_cli(app)
     app.register_blueprint(ops_bp)

@@ -1,8 +1,8 @@
 """Record API benchmark (not a test): the real routes under load, beside two plain baseline routes.
 
-    .venv/bin/python bench/api.py                       # 10,000 citizens on phr_bench
+    .venv/bin/python bench/api.py                       # 10,000 citizens on phr_bench_api
     .venv/bin/python bench/api.py --citizens 100000 \\
-        --database-url postgresql://postgres@127.0.0.1:5432/phr_bench_100k --compare-to 10k.json
+        --database-url postgresql://postgres@127.0.0.1:5432/phr_bench_api_100k --compare-to 10k.json
     .venv/bin/python bench/api.py --compare-audit --audit-rows 1000000   # audit-table growth
 
 Seeds N citizens with realistic records through the real models (every personal field and every
@@ -49,7 +49,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/phr_bench"
+# Not phr_bench: bench/vault.py seeds and deletes its own citizens there.
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/phr_bench_api"
 KEYS_ROOT = ROOT / "instance" / "bench-api"  # development keys kept with the seeded databases
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_plan.lua"
 CHUNK = 500  # citizens per seeding transaction
@@ -90,6 +91,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated subset of: " + ", ".join(ROUTE_ORDER))
     parser.add_argument("--jobs", type=int, default=2, help="seeding processes")
     parser.add_argument("--reseed", action="store_true", help="drop the bench schema, seed anew")
+    parser.add_argument("--seed-only", action="store_true", help="seed, then stop")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare-to", type=Path,
                         help="a --json file of a smaller run: ratios against it (target 0.85)")
@@ -809,7 +811,7 @@ class Target:
 class Route:
     key: str
     label: str
-    token: str | None  # "doctor", "station" or None
+    auth: str | None  # whose token: "doctor", "station" or None (baselines)
     expect: int
     plan: list[str]
     idempotency: bool = False
@@ -1004,10 +1006,17 @@ class Measured:
     p95_ms: float
     p99_ms: float
     errors: dict[str, int]
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after
     sql_statements: float | None = None
     sql_commits: float | None = None
+    sql_statements_first: float | None = None  # first read of this citizen today
+    solo_ms: float | None = None  # one client, in-process: wall time per request (median)
+    solo_cpu_ms: float | None = None  # ... of which this Python process's CPU (mean)
+    solo_sql_ms: float | None = None  # ... of which waiting on PostgreSQL (mean)
     statements: list[str] = field(default_factory=list)
+    statements_first: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, float]] = field(default_factory=list)  # a baseline measured twice
 
     @property
     def failed_requests(self) -> int:
@@ -1065,9 +1074,12 @@ def measure(route: Route, *, base: str, token: str | None, plan: Path,
     if args.warmup:
         run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
                 seconds=args.warmup, connections=args.connections, threads=args.wrk_threads)
-    spy = profiler(args.duration) if profiler else None
+    # A batch lasts seconds under 16 clients: measure long enough to complete dozens.
+    duration = max(args.duration, 30) if route.items > 1 else args.duration
+    spy = profiler(duration) if profiler else None
+    load_before = os.getloadavg()[0]
     raw = run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
-                  seconds=args.duration, connections=args.connections, threads=args.wrk_threads)
+                  seconds=duration, connections=args.connections, threads=args.wrk_threads)
     if spy is not None:
         spy.wait(timeout=120)
     seconds = raw["duration_us"] / 1e6
@@ -1077,9 +1089,11 @@ def measure(route: Route, *, base: str, token: str | None, plan: Path,
         rps=rps, items_per_s=rps * route.items, p50_ms=raw["p50_us"] / 1000,
         p95_ms=raw["p95_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
         errors={k: int(v) for k, v in raw["errors"].items() if v},
+        load=(round(load_before, 2), round(os.getloadavg()[0], 2)),
     )
     print(f"  {route.key:<16}{result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
-          f"p95 {result.p95_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms"
+          f"p95 {result.p95_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  "
+          f"load {result.load[0]:.1f}→{result.load[1]:.1f}"
           + (f"  ERRORS {result.errors}" if result.errors else ""), flush=True)
     return result
 
@@ -1115,59 +1129,123 @@ class StatementCounter:
         from sqlalchemy import event
 
         self.statements: list[str] = []
+        self.timings: list[float] = []  # ms per statement, in the same order
         self.commits = 0
         self._engine = engine
-        event.listen(engine, "before_cursor_execute", self._statement)
+        self._started = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
         event.listen(engine, "commit", self._commit)
 
-    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(" ".join(statement.split()))
+        self._started = time.perf_counter()
+
+    def _after(self, *args: Any) -> None:
+        self.timings.append((time.perf_counter() - self._started) * 1000)
 
     def _commit(self, conn: Any) -> None:
         self.commits += 1
 
     def reset(self) -> None:
-        self.statements, self.commits = [], 0
+        self.statements, self.timings, self.commits = [], [], 0
+
+    def timed(self) -> list[str]:
+        return [f"{ms:6.2f} ms  {sql[:190]}" for ms, sql in zip(self.timings, self.statements,
+                                                                   strict=False)]
 
     def close(self) -> None:
         from sqlalchemy import event
 
-        event.remove(self._engine, "before_cursor_execute", self._statement)
+        event.remove(self._engine, "before_cursor_execute", self._before)
+        event.remove(self._engine, "after_cursor_execute", self._after)
         event.remove(self._engine, "commit", self._commit)
+
+
+def _send(client: Any, route: Route, line: str, tokens: dict[str, str]) -> None:
+    method, path, body = line.split("\t", 2)
+    headers = {"Accept-Encoding": "gzip"}
+    if route.auth:
+        headers["Authorization"] = f"Bearer {tokens[route.auth]}"
+    if route.idempotency:
+        headers["Idempotency-Key"] = "bench-count-" + secrets.token_hex(8)
+    data = body.replace("{{n}}", "count-" + secrets.token_hex(6)).encode()
+    answer = client.open(path, method=method, headers=headers, data=data or None,
+                         content_type="application/json" if body else None)
+    if answer.status_code != route.expect:
+        raise RuntimeError(f"{route.key}: {answer.status_code} {answer.get_data()[:300]!r}")
+
+
+def _forget_todays_reads(app: Any, lines: Sequence[str]) -> None:
+    """Make the next reads of these citizens the first of the day (digest and notification)."""
+    from sqlalchemy import text
+
+    from core.db import db
+
+    ids = [uuid.UUID(m.group(1)) for line in lines
+           if (m := re.search(r"/citizens/([0-9a-f-]{36})", line))]
+    with app.app_context():
+        db.session.execute(text("DELETE FROM access_digests WHERE citizen_id = ANY(:ids)"),
+                           {"ids": ids})
+        db.session.commit()
+
+
+def solo_latency(client: Any, route: Route, result: Measured, tokens: dict[str, str],
+                 counter: StatementCounter) -> None:
+    """One client, no concurrency: wall time, the app's CPU and the time spent in SQL."""
+    import statistics
+
+    walls, cpus, sql = [], [], []
+    repeat = 3 if route.items > 1 else 30
+    for line in (route.plan * 2)[:repeat]:
+        counter.reset()
+        wall, cpu = time.perf_counter(), time.process_time()
+        _send(client, route, line, tokens)
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        sql.append(sum(counter.timings))
+    result.solo_ms = round(statistics.median(walls), 2)
+    result.solo_cpu_ms = round(statistics.mean(cpus), 2)
+    result.solo_sql_ms = round(statistics.mean(sql), 2)
 
 
 def count_statements(app: Any, routes: dict[str, Route], results: dict[str, Measured],
                      tokens: dict[str, str]) -> None:
-    """Median statements and commits of a few requests per route, after one warm-up request."""
+    """Statements and commits per request, in-process on the same database with the same tokens.
+
+    Median of three requests after a warm-up one. A third party's read costs more the first time
+    it reads a citizen on a given day (the access digest notifies the citizen): reads are counted
+    that first time and again.
+    """
     from core.db import db
 
     client = app.test_client()
     with app.app_context():
         counter = StatementCounter(db.engine)
+
+    def median_of(lines: Sequence[str], route: Route) -> tuple[int, int, list[str]]:
+        samples = []
+        for line in lines:
+            counter.reset()
+            _send(client, route, line, tokens)
+            samples.append((len(counter.statements), counter.commits, counter.timed()))
+        samples.sort(key=lambda sample: sample[0])
+        return samples[len(samples) // 2]
+
     try:
         for key, result in results.items():
             route = routes[key]
-            samples: list[tuple[int, int, list[str]]] = []
-            for number, line in enumerate(route.plan[-4:]):
-                method, path, body = line.split("\t", 2)
-                headers = {"Accept-Encoding": "gzip"}
-                if route.token:
-                    headers["Authorization"] = f"Bearer {tokens[route.token]}"
-                if route.idempotency:
-                    headers["Idempotency-Key"] = "bench-count-" + secrets.token_hex(8)
-                data = body.replace("{{n}}", "count-" + secrets.token_hex(6)).encode()
-                counter.reset()
-                answer = client.open(path, method=method, headers=headers, data=data or None,
-                                     content_type="application/json" if body else None)
-                if answer.status_code != route.expect:
-                    raise RuntimeError(f"{key}: {answer.status_code} {answer.get_data()[:300]}")
-                if number:  # the first one warms caches (vaccine catalogue, metadata...)
-                    samples.append((len(counter.statements), counter.commits,
-                                    list(counter.statements)))
-            samples.sort(key=lambda s: s[0])
-            statements, commits, listed = samples[len(samples) // 2]
+            _send(client, route, route.plan[0], tokens)  # warms per-process caches
+            lines = route.plan[-3:]
+            if route.auth == "doctor":
+                _forget_todays_reads(app, lines)
+                first, _, listed_first = median_of(lines, route)
+                result.sql_statements_first = first
+                result.statements_first = listed_first
+            statements, commits, listed = median_of(lines, route)
             result.sql_statements, result.sql_commits = statements, commits
-            result.statements = [s[:200] for s in listed]
+            result.statements = listed
+            solo_latency(client, route, result, tokens, counter)
     finally:
         counter.close()
 
@@ -1188,6 +1266,9 @@ def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Pop
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     return start
+
+
+OUR_FRAME = re.compile(r"\((?:app|auth|consent|core|ehr|notifications)[/.]")
 
 
 def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
@@ -1214,7 +1295,7 @@ def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
         own[frames[-1]] += count
         seen = set()
         for frame in frames:
-            if str(ROOT) in frame and "/.venv/" not in frame and frame not in seen:
+            if OUR_FRAME.search(frame) and frame not in seen:
                 seen.add(frame)
                 inclusive[frame] += count
         for name, needles in area_rules:
@@ -1230,10 +1311,15 @@ def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
 # --- output -------------------------------------------------------------------------------------
 
 
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
     print()
     header = (f"{'route':<42}{'req/s':>9}{'items/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-              f"{'vs base':>8}{'SQL':>5}{'commits':>8}  target")
+              f"{'vs base':>8}{'SQL':>5}{'1st':>5}{'commit':>7}{'solo ms':>9}{'cpu':>6}"
+              f"{'sql':>6}  target")
     print(header)
     print("-" * (len(header) + 30))
     for key, result in results.items():
@@ -1243,6 +1329,8 @@ def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
         items = f"{result.items_per_s:,.0f}" if route.items > 1 else ""
         sql = "" if result.sql_statements is None else f"{result.sql_statements:.0f}"
         commits = "" if result.sql_commits is None else f"{result.sql_commits:.0f}"
+        first = ("" if result.sql_statements_first is None
+                 else f"{result.sql_statements_first:.0f}")
         verdicts = []
         for check in result.checks:
             mark = {True: "PASS", False: "FAIL", None: "n/a"}[check["ok"]]
@@ -1251,7 +1339,9 @@ def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
         if result.failed_requests:
             verdicts.append(f"errors {result.errors}")
         print(f"{route.label:<42}{result.rps:>9,.0f}{items:>9}{result.p50_ms:>8.1f}"
-              f"{result.p95_ms:>8.1f}{result.p99_ms:>8.1f}{ratio:>8}{sql:>5}{commits:>8}  "
+              f"{result.p95_ms:>8.1f}{result.p99_ms:>8.1f}{ratio:>8}{sql:>5}{first:>5}"
+              f"{commits:>7}{_num(result.solo_ms):>9}{_num(result.solo_cpu_ms):>6}"
+              f"{_num(result.solo_sql_ms):>6}  "
               + "; ".join(verdicts))
 
 
@@ -1275,8 +1365,17 @@ def compare_with(previous: Path, results: dict[str, Measured]) -> list[dict[str,
 def print_statements(results: dict[str, Measured]) -> None:
     for result in results.values():
         print(f"\n{result.key}: {result.sql_statements} statements, {result.sql_commits} commits")
-        for statement in result.statements:
-            print("   ", statement[:160])
+        if len(result.statements) > 40:  # a batch: group by statement
+            grouped = Counter(line[11:] for line in result.statements)
+            for statement, count in grouped.most_common():
+                print(f"   {count:>4}× {statement[:150]}")
+            continue
+        for line in result.statements:
+            print(f"    {line[:160]}")
+        if result.statements_first:
+            print(f"  first read of the citizen today: {result.sql_statements_first} statements")
+            for line in result.statements_first:
+                print(f"    {line[:160]}")
 
 
 def print_profile(summary: dict[str, Any], route: str, out: Path) -> None:
@@ -1317,16 +1416,45 @@ class BenchRun:
         return self.tokens[kind]
 
 
+BASELINE_GROUPS = (("baseline-read", ("entry", "summary", "list")),
+                   ("baseline-insert", ("create", "batch")))
+
+
+def _averaged(first: Measured, second: Measured) -> Measured:
+    """A baseline measured before and after its routes: the mean, both kept in `runs`."""
+    merged = Measured(**{**asdict(first), "runs": []})
+    for name in ("rps", "items_per_s", "p50_ms", "p95_ms", "p99_ms"):
+        setattr(merged, name, (getattr(first, name) + getattr(second, name)) / 2)
+    merged.requests = first.requests + second.requests
+    merged.errors = dict(Counter(first.errors) + Counter(second.errors))
+    merged.load = (first.load[0], second.load[1])
+    merged.runs = [{"rps": round(m.rps, 1), "p50_ms": m.p50_ms, "p95_ms": m.p95_ms,
+                    "p99_ms": m.p99_ms} for m in (first, second)]
+    return merged
+
+
 def run_routes(session: BenchRun, keys: Sequence[str], args: argparse.Namespace,
                ) -> dict[str, Measured]:
-    results = {}
-    for key in keys:
+    """Each baseline right before and right after the routes compared with it (a shared
+    machine drifts: the ratio uses the mean of the two)."""
+    def one(key: str) -> Measured:
         route = session.routes[key]
         profiler = (py_spy_profiler(session.server, args.profile_out)
                     if args.profile == key else None)
-        results[key] = measure(route, base=session.server.base, token=session.token(route.token),
-                               plan=session.plans[key], args=args, profiler=profiler)
-    return results
+        return measure(route, base=session.server.base, token=session.token(route.auth),
+                       plan=session.plans[key], args=args, profiler=profiler)
+
+    results: dict[str, Measured] = {}
+    for baseline, dependants in BASELINE_GROUPS:
+        chosen = [key for key in dependants if key in keys]
+        if baseline not in keys and not chosen:
+            continue
+        before = one(baseline)
+        for key in chosen:
+            results[key] = one(key)
+        results[baseline] = _averaged(before, one(baseline)) if chosen else before
+    order = [key for key in ROUTE_ORDER if key in results]
+    return {key: results[key] for key in order}
 
 
 def compare_audit(session: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
@@ -1373,6 +1501,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             world = ensure_world()
             seed(target=args.citizens, world=world, jobs=args.jobs)
             ensure_baseline_rows(args.citizens * 10)
+            if args.seed_only:
+                return
             if args.audit_rows and not args.compare_audit:
                 ensure_audit_rows(target=args.audit_rows, url=args.database_url, jobs=args.jobs)
             routes = build_routes(world)

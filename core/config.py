@@ -34,6 +34,10 @@ DEFAULTS: dict[str, str] = {
     "MAX_BODY_BYTES": str(2 * 1024 * 1024),
     "LOG_LEVEL": "INFO",
     "PROMETHEUS_MULTIPROC_DIR": "",
+    "TRUSTED_PROXIES": "0",  # reverse proxies in front (X-Forwarded-For/-Proto hops to trust)
+    "GUARDIAN_AGE_LIMIT": "16",
+    "TEEN_PRIVACY_AGE": "12",
+    "BREAK_GLASS_HOURS": "4",
 }
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +29,14 @@ from sqlalchemy.sql.elements import ClauseElement
 from core.db import db
 from core.encryption import ERASED, keyring
 from ehr.models import Citizen
-from notifications.channels import OutboundMessage, Outcome, SendResult, route_of
-from notifications.channels import Senders as _Senders
+from notifications.channels import (
+    ChannelSet,
+    OutboundMessage,
+    Outcome,
+    Senders,
+    SendResult,
+    route_of,
+)
 from notifications.content import channel_texts
 from notifications.models import (
     CANCELLED,
@@ -237,23 +245,42 @@ def _address(
 
 
 # Sending ----------------------------------------------------------------------------------------
-def _send_all(
-    senders: _Senders, prepared: Iterable[_Prepared], settings: NotificationSettings
-) -> None:
-    gone: set[uuid.UUID] = set()
-    for item in prepared:
-        if item.message is None:
-            continue
-        if item.device_id is not None and item.device_id in gone:
-            item.cancel_code = "device-removed"  # the provider just said this device is gone
-            continue
+class _Sending:
+    """Sends a batch's messages on a few threads (providers answer in tens of milliseconds, so
+    one message at a time would leave a worker idle on the network). Each thread has its own
+    senders (HTTP sessions, SMTP connection); all are closed when the batch is done."""
+
+    def __init__(self, channels: ChannelSet, settings: NotificationSettings) -> None:
+        self._channels = channels
+        self._settings = settings
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[Senders] = []
+        self._gone: set[uuid.UUID] = set()
+
+    def _senders(self) -> Senders:
+        senders = getattr(self._local, "senders", None)
+        if senders is None:
+            senders = Senders(self._channels)
+            self._local.senders = senders
+            with self._lock:
+                self._opened.append(senders)
+        return senders
+
+    def send(self, item: _Prepared) -> None:
+        assert item.message is not None  # noqa: S101 - only messages are handed over
+        with self._lock:
+            if item.device_id is not None and item.device_id in self._gone:
+                item.cancel_code = "device-removed"  # the provider just said it is gone
+                return
         # Never start a send that could outlive our lease: another worker may take the row then.
-        if settings.clock() >= item.claim.lease_until - dt.timedelta(seconds=settings.http_timeout):
-            continue
-        sender = senders.get(item.route)
+        deadline = item.claim.lease_until - dt.timedelta(seconds=self._settings.http_timeout)
+        if self._settings.clock() >= deadline:
+            return
+        sender = self._senders().get(item.route)
         if sender is None:
             item.result = SendResult(Outcome.RETRY, "channel-unavailable")
-            continue
+            return
         try:
             item.result = sender.send(item.message)
         except Exception:  # noqa: BLE001 - one broken message must not stop the batch
@@ -261,7 +288,31 @@ def _send_all(
                       extra={"delivery_id": str(item.claim.delivery_id), "route": item.route})
             item.result = SendResult(Outcome.RETRY, "channel-error")
         if item.result.outcome is Outcome.GONE and item.device_id is not None:
-            gone.add(item.device_id)
+            with self._lock:
+                self._gone.add(item.device_id)
+
+    def send_in_order(self, items: Sequence[_Prepared]) -> None:
+        for item in items:
+            self.send(item)
+
+    def run(self, prepared: Sequence[_Prepared]) -> None:
+        # Messages for one device go one after another on one thread: in order, and once the
+        # provider says the device is gone the rest for it are not tried.
+        queues: dict[object, list[_Prepared]] = defaultdict(list)
+        for item in prepared:
+            if item.message is not None:
+                queues[item.device_id or item.claim.delivery_id].append(item)
+        workers = min(self._settings.send_concurrency, len(queues))
+        try:
+            if workers <= 1:
+                for items in queues.values():
+                    self.send_in_order(items)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="phr-notify-send") as pool:
+                    list(pool.map(self.send_in_order, queues.values()))
+        finally:
+            for senders in self._opened:
+                senders.close()
 
 
 # Recording --------------------------------------------------------------------------------------
@@ -392,8 +443,7 @@ def process_batch(
     try:
         prepared = _prepare(session, claims, now, settings)
         session.commit()  # no transaction stays open while we talk to providers
-        with state.channels.open() as senders:
-            _send_all(senders, prepared, settings)
+        _Sending(state.channels, settings).run(prepared)
         result = _record(session, prepared, settings.clock(), settings)
     except BaseException:
         session.rollback()

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, str] = {
     "NOTIFICATIONS_BATCH_SIZE": "50",
     "NOTIFICATIONS_POLL_SECONDS": "5",
     "NOTIFICATIONS_HTTP_TIMEOUT_SECONDS": "10",
+    "NOTIFICATIONS_SEND_CONCURRENCY": "8",
     "NOTIFICATIONS_APP_URL": "",
     "NOTIFICATIONS_CELERY_QUEUE": "notifications",
     "FCM_CREDENTIALS_FILE": "",
@@ -66,6 +67,7 @@ class NotificationSettings:
     batch_size: int
     poll_seconds: float
     http_timeout: float
+    send_concurrency: int
     app_url: str
     celery_broker_url: str
     celery_queue: str
@@ -138,6 +140,7 @@ def load_settings(config: Mapping[str, Any], *, instance_path: str) -> Notificat
         batch_size=int(_number(config, "NOTIFICATIONS_BATCH_SIZE", minimum=1)),
         poll_seconds=_number(config, "NOTIFICATIONS_POLL_SECONDS", minimum=0.01),
         http_timeout=_number(config, "NOTIFICATIONS_HTTP_TIMEOUT_SECONDS", minimum=0.1),
+        send_concurrency=int(_number(config, "NOTIFICATIONS_SEND_CONCURRENCY", minimum=1)),
         app_url=_raw(config, "NOTIFICATIONS_APP_URL") or str(config.get("OAUTH_ISSUER") or ""),
         celery_broker_url=str(config.get("CELERY_BROKER_URL") or ""),
         celery_queue=_raw(config, "NOTIFICATIONS_CELERY_QUEUE") or "notifications",

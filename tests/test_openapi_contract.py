@@ -471,6 +471,7 @@ def fake_app() -> Flask:
     app.add_url_rule("/api/v1/immunizations/batch", "batch", lambda: answer("batch"),
                      methods=["POST"])
     app.add_url_rule("/_probe/anything", "probe", lambda: ("teapot", 418))
+    app.add_url_rule("/api/_probe/anything", "api_probe", lambda: ("teapot", 418))
     app.add_url_rule("/not-in-the-spec", "stray", lambda: "hello")
     return app
 
@@ -583,6 +584,7 @@ def test_methods_and_paths_outside_the_spec(fake_app: Flask):
         client.get("/not-in-the-spec")
     assert client.get("/nowhere").status_code == 404
     assert client.get("/_probe/anything").status_code == 418
+    assert client.get("/api/_probe/anything").status_code == 418
 
 
 def test_batch_items_are_checked_one_by_one(fake_app: Flask):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -26,6 +25,7 @@ from notifications.triggers import EMAIL, PLATFORM_FCM, PLATFORM_WEBPUSH, PUSH, 
 
 __all__ = [
     "ChannelSet",
+    "Senders",
     "OutboundMessage",
     "Outcome",
     "SendResult",
@@ -45,7 +45,7 @@ def route_of(channel: str, platform: str | None) -> str:
 
 
 class ChannelSet:
-    """The configured channels of one app; opens senders for one batch at a time."""
+    """The configured channels of one app (long-lived: credentials, keys, factories)."""
 
     def __init__(self, settings: NotificationSettings) -> None:
         self._settings = settings
@@ -101,7 +101,7 @@ class ChannelSet:
             return self._vapid_key
 
     # Senders ----------------------------------------------------------------------------------
-    def _factory(self, route: str) -> Callable[[], Sender] | None:
+    def factory(self, route: str) -> Callable[[], Sender] | None:
         s = self._settings
         if not self.real(route):
             if s.production:
@@ -136,18 +136,9 @@ class ChannelSet:
             username=s.smtp_username, password=s.smtp_password, timeout=s.http_timeout,
         )
 
-    @contextmanager
-    def open(self) -> Iterator[Senders]:
-        """Senders for one batch; every connection they opened is closed on exit."""
-        senders = Senders(self)
-        try:
-            yield senders
-        finally:
-            senders.close()
-
 
 class Senders:
-    """The senders of one batch, created on first use."""
+    """Senders for one batch on one thread, created on first use; ``close()`` releases them."""
 
     def __init__(self, channels: ChannelSet) -> None:
         self._channels = channels
@@ -155,7 +146,7 @@ class Senders:
 
     def get(self, route: str) -> Sender | None:
         if route not in self._open:
-            factory = self._channels._factory(route)
+            factory = self._channels.factory(route)
             self._open[route] = factory() if factory is not None else None
         return self._open[route]
 

@@ -24,21 +24,21 @@ from tests.support.auth import (
 
 @pytest.fixture
 def probe(app):
-    """Routes that exercise the contract the API handlers use."""
+    """Routes that use the resource contract as API handlers do (outside /api: test-only)."""
     bp = Blueprint("auth_probe", __name__)
 
-    @bp.get("/api/_probe/<resource>/<interaction>")
+    @bp.get("/_probe/<resource>/<interaction>")
     def scoped(resource, interaction):
         require_scope(resource=resource, interaction=interaction)
         principal = current_principal()
         return jsonify(role=principal.role, token_id=str(principal.token_id))
 
-    @bp.get("/api/_probe/staff-only")
+    @bp.get("/_probe/staff-only")
     def staff_only():
         require_role("practitioner", "station")
         return jsonify(ok=True)
 
-    @bp.get("/api/_probe/actor/<uuid:acting_for>")
+    @bp.get("/_probe/actor/<uuid:acting_for>")
     def actor(acting_for):
         actor = current_principal().policy_actor(acting_for=acting_for)
         return jsonify(role=actor.role, acting_for=str(actor.acting_for)
@@ -114,7 +114,7 @@ def test_require_scope_follows_smart_v2(probe, client):
     tokens = token_for(client, probe, scopes="patient/Immunization.rs patient/Condition.r")
 
     def call(resource, interaction):
-        return client.get(f"/api/_probe/{resource}/{interaction}", headers=bearer(tokens))
+        return client.get(f"/_probe/{resource}/{interaction}", headers=bearer(tokens))
 
     assert call("Immunization", "r").status_code == 200
     assert call("immunizations", "s").status_code == 200  # section names map to FHIR types
@@ -134,45 +134,45 @@ def test_require_scope_follows_smart_v2(probe, client):
 def test_wildcard_scope(probe, client):
     tokens = token_for(client, probe, scopes="patient/*.rs")
     for resource in ("Observation", "history", "examinations", "summary", "consents"):
-        assert client.get(f"/api/_probe/{resource}/r", headers=bearer(tokens)).status_code == 200
-    response = client.get("/api/_probe/Observation/u", headers=bearer(tokens))
+        assert client.get(f"/_probe/{resource}/r", headers=bearer(tokens)).status_code == 200
+    response = client.get("/_probe/Observation/u", headers=bearer(tokens))
     _problem(response, 403, "insufficient-scope")
 
 
 def test_scopes_are_read_in_the_roles_context(probe, client):
     staff = token_for(client, probe, role="practitioner", scopes="user/Immunization.rs")
-    assert client.get("/api/_probe/Immunization/r", headers=bearer(staff)).status_code == 200
-    response = client.get("/api/_probe/Immunization/c", headers=bearer(staff))
+    assert client.get("/_probe/Immunization/r", headers=bearer(staff)).status_code == 200
+    response = client.get("/_probe/Immunization/c", headers=bearer(staff))
     assert response.get_json()["required_scope"] == "user/Immunization.c"
 
     system = station_token(client, probe, scopes="system/Immunization.cr")
-    assert client.get("/api/_probe/Immunization/c", headers=bearer(system)).status_code == 200
-    _problem(client.get("/api/_probe/Patient/r", headers=bearer(system)), 403,
+    assert client.get("/_probe/Immunization/c", headers=bearer(system)).status_code == 200
+    _problem(client.get("/_probe/Patient/r", headers=bearer(system)), 403,
              "insufficient-scope")
 
 
 def test_admins_hold_no_clinical_scope(probe, client):
     tokens = token_for(client, probe, role="admin", scopes="openid profile patient/*.rs")
     assert tokens.scope == "openid profile"
-    _problem(client.get("/api/_probe/Immunization/r", headers=bearer(tokens)), 403,
+    _problem(client.get("/_probe/Immunization/r", headers=bearer(tokens)), 403,
              "role-not-allowed")
 
 
 def test_require_role(probe, client):
     citizen = token_for(client, probe)
-    _problem(client.get("/api/_probe/staff-only", headers=bearer(citizen)), 403,
+    _problem(client.get("/_probe/staff-only", headers=bearer(citizen)), 403,
              "role-not-allowed")
     doctor = token_for(client, probe, role="practitioner")
-    assert client.get("/api/_probe/staff-only", headers=bearer(doctor)).status_code == 200
+    assert client.get("/_probe/staff-only", headers=bearer(doctor)).status_code == 200
 
 
 def test_policy_actor(probe, client):
     dependant = uuid.uuid4()
     citizen = token_for(client, probe)
-    body = client.get(f"/api/_probe/actor/{dependant}", headers=bearer(citizen)).get_json()
+    body = client.get(f"/_probe/actor/{dependant}", headers=bearer(citizen)).get_json()
     assert body == {"role": "citizen", "acting_for": str(dependant), "facility_ids": []}
     doctor = token_for(client, probe, role="practitioner")
-    body = client.get(f"/api/_probe/actor/{dependant}", headers=bearer(doctor)).get_json()
+    body = client.get(f"/_probe/actor/{dependant}", headers=bearer(doctor)).get_json()
     assert body["role"] == "practitioner"
     assert body["acting_for"] is None
     assert len(body["facility_ids"]) == 1

@@ -6,8 +6,8 @@ response lists, the JSON body must validate against its schema (JSON Schema 2020
 spec's `#/components/...` references), required response headers must be present, and a request
 that got a 2xx must itself have been valid (body, query and header parameters). A request no
 operation covers (undocumented path or method, a path parameter off its schema) must be refused
-with a problem: 404 or 405, or 401 under /api where the token is checked before routing. Paths
-under `IGNORED_PREFIXES` (routes that exist only in tests) are not checked.
+with a problem: 404 or 405, or 401 under /api where the token is checked before routing. Routes
+only tests register (`IGNORED_PREFIXES`, or a path segment starting with "_") are not checked.
 
 The spec is parsed once per run and each schema's validator built once, so a check costs about a
 millisecond per entry of a body.
@@ -42,7 +42,8 @@ SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 SPEC_URI = "urn:phr-vn:openapi"
 _SCHEMA_URI = "urn:phr-vn:openapi:schemas:"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-# Routes that exist only when a test or the benchmark registers them (tests/test_openapi_routes).
+# Routes that exist only when a test or the benchmark registers them (tests/test_openapi_routes),
+# and by convention any path with a segment starting with "_" (/api/_probe/..., /_canary/...).
 IGNORED_PREFIXES = ("/static", "/_probe", "/_logprobe", "/_bench")
 _BODY_EXCERPT = 600
 # What may answer a request no operation covers. Under /api the token is checked before
@@ -251,7 +252,7 @@ class Contract:
     def check(self, request: Request, response: TestResponse) -> None:
         """Raise ContractViolation when this exchange is not what openapi.yaml says."""
         path = request.path
-        if path.startswith(IGNORED_PREFIXES) or request.method == "OPTIONS":
+        if is_test_only(path) or request.method == "OPTIONS":
             return
         found = self.route_for(path)
         if found is None:
@@ -451,6 +452,12 @@ def _absolute_refs(node: Any) -> Any:
     if isinstance(node, list):
         return [_absolute_refs(value) for value in node]
     return node
+
+
+def is_test_only(path: str) -> bool:
+    """Whether `path` belongs to a route only tests register (never checked)."""
+    return path.startswith(IGNORED_PREFIXES) or any(
+        segment.startswith("_") for segment in path.split("/"))
 
 
 def _refused(response: TestResponse, why: str, allowed: tuple[int, ...]) -> None:
