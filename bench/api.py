@@ -1184,10 +1184,32 @@ def _forget_todays_reads(app: Any, lines: Sequence[str]) -> None:
 
     ids = [uuid.UUID(m.group(1)) for line in lines
            if (m := re.search(r"/citizens/([0-9a-f-]{36})", line))]
+    since = dt.datetime.combine(vietnam_today(), dt.time(), tzinfo=VIETNAM)
     with app.app_context():
         db.session.execute(text("DELETE FROM access_digests WHERE citizen_id = ANY(:ids)"),
                            {"ids": ids})
+        db.session.execute(text(
+            "DELETE FROM notifications WHERE subject_citizen_id = ANY(:ids) "
+            "AND trigger = 'record-accessed' AND created_at >= :since"),
+            {"ids": ids, "since": since})
         db.session.commit()
+
+
+def mark_read_today(world: World) -> None:
+    """The doctor has seen every patient today: reads measure the steady state of a working
+    day (the first read of a citizen each day also notifies them; counted apart)."""
+    from sqlalchemy import text
+
+    from core.db import db
+
+    db.session.execute(text(
+        "INSERT INTO access_digests (citizen_id, reader, last_day) "
+        "SELECT citizen_id, :reader, :day FROM family_doctor_assignments "
+        "WHERE practitioner_id = :doctor AND ended_at IS NULL "
+        "ON CONFLICT (citizen_id, reader) DO UPDATE SET last_day = EXCLUDED.last_day"),
+        {"reader": f"practitioner:{world.doctor_id}", "day": vietnam_today(),
+         "doctor": uuid.UUID(world.doctor_id)})
+    db.session.commit()
 
 
 def solo_latency(client: Any, route: Route, result: Measured, tokens: dict[str, str],
@@ -1403,6 +1425,8 @@ class BenchRun:
     plans: dict[str, Path]
     password: str
     station: tuple[str, str]
+    app: Any
+    world: World
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, kind: str | None) -> str | None:
@@ -1449,6 +1473,9 @@ def run_routes(session: BenchRun, keys: Sequence[str], args: argparse.Namespace,
         chosen = [key for key in dependants if key in keys]
         if baseline not in keys and not chosen:
             continue
+        if any(session.routes[key].auth == "doctor" for key in chosen):
+            with session.app.app_context():
+                mark_read_today(session.world)
         before = one(baseline)
         for key in chosen:
             results[key] = one(key)
@@ -1519,7 +1546,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server = start_server(port=port, workers=args.workers, threads=args.threads,
                               log=workdir / "gunicorn.log")
         session = BenchRun(server=server, routes=routes, plans=plans, password=password,
-                          station=station)
+                          station=station, app=app, world=world)
         output: dict[str, Any] = {
             "command": " ".join([".venv/bin/python", "bench/api.py", *sys.argv[1:]]),
             "citizens": args.citizens, "database": database_name(args.database_url),

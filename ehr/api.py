@@ -80,7 +80,7 @@ def idempotent_create(
         replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
         if replay is not None:
             db.session.rollback()
-            return _replayed(replay)
+            return _replayed(replay, location=_location(replay))
     view, etag, resource_id = create()
     if scope is not None and fingerprint is not None:
         idempotency.remember(db.session, scope=scope, fingerprint=fingerprint,
@@ -96,7 +96,7 @@ def idempotent_create(
         replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
         if replay is None:
             raise
-        return _replayed(replay)
+        return _replayed(replay, location=_location(replay))
     response = jsonify(view)
     response.status_code = 201
     response.headers["ETag"] = etag
@@ -104,12 +104,20 @@ def idempotent_create(
     return response
 
 
-def _replayed(replay: idempotency.Replay) -> Response:
+def _location(replay: idempotency.Replay) -> str | None:
+    body = dict(replay.body).get("body") or {}
+    resource_id = body.get("id") if isinstance(body, dict) else None
+    return f"{request.path.rstrip('/')}/{resource_id}" if resource_id else None
+
+
+def _replayed(replay: idempotency.Replay, *, location: str | None = None) -> Response:
     stored = dict(replay.body)
     response = jsonify(stored["body"])
     response.status_code = replay.status
     response.headers["ETag"] = stored.get("etag", body_etag(stored["body"]))
     response.headers["Idempotent-Replayed"] = "true"
+    if location:
+        response.headers["Location"] = location
     return response
 
 

@@ -4,6 +4,7 @@ the phone's summary, the immunization schedule, family doctor, export and the va
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -20,9 +21,9 @@ from core.http import json_body
 from core.i18n import current_language
 from core.schemas import load_or_problem
 from ehr import batch, records
-from ehr.access import RecordAccess, scope_filter
+from ehr.access import RecordAccess, scope_filter, section_denied
 from ehr.api import idempotent_create, new_access, today_in_vietnam
-from ehr.citizen_schemas import CitizenCreateSchema, CitizenUpdateSchema
+from ehr.citizen_schemas import CitizenCreateSchema, CitizenUpdateSchema, health_id_problems
 from ehr.models import Facility, Practitioner, PractitionerMembership
 from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
 from ehr.reference.vaccines import vaccine_catalogue, vaccine_catalogue_source
@@ -36,6 +37,7 @@ from ehr.schedule_service import schedule_for, schedule_view
 from ehr.views import Names, citizen_view, entry_view, iso, lookup_view, version_view
 
 bp = Blueprint("citizens", __name__, url_prefix="/api/v1")
+log = logging.getLogger("phr.registry")
 
 SUMMARY_SECTIONS = ("allergies", "conditions", "medications", "immunizations")
 
@@ -60,11 +62,12 @@ def register() -> Response:
     access = new_access()
     new_id = uuid.uuid4()
     access.require(citizen_id=new_id, section="demographics", action="create")
-    if find_citizen_by_health_id(session=db.session, health_id=data["health_id"]) is not None:
-        raise Conflict(Message("record.health-id-taken"), code="health-id-taken")
     facility_ids = sorted(access.caller.facility_ids)
 
     def create() -> tuple[dict[str, Any], str, str]:
+        # Checked here, after any replay: a retried registration answers its first 201.
+        if find_citizen_by_health_id(session=db.session, health_id=data["health_id"]):
+            raise Conflict(Message("record.health-id-taken"), code="health-id-taken")
         citizen = register_citizen(
             session=db.session, registered_by_facility_id=facility_ids[0] if facility_ids else None,
             citizen_id=new_id, **data,
@@ -96,7 +99,19 @@ def lookup() -> Response:
     access = new_access()
     citizen = find_citizen_by_health_id(session=db.session, health_id=health_id)
     if citizen is None:
+        # Whoever may not look people up learns nothing about which numbers exist: the
+        # permission is asked first, of a person who does not exist (no facts, nothing audited).
+        from consent.policy import decide
+        from consent.policy_types import Facts, Target
+
+        ghost = uuid.uuid4()
+        decision = decide(actor=access.caller.actor_for(ghost),
+                          target=Target(citizen_id=ghost, section="identity-lookup"),
+                          action="lookup", facts=Facts(citizen_id=ghost, now=access.now))
         db.session.rollback()
+        if not decision.permit:
+            raise section_denied()
+        log.info("lookup found no one", extra={"caller_role": access.caller.role})
         raise NotFound()
     access.require(citizen_id=citizen.id, section="identity-lookup", action="lookup")
     payload = lookup_view(citizen)
@@ -131,6 +146,14 @@ def update_citizen(citizen_id: uuid.UUID) -> Response:
         if refused:
             raise ValidationFailed(errors={name: [Message("record.field-station-only")]
                                            for name in refused})
+    if "date_of_birth" in data or "sex" in data:
+        problems = health_id_problems(
+            str(citizen.health_id), date_of_birth=data.get("date_of_birth", citizen.date_of_birth),
+            sex=data.get("sex", citizen.sex),
+        )
+        if problems:
+            field = "date_of_birth" if "date_of_birth" in data else "sex"
+            raise ValidationFailed(errors={field: problems})
     for name, value in data.items():
         setattr(citizen, name, value)
     citizen.version += 1
@@ -336,12 +359,17 @@ def export(citizen_id: uuid.UUID) -> Response:
     access = new_access()
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="export", action="read")
+    # Only the sections the token may read (a token for vaccinations exports vaccinations).
+    readable = [s for s in records.SECTIONS
+                if token_allows(resource=SECTION_RESOURCES[s], interaction="r")]
     entries = list(db.session.scalars(
-        select(RecordEntry).where(RecordEntry.citizen_id == citizen_id)
+        select(RecordEntry).where(RecordEntry.citizen_id == citizen_id,
+                                  RecordEntry.section.in_(readable))
         .order_by(RecordEntry.section, RecordEntry.clinical_date.desc().nulls_last())
     ))
     versions = list(db.session.scalars(
-        select(RecordEntryVersion).where(RecordEntryVersion.citizen_id == citizen_id)
+        select(RecordEntryVersion).join(RecordEntry, RecordEntry.id == RecordEntryVersion.entry_id)
+        .where(RecordEntryVersion.citizen_id == citizen_id, RecordEntry.section.in_(readable))
         .order_by(RecordEntryVersion.entry_id, RecordEntryVersion.version)
     ))
     every = [*entries, *versions]
@@ -352,7 +380,7 @@ def export(citizen_id: uuid.UUID) -> Response:
     by_entry: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for version in versions:
         by_entry.setdefault(version.entry_id, []).append(version_view(version, names))
-    sections: dict[str, list[dict[str, Any]]] = {s: [] for s in records.SECTIONS}
+    sections: dict[str, list[dict[str, Any]]] = {s: [] for s in readable}
     for entry in entries:
         view = entry_view(entry, names)
         view["earlier_versions"] = by_entry.get(entry.id, [])

@@ -26,7 +26,7 @@ from ehr.record_models import (
     RecordEntry,
     RecordEntryVersion,
 )
-from ehr.reference.icd10 import default_sensitivity
+from ehr.reference.icd10 import default_sensitivity, normalize_icd10_code
 from ehr.section_schemas import (
     CLINICAL_DATE_FIELD,
     SECTION_SCHEMAS,
@@ -72,6 +72,12 @@ def validate_content(section: str, content: Mapping[str, Any]) -> dict[str, Any]
     loaded = load_or_problem(schema, dict(content))
     if isinstance(schema, ObservationSchema):
         loaded = schema.normalise(loaded)
+    for name in ("icd10_code", "reason_code"):
+        if loaded.get(name):
+            loaded[name] = normalize_icd10_code(loaded[name]) or loaded[name]
+    if loaded.get("diagnosis_codes"):
+        loaded["diagnosis_codes"] = [normalize_icd10_code(c) or c
+                                     for c in loaded["diagnosis_codes"]]
     return schema.dump(loaded)
 
 
@@ -267,6 +273,9 @@ def update_entry(
     if entry.status == STATUS_ENTERED_IN_ERROR:
         raise Conflict(Message("record.entered-in-error"), code="entered-in-error")
     envelope_raw, content_patch = _split_envelope(patch)
+    if "source" in envelope_raw:
+        # Where an entry came from is a fact of its creation, not something a correction changes.
+        raise ValidationFailed(errors={"source": [Message("record.source-fixed")]})
     envelope = _validate_envelope(
         {"sensitivity": entry.sensitivity, **envelope_raw}, role=access.caller.role
     )

@@ -34,12 +34,24 @@ def given_doses(entries: Iterable[RecordEntry]) -> list[GivenDose]:
     return doses
 
 
+# The expanded programme is a childhood schedule: from this age on, missing childhood doses are
+# history, not something due (adult vaccination is advised case by case, not by this table).
+CHILDHOOD_SCHEDULE_UNTIL_YEARS = 16
+
+
 def schedule_for(citizen: Citizen, entries: Iterable[RecordEntry], *, today: dt.date
                  ) -> list[ScheduledDoseStatus]:
     birth = citizen.date_of_birth
     if not isinstance(birth, dt.date):
         return []
-    return compute_schedule(date_of_birth=birth, doses=given_doses(entries), today=today)
+    doses = compute_schedule(date_of_birth=birth, doses=given_doses(entries), today=today)
+    if _age_years(birth, today) >= CHILDHOOD_SCHEDULE_UNTIL_YEARS:
+        return [d for d in doses if str(d.status) == "completed"]
+    return doses
+
+
+def _age_years(birth: dt.date, today: dt.date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def dose_view(dose: ScheduledDoseStatus, lang: str) -> dict[str, Any]:

@@ -43,6 +43,15 @@ def icd10_code(value: str) -> None:
         raise ValidationError(Message("record.icd10-unknown"))  # type: ignore[arg-type]
 
 
+class Number(fields.Float):
+    """A JSON number: "148" (a string) is refused, as the contract says number."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(Message("record.number-required"))  # type: ignore[arg-type]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 Text = fields.String
 short = validate.Length(min=1, max=200)
 long = validate.Length(min=1, max=4000)
@@ -94,10 +103,10 @@ class EncounterSchema(ApiSchema):
 class ObservationSchema(ApiSchema):
     kind = Text(required=True, validate=validate.OneOf(
         sorted(observation_kinds()) + ["blood-pressure"]))
-    value = fields.Float(allow_nan=False)
+    value = Number(allow_nan=False)
     unit = Text(validate=validate.Length(min=1, max=20))
-    systolic = fields.Float(allow_nan=False)
-    diastolic = fields.Float(allow_nan=False)
+    systolic = Number(allow_nan=False)
+    diastolic = Number(allow_nan=False)
     effective_at = fields.AwareDateTime(required=True, validate=not_in_future)
     method = Text(validate=validate.OneOf(["clinic", "home", "device"]))
     note = Text(validate=long)

@@ -109,7 +109,6 @@ def list_my_notifications() -> Response:
         "next_cursor": next_cursor,
         "unread_count": inbox.unread_count(session, me),
     }
-    db.session.commit()  # a key the vault created while rendering must not be lost
     return json_with_etag(payload)
 
 

@@ -29,19 +29,49 @@ def vietnam_today() -> dt.date:
     return runtime().settings.clock().astimezone(VIETNAM).date()
 
 
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        shard, shards = (int(part) for part in value.split("/"))
+        if not 1 <= shard <= shards:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("use K/N with 1 <= K <= N, e.g. 3/8") from None
+    return shard, shards
+
+
 @notifications_cli.command("run-reminders")
 @click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Compute as of this date (default: today in Asia/Ho_Chi_Minh).")
 @click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1, 10000),
               help="Citizens per transaction.")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Stop after N citizens.")
-def run_reminders_command(today: dt.datetime | None, chunk_size: int, limit: int | None) -> None:
+@click.option("--shard", "shard", default=None, metavar="K/N",
+              help="Only the K-th of N equal slices of the citizens (run N of these at once).")
+@click.option("--fan-out", "fan_out", default=None, type=click.IntRange(1, 10000),
+              help="Celery mode: publish N shard tasks for the workers instead of computing here.")
+def run_reminders_command(today: dt.datetime | None, chunk_size: int, limit: int | None,
+                          shard: str | None, fan_out: int | None) -> None:
     """Compute vaccination (and periodic-exam) reminders for everyone; idempotent."""
-    from notifications.reminders import run_reminders
+    from notifications.reminders import run_reminders, shard_bounds
 
     day = today.date() if today else vietnam_today()
-    run = run_reminders(db.session, today=day, chunk_size=chunk_size, limit=limit)
-    _echo({"today": day.isoformat(), **run.as_dict()})
+    if fan_out is not None:
+        state = runtime()
+        if state.celery is None:
+            raise click.UsageError("--fan-out needs NOTIFICATIONS_WORKER=celery")
+        from notifications.tasks import publish_reminder_shards
+
+        publish_reminder_shards(state.celery, queue=state.settings.celery_queue, today=day,
+                                shards=fan_out)
+        _echo({"today": day.isoformat(), "published_shards": fan_out})
+        return
+    bounds = _shard(shard)
+    start_after, up_to = shard_bounds(*bounds) if bounds else (None, None)
+    run = run_reminders(db.session, today=day, chunk_size=chunk_size, limit=limit,
+                        start_after=start_after, up_to=up_to)
+    _echo({"today": day.isoformat(), **({"shard": shard} if shard else {}), **run.as_dict()})
 
 
 @notifications_cli.command("process")

@@ -22,7 +22,7 @@ TEMPLATES = {
         "vi": "Mũi tiêm đã quá hạn", "en": "Vaccination overdue"},
     "notification.vaccination-overdue.body.self": {
         "vi": "Mũi {doses} (hẹn ngày {due_date}) đã quá hạn. Hãy đến trạm y tế để tiêm bù.",
-        "en": "{doses} (due {due_date}) is overdue. Please visit the health station."},
+        "en": "Overdue since {due_date}: {doses}. Please visit the health station."},
     "notification.vaccination-overdue.body.other": {
         "vi": "{name} đã quá hạn mũi {doses} (hẹn ngày {due_date}). "
               "Hãy đưa trẻ đến trạm y tế để tiêm bù.",

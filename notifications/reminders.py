@@ -154,10 +154,12 @@ def run_reminders(
     today: dt.date,
     chunk_size: int = 1000,
     start_after: uuid.UUID | None = None,
+    up_to: uuid.UUID | None = None,
     limit: int | None = None,
     commit: bool = True,
 ) -> ReminderRun:
-    """Compute and write every reminder due ``today``; one transaction per chunk."""
+    """Compute and write every reminder due ``today`` for the citizens with ids in
+    (start_after, up_to] (everyone by default); one transaction per chunk."""
     doses_provider: DosesProvider = current_app.extensions.get(
         "phr.immunization_doses", _no_doses
     )
@@ -173,6 +175,8 @@ def run_reminders(
         query = select(Citizen).order_by(Citizen.id).limit(size)
         if cursor is not None:
             query = query.where(Citizen.id > cursor)
+        if up_to is not None:
+            query = query.where(Citizen.id <= up_to)
         citizens = list(session.scalars(query))
         if not citizens:
             break
@@ -184,6 +188,19 @@ def run_reminders(
             session.commit()
         session.expunge_all()  # keep memory flat over millions of citizens
     return run
+
+
+_ID_SPACE = 2**128
+
+
+def shard_bounds(shard: int, shards: int) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The ids of shard ``shard`` (1-based) of ``shards`` as (start_after, up_to): citizen ids
+    are random UUIDs, so equal slices of the id space hold about equal numbers of citizens."""
+    if not 1 <= shard <= shards:
+        raise ValueError("shard must be between 1 and the number of shards")
+    start_after = None if shard == 1 else uuid.UUID(int=(shard - 1) * _ID_SPACE // shards - 1)
+    up_to = None if shard == shards else uuid.UUID(int=shard * _ID_SPACE // shards - 1)
+    return start_after, up_to
 
 
 def _run_chunk(

@@ -25,6 +25,7 @@ log = logging.getLogger("phr.notifications.celery")
 
 DELIVER_TASK = "phr.notifications.deliver"
 SWEEP_TASK = "phr.notifications.sweep"
+REMINDERS_TASK = "phr.notifications.reminders"
 
 
 def make_celery(app: Flask) -> Any:
@@ -78,6 +79,19 @@ def make_celery(app: Flask) -> Any:
         with app.app_context():
             return process_until_idle(max_batches=20).as_dict()
 
+    @celery.task(name=REMINDERS_TASK, acks_late=True)
+    def reminders(shard: int, shards: int, today: str) -> dict[str, object]:
+        import datetime as dt
+
+        from core.db import db
+        from notifications.reminders import run_reminders, shard_bounds
+
+        start_after, up_to = shard_bounds(shard, shards)
+        with app.app_context():
+            # Idempotent: a redelivered shard finds its reminders written and adds nothing.
+            return run_reminders(db.session, today=dt.date.fromisoformat(today),
+                                 start_after=start_after, up_to=up_to).as_dict()
+
     from celery.signals import worker_process_init
 
     def _after_fork(**_: Any) -> None:
@@ -102,16 +116,24 @@ def publisher(celery: Any, *, queue: str, chunk: int) -> Any:
     return publish
 
 
+def publish_reminder_shards(celery: Any, *, queue: str, today: Any, shards: int) -> None:
+    """Split a reminder run over the workers: one task per slice of the citizens."""
+    for shard in range(1, shards + 1):
+        celery.send_task(REMINDERS_TASK, args=[shard, shards, today.isoformat()], queue=queue)
+
+
 def close_celery(celery: Any) -> None:
     """Close the broker connections a publishing process holds (Celery.close() only forgets
-    the pool)."""
-    amqp = celery.__dict__.get("amqp")
-    producers = getattr(amqp, "_producer_pool", None) if amqp is not None else None
-    if producers is not None:
-        producers.force_close_all()
+    its pool; producers come from kombu's process-wide pools, keyed by broker URL)."""
+    from kombu import pools
+
     pool = getattr(celery, "_pool", None)
     if pool is not None:
         pool.force_close_all()
+    amqp = celery.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    pools.reset()
     celery.close()
 
 

@@ -89,7 +89,12 @@ def make_app(database_url: str, log_stream: Any, **overrides: Any) -> Any:
         "LOG_STREAM": log_stream,
     }
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    from tests.support.contract import ContractClient
+
+    # Every request and response of the suite is checked against openapi.yaml.
+    application.test_client_class = ContractClient
+    return application
 
 
 @pytest.fixture

@@ -221,3 +221,42 @@ def test_unknown_citizen_is_404(client, world):
     response = client.get(f"/api/v1/citizens/{uuid.uuid4()}/allergies",
                           headers=world.headers("doctor"))
     assert response.status_code == 404
+
+
+def test_lookup_does_not_reveal_which_numbers_exist_to_those_who_may_not_look(client, world):
+    known = health_id_of(client.application, world.patient)
+    for health_id in (known, "001190000000"):
+        response = client.post("/api/v1/citizens/lookup", json={"health_id": health_id},
+                               headers=world.headers("stranger"))
+        assert response.status_code == 403
+
+
+def test_a_retried_registration_replays_its_first_answer(client, world):
+    birth = TODAY - dt.timedelta(days=2)
+    body = {"health_id": make_health_id(province_code="027", date_of_birth=birth, sex="male",
+                                        serial=424242),
+            "full_name": "Trịnh Gia Bảo", "date_of_birth": birth.isoformat(), "sex": "male"}
+    headers = world.headers("station", **{"Idempotency-Key": "newborn-reg-000001"})
+    first = client.post("/api/v1/citizens", json=body, headers=headers)
+    again = client.post("/api/v1/citizens", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+def test_an_adult_is_not_nagged_with_childhood_doses(client, world):
+    response = client.get(f"/api/v1/citizens/{world.patient}/immunization-schedule",
+                          headers=world.headers("patient"))
+    assert response.status_code == 200
+    assert response.get_json()["next_due"] is None
+    assert response.get_json()["counts"].get("overdue", 0) == 0
+
+
+def test_date_of_birth_change_must_agree_with_the_health_id(client, world):
+    me = client.get(f"/api/v1/citizens/{world.patient}", headers=world.headers("doctor"))
+    if me.status_code != 200:
+        return  # the family doctor reads demographics; nothing to check otherwise
+    response = client.patch(f"/api/v1/citizens/{world.patient}",
+                            json={"date_of_birth": "1999-01-01"},
+                            headers=world.headers("doctor", **{"If-Match": me.headers["ETag"]}))
+    assert response.status_code in (403, 422)

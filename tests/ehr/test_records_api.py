@@ -407,3 +407,28 @@ def test_every_read_write_and_denial_leaves_an_audit_event(app, client, world):
     denials = [e for e in events if e[2] == "deny"]
     assert len(denials) == 2
     assert {e[4] for e in denials} == {None, entry_id}
+
+
+def test_a_correction_cannot_change_the_source(client, world):
+    url = base(world.patient, "allergies")
+    created = client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
+    if_match = {"If-Match": created.headers["ETag"]}
+    response = client.patch(f"{url}/{created.get_json()['id']}", json={"source": "imported"},
+                            headers=world.headers("doctor", **if_match))
+    assert response.status_code == 422
+
+
+def test_numbers_must_be_numbers(client, world):
+    body = {"kind": "heart-rate", "value": "72", "unit": "/min",
+            "effective_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}
+    response = client.post(base(world.patient, "observations"), json=body,
+                           headers=world.headers("doctor"))
+    assert response.status_code == 422
+    assert "value" in response.get_json()["errors"]
+
+
+def test_icd10_codes_are_stored_in_canonical_form(client, world):
+    response = client.post(base(world.patient, "conditions"), json={"icd10_code": "e119"},
+                           headers=world.headers("doctor"))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["data"]["icd10_code"] == "E11.9"

@@ -6,6 +6,7 @@ commit. Each broker is skipped, with the reason, when nothing listens on its por
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -137,3 +138,29 @@ def test_the_beat_sweep_retries_until_the_provider_is_back(app, providers, celer
     assert row.attempts == 3
     assert len(providers.sms.received) == 3
     assert len(providers.sms.delivered) == 1
+
+
+def test_a_reminder_run_fans_out_to_the_workers(app, celery_worker, worker_log):
+    import json
+
+    children = [make_person(app, date_of_birth=dt.date(2025, 1, 17), phone=None, email=None)
+                for _ in range(3)]
+    result = app.test_cli_runner().invoke(
+        args=["notifications", "run-reminders", "--today", "2025-03-10", "--fan-out", "4"])
+    assert result.exit_code == 0, (result.output, repr(result.exception))
+    assert json.loads(result.output) == {"today": "2025-03-10", "published_shards": 4}
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with app.app_context():
+            from sqlalchemy import func, select
+
+            from core.db import db
+            from notifications.models import Notification
+
+            count = db.session.scalar(select(func.count()).select_from(Notification))
+        if count == 2 * len(children):  # BCG overdue and the two-month doses, each child
+            break
+        assert celery_worker.poll() is None, worker_log.read_text(errors="replace")
+        time.sleep(0.2)
+    assert count == 2 * len(children), worker_log.read_text(errors="replace")[-4000:]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from core.db import db
@@ -16,6 +18,7 @@ from notifications.reminders import (
     STAGE_SOON,
     reminders_for,
     run_reminders,
+    shard_bounds,
 )
 from tests.notifications.conftest import fcm_token, make_person
 from tests.notifications.helpers import add_device, deliveries, process
@@ -160,3 +163,40 @@ def test_run_reminders_command(app, clock):
     assert json.loads(again.output) | {"today": None} == {
         "today": None, "citizens": 1, "children": 1, "notifications": 0,
         "skipped_unreadable": 0, "by_trigger": {}}
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3, 7])
+def test_shards_cover_every_id_once(shards):
+    bounds = [shard_bounds(k, shards) for k in range(1, shards + 1)]
+    assert bounds[0][0] is None
+    assert bounds[-1][1] is None
+    for (_, up_to), (start_after, _) in zip(bounds, bounds[1:], strict=False):
+        assert up_to == start_after
+    for _ in range(200):
+        value = uuid.uuid4()
+        owners = [k for k, (low, high) in enumerate(bounds)
+                  if (low is None or value > low) and (high is None or value <= high)]
+        assert len(owners) == 1
+    with pytest.raises(ValueError, match="shard"):
+        shard_bounds(0, 3)
+
+
+def test_shards_together_do_what_one_run_does(app):
+    for _ in range(6):
+        make_person(app, date_of_birth=BORN, phone=None, email=None)
+    runner = app.test_cli_runner()
+    outputs = [
+        json.loads(runner.invoke(args=["notifications", "run-reminders", "--today",
+                                       "2025-03-10", "--shard", f"{k}/3"]).output)
+        for k in (1, 2, 3)
+    ]
+    assert sum(o["citizens"] for o in outputs) == 6
+    assert sum(o["notifications"] for o in outputs) == 12
+    with app.app_context():
+        assert run_reminders(db.session, today=TODAY).notifications == 0
+    refused = runner.invoke(args=["notifications", "run-reminders", "--shard", "4/3"])
+    assert refused.exit_code != 0
+    assert "K/N" in refused.output
+    no_broker = runner.invoke(args=["notifications", "run-reminders", "--fan-out", "2"])
+    assert no_broker.exit_code != 0
+    assert "NOTIFICATIONS_WORKER=celery" in no_broker.output
