@@ -12,10 +12,17 @@ with gunicorn (2 workers, the repo's gunicorn.conf.py), loads it with wrk (16 co
 bench/wrk_plan.lua rotating over thousands of citizens and entries) and prints req/s and
 p50/p95/p99 for the summary, a single entry, a section list, an immunization create (with
 Idempotency-Key) and a 500-item batch, beside a plain read and a plain insert served by the same
-app in the same run (core/bench_routes.py, on with BENCH_ROUTES=1 only). Then counts the SQL
-statements and commits each route costs (the same requests in-process, SQLAlchemy events).
-Tokens come from the real endpoints: authorization code + PKCE through the login form for the
-doctor, client credentials for the station system. Needs PostgreSQL and wrk (apt-get install wrk).
+app in the same run (core/bench_routes.py, on with BENCH_ROUTES=1 only), each baseline measured
+right before and right after its routes (the machine is shared: the ratio uses their mean).
+Then counts the SQL statements and commits each route costs and times one client alone (the
+same requests in-process, SQLAlchemy events). Tokens come from the real endpoints: authorization
+code + PKCE through the login form for the doctor, client credentials for the station system.
+
+Reads are measured in a working day's steady state: the bench first records that the doctor has
+seen every patient today, so the once-a-day "someone read your record" notification is not in
+the figure; the statements of such a first read are counted apart ("1st"). The batch runs with
+4 concurrent uploads (--batch-connections) for 60 s. Needs PostgreSQL and wrk (apt-get install
+wrk); --profile needs py-spy (.venv/bin/pip install py-spy).
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=20, help="seconds measured per route")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--batch-connections", type=int, default=4,
+                        help="concurrent 500-item uploads (16 would queue 8,000 items)")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads/worker")
@@ -1068,20 +1077,37 @@ def run_wrk(*, base: str, plan: Path, token: str | None, idempotency: bool, seco
     sys.exit(f"wrk failed ({done.returncode}): {done.stderr[-1000:]}{done.stdout[-1000:]}")
 
 
+def drain(base: str, *, limit: float = 300) -> None:
+    """Wait until requests still queued when wrk stopped are done (a quick /healthz)."""
+    import requests
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        requests.get(base + "/healthz", timeout=limit)
+        if time.monotonic() - started < 0.2:
+            return
+        time.sleep(0.5)
+
+
 def measure(route: Route, *, base: str, token: str | None, plan: Path,
             args: argparse.Namespace, profiler: Callable[[int], Any] | None = None) -> Measured:
     check_first_request(route, base=base, token=token)
+    batch = route.items > 1
+    connections = min(args.batch_connections, args.connections) if batch else args.connections
+    # A batch takes seconds: measure long enough for every connection to complete dozens.
+    duration = max(args.duration, 60) if batch else args.duration
     if args.warmup:
         run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
-                seconds=args.warmup, connections=args.connections, threads=args.wrk_threads)
-    # A batch lasts seconds under 16 clients: measure long enough to complete dozens.
-    duration = max(args.duration, 30) if route.items > 1 else args.duration
+                seconds=args.warmup, connections=connections, threads=args.wrk_threads)
+        drain(base)
     spy = profiler(duration) if profiler else None
     load_before = os.getloadavg()[0]
     raw = run_wrk(base=base, plan=plan, token=token, idempotency=route.idempotency,
-                  seconds=duration, connections=args.connections, threads=args.wrk_threads)
+                  seconds=duration, connections=connections, threads=args.wrk_threads)
     if spy is not None:
         spy.wait(timeout=120)
+    drain(base)
     seconds = raw["duration_us"] / 1e6
     rps = raw["requests"] / seconds
     result = Measured(
@@ -1291,6 +1317,7 @@ def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Pop
 
 
 OUR_FRAME = re.compile(r"\((?:app|auth|consent|core|ehr|notifications)[/.]")
+LINE_NUMBER = re.compile(r":\d+\)$")
 
 
 def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
@@ -1317,9 +1344,10 @@ def summarize_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
         own[frames[-1]] += count
         seen = set()
         for frame in frames:
-            if OUR_FRAME.search(frame) and frame not in seen:
-                seen.add(frame)
-                inclusive[frame] += count
+            function = LINE_NUMBER.sub(")", frame)  # one entry per function, not per line
+            if OUR_FRAME.search(function) and function not in seen:
+                seen.add(function)
+                inclusive[function] += count
         for name, needles in area_rules:
             if any(needle in frame for frame in frames for needle in needles):
                 areas[name] += count
@@ -1340,8 +1368,8 @@ def _num(value: float | None) -> str:
 def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
     print()
     header = (f"{'route':<42}{'req/s':>9}{'items/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-              f"{'vs base':>8}{'SQL':>5}{'1st':>5}{'commit':>7}{'solo ms':>9}{'cpu':>6}"
-              f"{'sql':>6}  target")
+              f"{'vs base':>8}{'SQL':>6}{'1st':>5}{'commit':>7}{'solo ms':>9}{'cpu':>8}"
+              f"{'in SQL':>8}  target")
     print(header)
     print("-" * (len(header) + 30))
     for key, result in results.items():
@@ -1361,10 +1389,19 @@ def print_table(results: dict[str, Measured], routes: dict[str, Route]) -> None:
         if result.failed_requests:
             verdicts.append(f"errors {result.errors}")
         print(f"{route.label:<42}{result.rps:>9,.0f}{items:>9}{result.p50_ms:>8.1f}"
-              f"{result.p95_ms:>8.1f}{result.p99_ms:>8.1f}{ratio:>8}{sql:>5}{first:>5}"
-              f"{commits:>7}{_num(result.solo_ms):>9}{_num(result.solo_cpu_ms):>6}"
-              f"{_num(result.solo_sql_ms):>6}  "
+              f"{result.p95_ms:>8.1f}{result.p99_ms:>8.1f}{ratio:>8}{sql:>6}{first:>5}"
+              f"{commits:>7}{_num(result.solo_ms):>9}{_num(result.solo_cpu_ms):>8}"
+              f"{_num(result.solo_sql_ms):>8}  "
               + "; ".join(verdicts))
+
+
+def _as_json(result: Measured) -> dict[str, Any]:
+    data = asdict(result) | {"rps": round(result.rps, 1)}
+    for name in ("statements", "statements_first"):
+        if len(data[name]) > 60:  # a batch: each statement once, with how often it ran
+            grouped = Counter(line[11:] for line in data[name])
+            data[name] = [f"{count}× {text}" for text, count in grouped.most_common()]
+    return data
 
 
 def compare_with(previous: Path, results: dict[str, Measured]) -> list[dict[str, Any]]:
@@ -1488,9 +1525,11 @@ def compare_audit(session: BenchRun, args: argparse.Namespace) -> dict[str, Any]
     """The entry read with an empty audit table, then with --audit-rows synthetic events."""
     keys = ("baseline-read", "entry")
     print("audit comparison: emptying audit_events and audit_chain_heads", flush=True)
-    empty_audit_tables()
+    with session.app.app_context():
+        empty_audit_tables()
     empty = run_routes(session, keys, args)
-    ensure_audit_rows(target=args.audit_rows, url=args.database_url, jobs=args.jobs)
+    with session.app.app_context():
+        ensure_audit_rows(target=args.audit_rows, url=args.database_url, jobs=args.jobs)
     full = run_routes(session, keys, args)
     ratio = full["entry"].rps / empty["entry"].rps
     baseline_drift = full["baseline-read"].rps / empty["baseline-read"].rps
@@ -1501,8 +1540,8 @@ def compare_audit(session: BenchRun, args: argparse.Namespace) -> dict[str, Any]
           f"baseline read drifted {baseline_drift:.3f}× meanwhile")
     return {"audit_rows": args.audit_rows, "ratio": round(ratio, 3), "ok": ratio >= 0.9,
             "baseline_drift": round(baseline_drift, 3),
-            "empty": [asdict(r) for r in empty.values()],
-            "full": [asdict(r) for r in full.values()]}
+            "empty": [_as_json(r) for r in empty.values()],
+            "full": [_as_json(r) for r in full.values()]}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1541,8 +1580,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         plans = {key: write_plan(route, workdir) for key, route in routes.items()}
         print(f"serving: gunicorn, {args.workers} workers × {args.threads} threads (gthread), "
               f"LOG_LEVEL=WARNING (no access-log lines), NOTIFICATIONS_WORKER=none; "
-              f"wrk {args.connections} connections, {args.wrk_threads} threads, "
-              f"{args.warmup} s warm-up + {args.duration} s per route", flush=True)
+              f"wrk {args.connections} connections ({args.batch_connections} for the batch), "
+              f"{args.wrk_threads} threads, {args.warmup} s warm-up + {args.duration} s per route "
+              f"(60 s for the batch)", flush=True)
         server = start_server(port=port, workers=args.workers, threads=args.threads,
                               log=workdir / "gunicorn.log")
         session = BenchRun(server=server, routes=routes, plans=plans, password=password,
@@ -1553,6 +1593,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "server": {"workers": args.workers, "threads": args.threads,
                        "worker_class": "gthread", "log_level": "WARNING"},
             "load": {"connections": args.connections, "wrk_threads": args.wrk_threads,
+                     "batch_connections": args.batch_connections,
                      "duration_s": args.duration, "warmup_s": args.warmup},
             "cores": os.cpu_count(),
         }
@@ -1574,7 +1615,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print_table(results, routes)
             if args.show_sql:
                 print_statements(results)
-            output["results"] = [asdict(r) | {"rps": round(r.rps, 1)} for r in results.values()]
+            output["results"] = [_as_json(r) for r in results.values()]
             if args.compare_to:
                 output["compare_to"] = compare_with(args.compare_to, results)
         if args.profile and args.profile_out.exists():

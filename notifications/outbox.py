@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, event, select, tuple_
+from sqlalchemy import Table, event, select
 from sqlalchemy.orm import Session, scoped_session
 
 from core.encryption import encrypt_value, keyring
@@ -188,15 +188,18 @@ def _contacts(session: Session, recipients: Iterable[Recipient]) -> dict[uuid.UU
 def _devices(
     session: Session, recipients: Iterable[Recipient]
 ) -> dict[Recipient, list[tuple[uuid.UUID, str]]]:
-    keys = sorted(set(recipients))
     devices: dict[Recipient, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        query = select(Device.id, Device.platform, Device.owner_kind, Device.owner_id).where(
-            tuple_(Device.owner_kind, Device.owner_id).in_([(r.kind, r.id) for r in chunk])
-        ).order_by(Device.created_at, Device.id)
-        for device_id, platform, kind, owner in session.execute(query):
-            devices[Recipient(kind, owner)].append((device_id, platform))
+    by_kind: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for recipient in set(recipients):
+        by_kind[recipient.kind].append(recipient.id)
+    # One kind, a list of ids: an index range scan (a list of (kind, id) pairs is not).
+    for kind, owner_ids in by_kind.items():
+        for start in range(0, len(owner_ids), _CHUNK):
+            query = select(Device.id, Device.platform, Device.owner_id).where(
+                Device.owner_kind == kind, Device.owner_id.in_(owner_ids[start:start + _CHUNK])
+            ).order_by(Device.created_at, Device.id)
+            for device_id, platform, owner in session.execute(query):
+                devices[Recipient(kind, owner)].append((device_id, platform))
     return devices
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -45,11 +47,17 @@ def default_channels() -> dict[str, dict[str, bool]]:
     }
 
 
+@lru_cache(maxsize=16)
+def _defaults(service_quiet_hours: QuietHours | None) -> Preferences:
+    # Shared by everyone who never saved preferences (most people): read-only by contract.
+    return Preferences(default_channels(), QUIET_DEFAULT, service_quiet_hours, None, 0)
+
+
 def effective(row: Preference | None, *, service_quiet_hours: QuietHours | None) -> Preferences:
     """Overlay a stored row on the defaults."""
-    channels = default_channels()
     if row is None:
-        return Preferences(channels, QUIET_DEFAULT, service_quiet_hours, None, 0)
+        return _defaults(service_quiet_hours)
+    channels = default_channels()
     for trigger, values in (row.channels or {}).items():
         if trigger in channels and isinstance(values, dict):
             for channel, enabled in values.items():
@@ -67,18 +75,19 @@ def effective(row: Preference | None, *, service_quiet_hours: QuietHours | None)
 def load_rows(
     session: Session, recipients: Iterable[Recipient]
 ) -> dict[Recipient, Preference]:
-    """Stored rows of many people in one query (people without one are absent)."""
-    keys = sorted(set(recipients))
+    """Stored rows of many people in one query per kind (people without one are absent)."""
+    by_kind: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for recipient in set(recipients):
+        by_kind[recipient.kind].append(recipient.id)
     rows: dict[Recipient, Preference] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        query = select(Preference).where(
-            tuple_(Preference.owner_kind, Preference.owner_id).in_(
-                [(r.kind, r.id) for r in chunk]
+    for kind, owner_ids in by_kind.items():
+        for start in range(0, len(owner_ids), 500):
+            query = select(Preference).where(
+                Preference.owner_kind == kind,
+                Preference.owner_id.in_(owner_ids[start:start + 500]),
             )
-        )
-        for row in session.scalars(query):
-            rows[Recipient(row.owner_kind, row.owner_id)] = row
+            for row in session.scalars(query):
+                rows[Recipient(row.owner_kind, row.owner_id)] = row
     return rows
 
 
