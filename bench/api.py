@@ -1404,20 +1404,34 @@ def _as_json(result: Measured) -> dict[str, Any]:
     return data
 
 
-def compare_with(previous: Path, results: dict[str, Measured]) -> list[dict[str, Any]]:
-    """Each record route's req/s against a smaller run (scale: ≥ 0.85× the figure)."""
+def compare_with(previous: Path, results: dict[str, Measured],
+                 routes: dict[str, Route]) -> list[dict[str, Any]]:
+    """Each record route against a smaller run (scale: ≥ 0.85× the figure). Besides raw req/s,
+    the ratio of each route's share of its own baseline: the baselines absorb the machine's
+    drift between the two runs (other work on a shared machine)."""
     earlier = {r["key"]: r for r in json.loads(previous.read_text())["results"]}
     rows = []
     for key, result in results.items():
+        baseline = routes[key].baseline
         if key.startswith("baseline") or key not in earlier:
             continue
-        ratio = result.rps / earlier[key]["rps"]
-        rows.append({"key": key, "rps": round(result.rps, 1), "before": earlier[key]["rps"],
-                     "ratio": round(ratio, 3), "ok": ratio >= 0.85})
-    print(f"\nAgainst {previous} (target ≥ 0.85×):")
+        value = result.items_per_s if routes[key].items > 1 else result.rps
+        before = earlier[key]["items_per_s" if routes[key].items > 1 else "rps"]
+        row: dict[str, Any] = {"key": key, "now": round(value, 1), "before": round(before, 1),
+                               "ratio": round(value / before, 3) if before else None}
+        if baseline and baseline in results and baseline in earlier:
+            share_now = result.rps / results[baseline].rps
+            share_before = earlier[key]["rps"] / earlier[baseline]["rps"]
+            row["normalised"] = round(share_now / share_before, 3)
+        deciding = row.get("normalised", row["ratio"])
+        row["ok"] = deciding is not None and deciding >= 0.85
+        rows.append(row)
+    print(f"\nAgainst {previous} (target ≥ 0.85×; 'normalised' divides out each baseline):")
     for row in rows:
-        print(f"  {row['key']:<10}{row['before']:>9,.0f} → {row['rps']:>9,.0f} req/s  "
-              f"{row['ratio']:.2f}×  {'PASS' if row['ok'] else 'FAIL'}")
+        normalised = f"  normalised {row['normalised']:.2f}×" if "normalised" in row else ""
+        ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "n/a"
+        print(f"  {row['key']:<10}{row['before']:>10,.1f} → {row['now']:>10,.1f}  {ratio}"
+              f"{normalised}  {'PASS' if row['ok'] else 'FAIL'}")
     return rows
 
 
@@ -1617,7 +1631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print_statements(results)
             output["results"] = [_as_json(r) for r in results.values()]
             if args.compare_to:
-                output["compare_to"] = compare_with(args.compare_to, results)
+                output["compare_to"] = compare_with(args.compare_to, results, routes)
         if args.profile and args.profile_out.exists():
             summary = summarize_profile(args.profile_out)
             print_profile(summary, args.profile, args.profile_out)
