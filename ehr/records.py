@@ -232,6 +232,7 @@ def add_entry(
     emit(access.session, DomainEvent(
         name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=now,
         data={"section": section, "entry_id": str(entry.id), "sensitivity": entry.sensitivity,
+              "source": entry.source,
               "author_practitioner_id": str(entry.author_practitioner_id or "")},
     ))
     return entry

@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(notifications_cli)
     register_seeder(app, _demo_reminders(app))
+    app.extensions.setdefault("phr.unread_count", _unread_count)
 
     if state.settings.worker == "celery":
         from notifications.tasks import close_celery, make_celery, publisher
@@ -48,6 +49,14 @@ def init_app(app: Flask) -> None:
         atexit.register(close_celery, state.celery)
     elif state.settings.worker == "thread":
         app.before_request(_start_worker_once(app, state))
+
+
+def _unread_count(session: Any, *, citizen_id: Any, account_id: Any = None) -> int:
+    """The badge on the phone's home screen (the record summary asks through this hook)."""
+    from notifications.inbox import unread_count
+    from notifications.recipients import Recipient
+
+    return unread_count(session, Recipient.citizen(citizen_id))
 
 
 def _start_worker_once(app: Flask, state: NotificationsRuntime) -> Any:
