@@ -58,7 +58,6 @@ sys.path.insert(0, str(ROOT))
 
 # Not phr_bench: bench/vault.py seeds and deletes its own citizens there.
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/phr_bench_api"
-KEYS_ROOT = ROOT / "instance" / "bench-api"  # development keys kept with the seeded databases
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_plan.lua"
 CHUNK = 500  # citizens per seeding transaction
 PLAN_SIZE = 20_000  # distinct targets each read plan rotates over
@@ -107,7 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="ROUTE",
                         help="py-spy the gunicorn workers while ROUTE is measured")
     parser.add_argument("--profile-out", type=Path,
-                        default=KEYS_ROOT / "profile-stacks.txt",
+                        default=Path("bench-profile-stacks.txt"),
                         help="py-spy raw (collapsed) stacks")
     parser.add_argument("--show-sql", action="store_true", help="print each route's statements")
     args = parser.parse_args(argv)
@@ -119,26 +118,72 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- environment and database -------------------------------------------------------------------
 
 
-def prepare_environment(*, database_url: str, port: int, prometheus_dir: Path) -> None:
-    """Development keys under instance/bench-api (kept: the seeded data is encrypted with them)."""
-    from core.config import load_config
+KEY_FILES = {  # environment variable -> file name in the run's key directory
+    "VAULT_KEK_FILE": "kek.json",
+    "BLIND_INDEX_KEY_FILE": "blind-index.key",
+    "SECRET_KEY_FILE": "secret.key",
+    "OAUTH_SIGNING_KEY_FILE": "oauth-signing.pem",
+}
 
-    load_config(root=KEYS_ROOT, environ={"APP_ENV": "development"})
-    keys = KEYS_ROOT / "instance" / "keys"
+
+def prepare_environment(*, database_url: str, port: int, workdir: Path) -> None:
+    """Development key files (from the bench database) and the settings the app starts with."""
+    keys = workdir / "keys"
     os.environ.pop("VAULT_KEK_JSON", None)
+    os.environ.update({name: str(keys / file) for name, file in KEY_FILES.items()})
     os.environ.update({
         "APP_ENV": "development",
         "DATABASE_URL": database_url,
-        "VAULT_KEK_FILE": str(keys / "kek.json"),
-        "BLIND_INDEX_KEY_FILE": str(keys / "blind-index.key"),
-        "SECRET_KEY_FILE": str(keys / "secret.key"),
-        "OAUTH_SIGNING_KEY_FILE": str(keys / "oauth-signing.pem"),
         "OAUTH_ISSUER": f"http://127.0.0.1:{port}",
         "NOTIFICATIONS_WORKER": "none",
         "LOG_LEVEL": "WARNING",
         "BENCH_ROUTES": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
     })
+
+
+def bench_keys(url: str, *, workdir: Path, reseed: bool) -> None:
+    """Write the run's key files from the bench database, generating them on first use.
+
+    The keys live in the bench database beside the synthetic data they encrypt (so a cleaned
+    instance/ never strands a seeded database): development keys of made-up people only.
+    Refuses a database holding citizens the bench did not seed; --reseed drops the schema.
+    """
+    import psycopg2
+
+    from core.config import load_config, write_secret_file
+
+    connection = psycopg2.connect(url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('citizens') IS NOT NULL, "
+                           "to_regclass('bench_world') IS NOT NULL")
+            has_citizens, is_bench = cursor.fetchone()
+            if reseed:
+                if "bench" not in database_name(url):
+                    sys.exit("--reseed drops the schema: only for a database named *bench*")
+                cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            elif has_citizens and not is_bench:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM citizens)")
+                if cursor.fetchone()[0]:
+                    sys.exit("this database holds citizens the bench did not seed: refused")
+            cursor.execute("CREATE TABLE IF NOT EXISTS bench_keys "
+                           "(name varchar(64) PRIMARY KEY, value text NOT NULL)")
+            cursor.execute("SELECT name, value FROM bench_keys")
+            stored = dict(cursor.fetchall())
+            if not stored:
+                generated = workdir / "generated"
+                load_config(root=generated, environ={"APP_ENV": "development"})
+                stored = {file: (generated / "instance" / "keys" / file).read_text()
+                          for file in KEY_FILES.values()}
+                cursor.executemany("INSERT INTO bench_keys (name, value) VALUES (%s, %s)",
+                                   list(stored.items()))
+    finally:
+        connection.close()
+    keys = workdir / "keys"
+    keys.mkdir(mode=0o700)
+    for file in KEY_FILES.values():
+        write_secret_file(keys / file, stored[file].encode())
 
 
 def database_name(url: str) -> str:
@@ -178,31 +223,17 @@ def bench_tables() -> tuple[Any, Any, Any]:
     return metadata, chunks, world
 
 
-def prepare_schema(*, reseed: bool) -> None:
-    """Refuse a database that is not a bench's; upgrade to head; create the bench tables."""
+def prepare_schema() -> None:
+    """Upgrade to the head migration; create the bench's own tables."""
     from flask_migrate import upgrade
-    from sqlalchemy import inspect, text
 
     from core.bench_routes import bench_metadata
     from core.db import db
 
-    engine = db.engine
-    tables = set(inspect(engine).get_table_names())
-    if reseed:
-        if "bench" not in database_name(str(engine.url)):
-            sys.exit("--reseed drops the schema: only for a database whose name holds 'bench'")
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        tables = set()
-    if "citizens" in tables and "bench_world" not in tables:
-        with engine.connect() as connection:
-            if connection.execute(text("SELECT count(*) FROM citizens")).scalar_one():
-                sys.exit("this database holds citizens the bench did not seed: refused")
     upgrade()
     metadata, _, _ = bench_tables()
-    metadata.create_all(engine)
-    bench_metadata.create_all(engine)
+    metadata.create_all(db.engine)
+    bench_metadata.create_all(db.engine)
 
 
 # --- the world: facilities, practitioners, clients, logins --------------------------------------
@@ -241,7 +272,7 @@ def ensure_world() -> World:
     if stored is not None:
         world = World(**json.loads(stored))
         if world.keys != keys_fingerprint():
-            sys.exit(f"the data was seeded under other keys than {KEYS_ROOT}: use --reseed")
+            sys.exit("the data was seeded under other keys than bench_keys holds: use --reseed")
         return world
     station = create_facility(session=session, code=STATION_CODE, kind="commune-health-station",
                               name="Trạm Y tế xã Phù Chẩn", province_code="27",
@@ -1572,12 +1603,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="phr-bench-api-") as tmp:
         workdir = Path(tmp)
         (workdir / "prometheus").mkdir()
-        prepare_environment(database_url=args.database_url, port=port,
-                            prometheus_dir=workdir / "prometheus")
         ensure_database(args.database_url)
+        bench_keys(args.database_url, workdir=workdir, reseed=args.reseed)
+        prepare_environment(database_url=args.database_url, port=port, workdir=workdir)
         app = make_app()
         with app.app_context():
-            prepare_schema(reseed=args.reseed)
+            prepare_schema()
             world = ensure_world()
             seed(target=args.citizens, world=world, jobs=args.jobs)
             ensure_baseline_rows(args.citizens * 10)
