@@ -1340,7 +1340,10 @@ def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Pop
 
     def start(seconds: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([executable, "record", "--pid", str(server.process.pid),  # noqa: S603
-                                 "--subprocesses", "--nonblocking", "--rate", "250",
+                                 # --gil: samples of the thread holding the GIL only, so a
+                                 # thread waiting on PostgreSQL or for the GIL is not counted
+                                 # as work (the workers are CPU-bound under this load).
+                                 "--subprocesses", "--nonblocking", "--gil", "--rate", "250",
                                  "--duration", str(seconds), "--format", "raw", "-o", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

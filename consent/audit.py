@@ -14,14 +14,15 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import LargeBinary, event, func, insert, literal, select
+from sqlalchemy import LargeBinary, bindparam, event, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert as ReturningInsert
 
 from consent.models import AUDIT_CONTENT_FIELDS, AuditChainHead, AuditEvent
 
@@ -71,8 +72,8 @@ def _dialect_insert(session: Session) -> Any:
     raise RuntimeError(f"audit chain needs PostgreSQL or SQLite, not {name}")
 
 
-def _advance_chain(session: Session, citizen_id: uuid.UUID, digest: bytes) -> tuple[int, bytes]:
-    """Lock (or create) the citizen's chain head, append one link, return (seq, hash)."""
+def _head_upsert(session: Session, citizen_id: uuid.UUID, digest: bytes) -> Any:
+    """Lock (or create) the citizen's chain head and advance it by one link, RETURNING it."""
     heads = AuditChainHead.__table__
     digest_param = literal(digest, LargeBinary)
     stmt = _dialect_insert(session)(heads).values(
@@ -80,22 +81,16 @@ def _advance_chain(session: Session, citizen_id: uuid.UUID, digest: bytes) -> tu
         seq=1,
         last_hash=func.phr_audit_chain(literal(GENESIS, LargeBinary), digest_param),
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[heads.c.citizen_id],
         set_={
             "seq": heads.c.seq + 1,
             "last_hash": func.phr_audit_chain(heads.c.last_hash, digest_param),
         },
     ).returning(heads.c.seq, heads.c.last_hash)
-    seq, last_hash = session.execute(stmt).one()
-    return int(seq), bytes(last_hash)
 
 
-def append_event(session: Session, **content: Any) -> uuid.UUID:
-    """Write one audit event in the caller's transaction; returns its id.
-
-    `content` holds the fields of AUDIT_CONTENT_FIELDS except `id` (missing ones are None).
-    """
+def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(content) - set(AUDIT_CONTENT_FIELDS)
     if unknown:
         raise TypeError(f"unknown audit fields: {sorted(unknown)}")
@@ -105,9 +100,94 @@ def append_event(session: Session, **content: Any) -> uuid.UUID:
     occurred_at: dt.datetime = row["occurred_at"]
     # Stored timestamps keep microseconds: hash what will be read back.
     row["occurred_at"] = occurred_at.astimezone(dt.UTC)
-    seq, chain_hash = _advance_chain(session, row["citizen_id"], content_digest(row))
-    session.execute(insert(AuditEvent.__table__).values(seq=seq, hash=chain_hash, **row))
-    return row["id"]
+    return row
+
+
+def append_event(session: Session, **content: Any) -> uuid.UUID:
+    """Write one audit event in the caller's transaction; returns its id.
+
+    `content` holds the fields of AUDIT_CONTENT_FIELDS except `id` (missing ones are None).
+    On PostgreSQL the head upsert and the event insert are one statement (a data-modifying
+    CTE), so an audited read costs one round trip for its audit.
+    """
+    return _append(session, content, along_with=None)[0]
+
+
+def append_event_with(
+    session: Session, along_with: ReturningInsert, **content: Any
+) -> tuple[uuid.UUID, bool]:
+    """`append_event`, sending `along_with` (another INSERT ... RETURNING of the same
+    transaction, such as the access digest) in the same statement on PostgreSQL; returns the
+    event id and whether that insert returned a row."""
+    event_id, returned = _append(session, content, along_with=along_with)
+    return event_id, bool(returned)
+
+
+def _append(
+    session: Session, content: Mapping[str, Any], *, along_with: ReturningInsert | None
+) -> tuple[uuid.UUID, bool | None]:
+    row = _event_row(content)
+    head = _head_upsert(session, row["citizen_id"], content_digest(row))
+    events = AuditEvent.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite has no data-modifying CTEs: the same work in two or three statements.
+        seq, chain_hash = session.execute(head).one()
+        session.execute(insert(events).values(seq=seq, hash=chain_hash, **row))
+        if along_with is None:
+            return row["id"], None
+        return row["id"], session.execute(along_with).first() is not None
+    head_cte = head.cte("head")
+    columns = list(AUDIT_CONTENT_FIELDS)
+    values = select(
+        *(bindparam(f"audit_{name}", row[name], type_=events.c[name].type) for name in columns),
+        head_cte.c.seq, head_cte.c.last_hash,
+    )
+    stmt = insert(events).from_select([*columns, "seq", "hash"], values)
+    if along_with is None:
+        session.execute(stmt)
+        return row["id"], None
+    noted = along_with.cte("along_with")
+    stmt = stmt.returning(select(func.count()).select_from(noted).scalar_subquery())
+    return row["id"], bool(session.execute(stmt).scalar_one())
+
+
+def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Write many audit events (a batch upload's decisions) in a few statements, whatever
+    their number: lock and read every chain head involved in one upsert (in citizen order, so
+    concurrent batches cannot deadlock on each other), chain the links in Python, write the
+    heads back in one upsert and the events in one insert."""
+    if not contents:
+        return []
+    rows = [_event_row(content) for content in contents]
+    if len(rows) == 1:
+        return [append_event(session, **contents[0])]
+    heads = AuditChainHead.__table__
+    insert_into = _dialect_insert(session)
+    citizen_ids = sorted({row["citizen_id"] for row in rows})
+    lock = insert_into(heads).values(
+        [{"citizen_id": cid, "seq": 0, "last_hash": GENESIS} for cid in citizen_ids]
+    )
+    # A no-op update locks an existing head and returns it; a new head starts at seq 0.
+    lock = lock.on_conflict_do_update(
+        index_elements=[heads.c.citizen_id], set_={"seq": heads.c.seq}
+    ).returning(heads.c.citizen_id, heads.c.seq, heads.c.last_hash)
+    current = {cid: (int(seq), bytes(last)) for cid, seq, last in session.execute(lock)}
+    for row in rows:
+        seq, previous = current[row["citizen_id"]]
+        link = chain_step(previous, content_digest(row))
+        row["seq"], row["hash"] = seq + 1, link
+        current[row["citizen_id"]] = (seq + 1, link)
+    advance = insert_into(heads).values(
+        [{"citizen_id": cid, "seq": seq, "last_hash": last}
+         for cid, (seq, last) in sorted(current.items())]
+    )
+    advance = advance.on_conflict_do_update(
+        index_elements=[heads.c.citizen_id],
+        set_={"seq": advance.excluded.seq, "last_hash": advance.excluded.last_hash},
+    )
+    session.execute(advance)
+    session.execute(insert(AuditEvent.__table__), rows)
+    return [row["id"] for row in rows]
 
 
 # --- verification ---------------------------------------------------------------------------

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, event, or_, select
+from sqlalchemy import and_, event, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from consent.audit import append_event
+from consent.audit import append_event, append_event_with, append_events
 from consent.models import AccessDigest, BreakGlassSession, Consent
 from consent.models import Guardianship as GuardianshipRow
 from consent.policy import decide, visible_scope
@@ -92,6 +93,9 @@ class _Loaded:
     consents: tuple[Grant, ...] | None = None
     break_glass: tuple[BreakGlass, ...] | None = None
     parts: set[str] = field(default_factory=set)
+    # Holds the ORM row so it stays in the session's (weak) identity map for the transaction:
+    # services asking for the citizen after the decision get it without a query.
+    citizen: Citizen | None = None
 
 
 def _cache(session: Session) -> dict[uuid.UUID, _Loaded]:
@@ -128,41 +132,74 @@ def _parts_for(actor: Actor | None) -> frozenset[str]:
     return frozenset()  # stations and admins: the policy needs no fact about the citizen
 
 
-def _load_citizen(session: Session, citizen_id: uuid.UUID, loaded: _Loaded) -> None:
-    """One query: the citizen, their data keys (for decryption) and the active family doctor."""
+def _consents_in_view(since: dt.datetime) -> list[ColumnElement[bool]]:
+    return [
+        or_(Consent.revoked_at.is_(None), Consent.revoked_at > since),
+        or_(Consent.expires_at.is_(None), Consent.expires_at > since),
+    ]
+
+
+def _load_citizens(
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *, probe_grants: bool
+) -> None:
+    """One query: the citizens, their data keys (for decryption) and active family doctors.
+
+    With `probe_grants`, the same query says whether any consent or break-glass session is in
+    view; when none is (most citizens), the grants part is known to be empty without the two
+    queries that would load it.
+    """
     fda = FamilyDoctorAssignment
+    columns: list[Any] = [Citizen, DataKey, fda.practitioner_id, fda.facility_id]
+    if probe_grants:
+        since = now - RECENTLY_ENDED
+        columns += [
+            exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
+            exists().where(BreakGlassSession.citizen_id == Citizen.id,
+                           BreakGlassSession.expires_at > since),
+        ]
     rows = session.execute(
-        select(Citizen, DataKey, fda.practitioner_id, fda.facility_id)
+        select(*columns)
         .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
         .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
-        .where(Citizen.id == citizen_id)
+        .where(Citizen.id.in_(citizen_ids))
     ).all()
-    loaded.parts.add("citizen")
-    loaded.exists = bool(rows)
-    if not rows:
-        return
-    citizen, _, practitioner_id, facility_id = rows[0]
-    # The data keys are in the identity map now: decrypting the birth date needs no query.
-    birth_date = citizen.date_of_birth
-    loaded.birth_date = None if birth_date is ERASED else birth_date
-    if practitioner_id is not None:
-        loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
-                                            facility_id=facility_id)
+    first_rows = {}
+    for row in rows:
+        first_rows.setdefault(row[0].id, row)
+    cache = _cache(session)
+    for citizen_id in citizen_ids:
+        loaded = cache.setdefault(citizen_id, _Loaded())
+        loaded.parts.add("citizen")
+        row = first_rows.get(citizen_id)
+        loaded.exists = row is not None
+        if row is None:
+            continue
+        citizen, _, practitioner_id, facility_id = row[:4]
+        loaded.citizen = citizen
+        # The data keys are in the identity map now: decrypting the birth date needs no query.
+        birth_date = citizen.date_of_birth
+        loaded.birth_date = None if birth_date is ERASED else birth_date
+        if practitioner_id is not None:
+            loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
+                                                facility_id=facility_id)
+        if probe_grants and not row[4] and not row[5] and "grants" not in loaded.parts:
+            loaded.consents, loaded.break_glass = (), ()
+            loaded.parts.add("grants")
 
 
 def _load_guardianships(
-    session: Session, citizen_id: uuid.UUID, now: dt.datetime, loaded: _Loaded
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
 ) -> None:
     since = now - RECENTLY_ENDED
     rows = session.scalars(
         select(GuardianshipRow).where(
-            GuardianshipRow.dependant_citizen_id == citizen_id,
+            GuardianshipRow.dependant_citizen_id.in_(citizen_ids),
             or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since),
         )
     ).all()
-    loaded.parts.add("guardianships")
-    loaded.guardianships = tuple(
-        Guardianship(
+    found: dict[uuid.UUID, list[Guardianship]] = {cid: [] for cid in citizen_ids}
+    for row in rows:
+        found[row.dependant_citizen_id].append(Guardianship(
             guardian_citizen_id=row.guardian_citizen_id,
             dependant_citizen_id=row.dependant_citizen_id,
             kind=row.kind,
@@ -170,39 +207,42 @@ def _load_guardianships(
             valid_until=row.valid_until,
             revoked_at=row.revoked_at,
             categories=frozenset(row.categories or ()),
-        )
-        for row in rows
-    )
+        ))
+    cache = _cache(session)
+    for citizen_id, guardianships in found.items():
+        loaded = cache.setdefault(citizen_id, _Loaded())
+        loaded.parts.add("guardianships")
+        loaded.guardianships = tuple(guardianships)
 
 
-def _load_grants(
-    session: Session, citizen_id: uuid.UUID, now: dt.datetime, loaded: _Loaded
-) -> None:
+def _load_grants(session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
     """Consents and break-glass sessions: the two ways a practitioner reaches a record."""
     since = now - RECENTLY_ENDED
     consents = session.scalars(
-        select(Consent).where(
-            Consent.citizen_id == citizen_id,
-            or_(Consent.revoked_at.is_(None), Consent.revoked_at > since),
-            or_(Consent.expires_at.is_(None), Consent.expires_at > since),
-        )
+        select(Consent).where(Consent.citizen_id.in_(citizen_ids), *_consents_in_view(since))
     ).all()
     sessions = session.scalars(
         select(BreakGlassSession).where(
-            BreakGlassSession.citizen_id == citizen_id, BreakGlassSession.expires_at > since
+            BreakGlassSession.citizen_id.in_(citizen_ids), BreakGlassSession.expires_at > since
         )
     ).all()
-    loaded.parts.add("grants")
-    loaded.consents = tuple(_grant(row) for row in consents)
+    grants: dict[uuid.UUID, list[Grant]] = {cid: [] for cid in citizen_ids}
+    for row in consents:
+        grants[row.citizen_id].append(_grant(row))
     # The reason is mandatory and checked when a session is opened; it stays encrypted here.
-    loaded.break_glass = tuple(
-        BreakGlass(
+    emergencies: dict[uuid.UUID, list[BreakGlass]] = {cid: [] for cid in citizen_ids}
+    for row in sessions:
+        emergencies[row.citizen_id].append(BreakGlass(
             id=row.id, citizen_id=row.citizen_id, practitioner_id=row.practitioner_id,
             opened_at=row.opened_at, expires_at=row.expires_at, reason="(recorded)",
             closed_at=row.closed_at,
-        )
-        for row in sessions
-    )
+        ))
+    cache = _cache(session)
+    for citizen_id in citizen_ids:
+        loaded = cache.setdefault(citizen_id, _Loaded())
+        loaded.parts.add("grants")
+        loaded.consents = tuple(grants[citizen_id])
+        loaded.break_glass = tuple(emergencies[citizen_id])
 
 
 def _grant(row: Consent) -> Grant:
@@ -223,17 +263,41 @@ def _grant(row: Consent) -> Grant:
     )
 
 
+_CHUNK = 500
+
+
+def preload_facts(
+    session: Session, citizen_ids: Iterable[uuid.UUID], *, now: dt.datetime,
+    parts: frozenset[str],
+) -> None:
+    """Load `parts` of the facts of many citizens at once (a batch, a notification fan-out):
+    one query per part per 500 citizens instead of one per citizen."""
+    cache = _cache(session)
+    ids = sorted(set(citizen_ids))
+    with session.no_autoflush:
+        for part, load in (("citizen", None), ("guardianships", _load_guardianships),
+                           ("grants", _load_grants)):
+            if part not in parts:
+                continue
+            missing = [cid for cid in ids if part not in cache.get(cid, _EMPTY).parts]
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start:start + _CHUNK]
+                if load is None:
+                    _load_citizens(session, chunk, now, probe_grants="grants" in parts)
+                else:
+                    load(session, chunk, now)
+
+
+_EMPTY = _Loaded()
+
+
 def _loaded(
     session: Session, citizen_id: uuid.UUID, now: dt.datetime, parts: frozenset[str]
 ) -> _Loaded:
-    loaded = _cache(session).setdefault(citizen_id, _Loaded())
-    with session.no_autoflush:
-        if "citizen" in parts and "citizen" not in loaded.parts:
-            _load_citizen(session, citizen_id, loaded)
-        if "guardianships" in parts and "guardianships" not in loaded.parts:
-            _load_guardianships(session, citizen_id, now, loaded)
-        if "grants" in parts and "grants" not in loaded.parts:
-            _load_grants(session, citizen_id, now, loaded)
+    loaded = _cache(session).get(citizen_id)
+    if loaded is None or not parts <= loaded.parts:
+        preload_facts(session, (citizen_id,), now=now, parts=parts)
+        loaded = _cache(session).setdefault(citizen_id, _Loaded())
     return loaded
 
 
@@ -377,37 +441,96 @@ def record_decision(
     facts: Facts | None = None,
     sensitivity: str | None = None,
 ) -> uuid.UUID:
-    """Append the audit event of a decision and, for a third party's read, the daily digest."""
-    on_behalf_of = actor.acting_for if actor.acting_for not in (None, actor.citizen_id) else None
-    event_id = append_event(
-        session,
-        citizen_id=citizen_id,
-        occurred_at=now,
-        actor_role=actor.role,
-        actor_account_id=context.account_id,
-        actor_citizen_id=actor.citizen_id,
-        actor_practitioner_id=actor.practitioner_id,
-        actor_facility_id=acting_facility(actor, decision, facts),
-        on_behalf_of=on_behalf_of,
-        section=section,
-        entry_id=entry_id,
-        sensitivity=sensitivity,
-        action=action,
-        purpose=decision.purpose,
-        decision="permit" if decision.permit else "deny",
-        rule=decision.rule[:64],
-        consent_id=decision.consent_id,
-        break_glass_id=decision.break_glass_id,
-        client_id=_clip(context.client_id),
-        request_id=_clip(context.request_id),
-        actor_label=_clip(context.actor_label),
+    """Append the audit event of a decision and, for a third party's read, the daily digest
+    (in the same statement on PostgreSQL)."""
+    content = _audit_content(
+        actor=actor, citizen_id=citizen_id, section=section, entry_id=entry_id, action=action,
+        decision=decision, context=context, now=now, facts=facts, sensitivity=sensitivity,
     )
-    if decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES:
-        _note_third_party_read(
+    if not (decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES):
+        return append_event(session, **content)
+    event_id, first_today = append_event_with(
+        session, _digest_upsert(session, actor=actor, citizen_id=citizen_id, now=now), **content
+    )
+    if first_today:
+        _emit_record_accessed(
             session, actor=actor, citizen_id=citizen_id, section=section, decision=decision,
-            facility_id=acting_facility(actor, decision, facts), now=now,
+            facility_id=content["actor_facility_id"], now=now,
         )
     return event_id
+
+
+def _audit_content(
+    *, actor: Actor, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID | None,
+    action: str, decision: Decision, context: RequestContext, now: dt.datetime,
+    facts: Facts | None, sensitivity: str | None,
+) -> dict[str, Any]:
+    on_behalf_of = actor.acting_for if actor.acting_for not in (None, actor.citizen_id) else None
+    return {
+        "citizen_id": citizen_id,
+        "occurred_at": now,
+        "actor_role": actor.role,
+        "actor_account_id": context.account_id,
+        "actor_citizen_id": actor.citizen_id,
+        "actor_practitioner_id": actor.practitioner_id,
+        "actor_facility_id": acting_facility(actor, decision, facts),
+        "on_behalf_of": on_behalf_of,
+        "section": section,
+        "entry_id": entry_id,
+        "sensitivity": sensitivity,
+        "action": action,
+        "purpose": decision.purpose,
+        "decision": "permit" if decision.permit else "deny",
+        "rule": decision.rule[:64],
+        "consent_id": decision.consent_id,
+        "break_glass_id": decision.break_glass_id,
+        "client_id": _clip(context.client_id),
+        "request_id": _clip(context.request_id),
+        "actor_label": _clip(context.actor_label),
+    }
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """One write of a batch to decide: who, on what (label, date, source), which action."""
+
+    actor: Actor
+    target: Target
+    action: str
+
+
+def authorize_many(
+    session: Session,
+    requests: Sequence[WriteRequest],
+    *,
+    context: RequestContext,
+    now: dt.datetime | None = None,
+) -> list[Decision]:
+    """Decide many writes (a station's batch) and audit every decision in a few statements.
+
+    Writes never touch the access digest, so each decision is one audit event; the facts of
+    all the citizens involved are loaded together first.
+    """
+    now = now or utcnow()
+    if any(request.action not in _WRITES for request in requests):
+        raise ValueError("authorize_many decides writes only")
+    parts: frozenset[str] = frozenset().union(*(_parts_for(r.actor) for r in requests))
+    preload_facts(session, (r.target.citizen_id for r in requests), now=now, parts=parts)
+    decisions: list[Decision] = []
+    contents: list[dict[str, Any]] = []
+    for request in requests:
+        target = request.target
+        facts = load_facts(session, citizen_id=target.citizen_id, now=now, actor=request.actor)
+        decision = decide(actor=request.actor, target=target, action=request.action,
+                          purpose=None, facts=facts)
+        decisions.append(decision)
+        contents.append(_audit_content(
+            actor=request.actor, citizen_id=target.citizen_id, section=target.section,
+            entry_id=target.entry_id, action=request.action, decision=decision,
+            context=context, now=now, facts=facts, sensitivity=target.sensitivity,
+        ))
+    append_events(session, contents)
+    return decisions
 
 
 def _clip(value: str | None) -> str | None:
@@ -438,7 +561,24 @@ def _reader_key(actor: Actor) -> str:
     return f"facility:{min(actor.facility_ids)}"
 
 
-def _note_third_party_read(
+def _digest_upsert(
+    session: Session, *, actor: Actor, citizen_id: uuid.UUID, now: dt.datetime
+) -> Any:
+    """Insert the reader's row or move its last reported (local) day forward; RETURNING a row
+    only when it did, so the first read of the day wins even under concurrency."""
+    day = now.astimezone(VIETNAM_TZ).date()
+    table = AccessDigest.__table__
+    name = session.get_bind().dialect.name
+    insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(citizen_id=citizen_id, reader=_reader_key(actor), last_day=day)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.citizen_id, table.c.reader],
+        set_={"last_day": stmt.excluded.last_day},
+        where=table.c.last_day < stmt.excluded.last_day,
+    ).returning(table.c.last_day)
+
+
+def _emit_record_accessed(
     session: Session,
     *,
     actor: Actor,
@@ -447,24 +587,8 @@ def _note_third_party_read(
     decision: Decision,
     facility_id: uuid.UUID | None,
     now: dt.datetime,
-) -> bool:
-    """Emit RECORD_ACCESSED when this reader had not been reported today; True when emitted.
-
-    One upsert: it inserts or moves the reader's last reported (local) day forward, and
-    returns a row only when it did, so the first read of the day wins even under concurrency.
-    """
-    day = now.astimezone(VIETNAM_TZ).date()
-    table = AccessDigest.__table__
-    name = session.get_bind().dialect.name
-    insert = postgresql.insert if name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(citizen_id=citizen_id, reader=_reader_key(actor), last_day=day)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.citizen_id, table.c.reader],
-        set_={"last_day": stmt.excluded.last_day},
-        where=table.c.last_day < stmt.excluded.last_day,
-    ).returning(table.c.last_day)
-    if session.execute(stmt).first() is None:
-        return False
+) -> None:
+    """RECORD_ACCESSED: this reader had not been reported to the citizen today."""
     data: dict[str, Any] = {
         "actor_kind": actor.role,
         "practitioner_id": str(actor.practitioner_id) if actor.practitioner_id else None,
@@ -475,4 +599,3 @@ def _note_third_party_read(
     }
     emit(session, DomainEvent(name=RECORD_ACCESSED, citizen_id=citizen_id, data=data,
                               occurred_at=now))
-    return True

@@ -9,9 +9,17 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from consent.audit import GENESIS, append_event, chain_step, content_digest, verify_chains
+from consent.audit import (
+    GENESIS,
+    append_event,
+    append_events,
+    chain_step,
+    content_digest,
+    verify_chains,
+)
 from consent.models import AuditChainHead, AuditEvent
 from core.db import db
+from tests.consent import world as w
 
 T0 = dt.datetime(2025, 6, 1, 9, 0, 0, 123456, tzinfo=dt.UTC)
 ALICE = uuid.UUID(int=0xA11CE)
@@ -48,6 +56,29 @@ def _verify(app) -> tuple[int, dict]:
 @pytest.fixture
 def chains(app_context):
     return {"alice": _append(ALICE, 5), "bob": _append(BOB, 3, section="conditions")}
+
+
+def test_a_batch_of_events_extends_the_same_chains_in_three_statements(app, chains):
+    """Existing chains (alice, bob), a new one (carol), a citizen twice in one batch, and a
+    single append afterwards: every chain still verifies, with no gap in the sequence."""
+    carol = uuid.UUID(int=0xCA201)
+    contents = [
+        {"citizen_id": cid, "occurred_at": T0 + dt.timedelta(minutes=i), "actor_role": "station",
+         "section": "immunizations", "action": "create", "decision": "permit",
+         "rule": "station-immunization", "request_id": f"batch-{i}"}
+        for i, cid in enumerate([ALICE, carol, BOB, ALICE, carol])
+    ]
+    with w.statements() as seen:
+        ids = append_events(db.session, contents)
+    db.session.commit()
+    assert len(seen) == 3
+    assert len(set(ids)) == 5
+    _append(ALICE, 1)
+    seqs = {cid: [e.seq for e in db.session.query(AuditEvent).filter_by(citizen_id=cid)
+                  .order_by(AuditEvent.seq)] for cid in (ALICE, BOB, carol)}
+    assert seqs == {ALICE: [1, 2, 3, 4, 5, 6, 7, 8], BOB: [1, 2, 3, 4], carol: [1, 2]}
+    code, report = _verify(app)
+    assert (code, report["ok"], report["events"]) == (0, True, 14)
 
 
 def test_the_database_computes_the_same_chain_as_python(chains):

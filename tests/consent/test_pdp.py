@@ -14,6 +14,7 @@ from consent.pdp import (
     authorize_section,
     citizen_exists,
     load_facts,
+    preload_facts,
     raise_if_denied,
 )
 from consent.policy_types import Target
@@ -177,8 +178,32 @@ def test_facts_take_at_most_three_queries_and_are_loaded_once_per_transaction(wo
     station = w.station_actor(world.station)
     assert len(_count_queries(citizen, adult)) == 1
     assert len(_count_queries(guardian, infant)) == 2
-    assert len(_count_queries(doctor, adult)) == 3
+    # No consent or break-glass in view: the citizen query says so, grants need no query.
+    assert len(_count_queries(doctor, adult)) == 1
     assert _count_queries(station, adult) == []
+    db.session.add(Consent(
+        citizen_id=adult, grantee_type="practitioner", grantee_id=world.other_doctor.id,
+        sections=["allergies"], categories=[], access="read", purpose="treatment",
+        created_at=w.NOW,
+    ))
+    db.session.commit()
+    assert len(_count_queries(doctor, adult)) == 3
+
+
+def test_facts_of_many_citizens_load_in_one_query_per_part(world):
+    ids = [world.adult.id, world.infant.id, world.parent.id]
+    db.session.expunge_all()
+    db.session.rollback()
+    with w.statements() as seen:
+        preload_facts(db.session, ids, now=w.NOW,
+                      parts=frozenset({"citizen", "guardianships", "grants"}))
+        together = [load_facts(db.session, citizen_id=cid, now=w.NOW) for cid in ids]
+    assert len(seen) == 2  # citizens (grants probed: none in view), guardianships
+    one_by_one = []
+    for citizen_id in ids:
+        db.session.rollback()
+        one_by_one.append(load_facts(db.session, citizen_id=citizen_id, now=w.NOW))
+    assert together == one_by_one
 
 
 def test_facts_are_forgotten_at_commit_so_a_new_consent_counts_at_once(world):
@@ -215,6 +240,7 @@ def test_config_changes_the_guardian_age_limit(app_context, world):
 
 
 def test_the_read_path_adds_one_chain_upsert_and_one_insert_and_never_reads_the_audit(world):
+    """PostgreSQL: one statement (the upsert feeds the insert in a CTE); SQLite: two."""
     actor = w.citizen_actor(world.adult)
     authorize(db.session, actor=actor, target=Target(citizen_id=world.adult.id,
               section="allergies"), action="read", purpose=None, context=w.context())
@@ -224,11 +250,17 @@ def test_the_read_path_adds_one_chain_upsert_and_one_insert_and_never_reads_the_
                   section="conditions"), action="read", purpose=None, context=w.context())
         db.session.commit()
     audit = [s for s in seen if "audit_" in s]
+    assert not any(s.startswith("SELECT") and "audit_events" in s for s in seen)
+    if db.engine.dialect.name == "postgresql":
+        [statement] = audit
+        assert statement.startswith("WITH head AS (INSERT INTO audit_chain_heads")
+        assert "RETURNING audit_chain_heads.seq, audit_chain_heads.last_hash" in statement
+        assert ") INSERT INTO audit_events" in statement
+        return
     assert len(audit) == 2
     assert audit[0].startswith("INSERT INTO audit_chain_heads")
     assert "RETURNING" in audit[0]
     assert audit[1].startswith("INSERT INTO audit_events")
-    assert not any(s.startswith("SELECT") and "audit_events" in s for s in seen)
 
 
 # --- access digest --------------------------------------------------------------------------
