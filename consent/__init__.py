@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
     """Settings, CLI, hooks for auth and notifications."""
     from consent.api import bp
     from consent.cli import audit_cli
-    from consent.guardians import dependants_of, recipients_for
+    from consent.guardians import dependants_of, recipients_for, recipients_for_many
     from consent.seed import seed_consent_demo
     from ehr.cli import register_seeder
 
@@ -42,4 +42,5 @@ def init_app(app: Flask) -> None:
     # Hooks for packages that must not import consent's internals (auth's /me, notifications).
     app.extensions["phr.dependants"] = dependants_of
     app.extensions["phr.recipients_for"] = recipients_for
+    app.extensions["phr.recipients_for_many"] = recipients_for_many
     register_seeder(app, seed_consent_demo)

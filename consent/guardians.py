@@ -24,6 +24,7 @@ from consent.pdp import (
     forget_facts,
     load_guardian_facts,
     policy_settings,
+    preload_facts,
     record_decision,
     require,
 )
@@ -402,3 +403,12 @@ def recipients_for(
         g.guardian_citizen_id for g in facts.guardianships if in_force(g, facts).permit
     ]
     return [citizen_id, *dict.fromkeys(guardians)]
+
+
+def recipients_for_many(
+    session: Session, citizen_ids: list[uuid.UUID], now: dt.datetime | None = None
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """`recipients_for` for many citizens: their facts load in two queries, not two each."""
+    now = now or utcnow()
+    preload_facts(session, citizen_ids, now=now, parts=frozenset({"citizen", "guardianships"}))
+    return {citizen_id: recipients_for(session, citizen_id, now) for citizen_id in citizen_ids}

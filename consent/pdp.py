@@ -331,6 +331,11 @@ def load_guardian_facts(session: Session, *, citizen_id: uuid.UUID, now: dt.date
     )
 
 
+def loaded_citizen(session: Session, citizen_id: uuid.UUID) -> Citizen | None:
+    """The citizen's row with their data keys (shares the facts cache: usually no query)."""
+    return _loaded(session, citizen_id, utcnow(), frozenset({"citizen"})).citizen
+
+
 def citizen_exists(session: Session, citizen_id: uuid.UUID) -> bool:
     """Whether the citizen exists (shares the facts cache: usually no extra query)."""
     loaded = _loaded(session, citizen_id, utcnow(), frozenset({"citizen"}))

@@ -16,7 +16,14 @@ from sqlalchemy import and_, false, or_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from consent.pdp import RequestContext, authorize, authorize_section, load_facts
+from consent.pdp import (
+    RequestContext,
+    WriteRequest,
+    authorize,
+    authorize_many,
+    authorize_section,
+    load_facts,
+)
 from consent.policy import visible_scope
 from consent.policy_types import Actor, Decision, Facts, Scope, Target
 from core.db import utcnow
@@ -94,6 +101,22 @@ class RecordAccess:
             self.session, actor=self.caller.actor_for(citizen_id), target=target, action=action,
             purpose=purpose, context=self.caller.context, now=self.now,
         )
+
+    def decide_creates(
+        self, creates: list[tuple[uuid.UUID, str, str, dt.date | None, str]]
+    ) -> list[Decision]:
+        """Ask and audit many creates at once: (citizen, section, label, clinical date, source)
+        each; the audit events go out together (a station's batch)."""
+        requests = [
+            WriteRequest(
+                actor=self.caller.actor_for(citizen_id),
+                target=Target(citizen_id=citizen_id, section=section, sensitivity=sensitivity,
+                              clinical_date=clinical_date, source=source),
+                action="create",
+            )
+            for citizen_id, section, sensitivity, clinical_date, source in creates
+        ]
+        return authorize_many(self.session, requests, context=self.caller.context, now=self.now)
 
     def require(self, **kwargs: object) -> Decision:
         """Permit or raise: 404 for a single entry, 403 for anything else."""

@@ -2,8 +2,8 @@
 
 Every item is validated, authorized and stored independently and answered with its own status:
 201 created, 200 replay of an earlier upload of the same `client_item_id`, or a problem. A bad
-item never blocks the good ones. The work is set-based: one query finds earlier uploads, one
-loads the citizens, one preloads their data keys, and the inserts go out together.
+item never blocks the good ones. The work is set-based (see `upload`): a 500-item batch costs
+about fifteen statements, not fifteen per item.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from consent.pdp import loaded_citizen, preload_facts
 from core import idempotency
 from core.conditional import version_etag
-from core.encryption import keyring
 from core.errors import Forbidden, Message, NotFound, Problem, ValidationFailed
+from core.events import emit_many
 from ehr import records
 from ehr.access import RecordAccess
 from ehr.models import Citizen
@@ -70,7 +71,12 @@ def upload(
     items: Sequence[Any],
     names_for: Callable[[list[Any]], Names],
 ) -> list[ItemResult]:
-    """Process one batch; the caller commits once at the end."""
+    """Process one batch; the caller commits once at the end.
+
+    Set-based whatever the batch size: one query for earlier uploads, one for the citizens
+    with their data keys, one each for the performers and facilities named, the decisions
+    audited in three statements, one fan-out of notifications, one flush of the new entries.
+    """
     session = access.session
     results: list[ItemResult] = []
     pending: list[tuple[int, str, uuid.UUID, dict[str, Any], bytes, bytes]] = []
@@ -90,43 +96,50 @@ def upload(
         )
         results.append(ItemResult(client_item_id, 0))
         pending.append((len(results) - 1, client_item_id, citizen_id, body, scope, fingerprint))
+    if not pending:
+        return results
 
     earlier = {
         record.scope: record
         for record in session.scalars(select(idempotency.IdempotencyRecord).where(
             idempotency.IdempotencyRecord.scope.in_([p[4] for p in pending])
         ))
-    } if pending else {}
-    citizen_ids = {p[2] for p in pending}
-    citizens = {
-        c.id: c for c in session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
-    } if citizen_ids else {}
-    keyring(session).preload(citizens)
+    }
+    preload_facts(session, {p[2] for p in pending}, now=access.now,
+                  parts=frozenset({"citizen"}))
+    references = records.References(session)
+    references.preload(p[3] for p in pending if p[4] not in earlier)
 
-    created: list[tuple[int, Any, bytes, bytes]] = []
+    # Validate each new item against the shapes, code lists and references.
+    valid: list[tuple[int, Citizen, records.PreparedEntry, bytes, bytes]] = []
     for index, _client_item_id, citizen_id, body, scope, fingerprint in pending:
         previous = earlier.get(scope)
         if previous is not None:
-            if hmac.compare_digest(previous.fingerprint, fingerprint):
-                stored = previous.response
-                results[index].status = 200
-                results[index].entry = dict(stored)["body"]
-            else:
-                problem = ValidationFailed(Message("problem.idempotency-key-reused.detail"),
-                                           code="idempotency-key-reused")
-                results[index].status, results[index].problem = 422, problem
+            _answer_replay(results[index], previous, fingerprint)
             continue
-        citizen = citizens.get(citizen_id)
         try:
+            citizen = loaded_citizen(session, citizen_id)
             if citizen is None:
                 raise NotFound(Message("record.citizen-unknown"))
-            prepared = records.prepare_entry(access, citizen=citizen, section="immunizations",
-                                             body=body)
-            decision = access.decide(
-                citizen_id=citizen_id, section="immunizations", action="create",
-                sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
-                source=prepared.source,
-            )
+            prepared = records.prepare_entry(access, section="immunizations", body=body,
+                                             references=references)
+        except Problem as problem:
+            results[index].status, results[index].problem = problem.status, problem
+            continue
+        valid.append((index, citizen, prepared, scope, fingerprint))
+
+    # Decide (and audit) every valid item together, then add what was permitted.
+    decisions = access.decide_creates([
+        (citizen.id, "immunizations", prepared.sensitivity, prepared.clinical_date,
+         prepared.source)
+        for _, citizen, prepared, _, _ in valid
+    ]) if valid else []
+    created: list[tuple[int, Any, bytes, bytes]] = []
+    events = []
+    for (index, citizen, prepared, scope, fingerprint), decision in zip(
+        valid, decisions, strict=True
+    ):
+        try:
             if not decision.permit:
                 raise Forbidden(Message("problem.section-forbidden.detail"),
                                 code="section-forbidden")
@@ -134,9 +147,11 @@ def upload(
         except Problem as problem:
             results[index].status, results[index].problem = problem.status, problem
             continue
-        entry = records.add_entry(access, citizen_id=citizen_id, section="immunizations",
-                                  prepared=prepared)
+        entry, event = records.add_entry(access, citizen_id=citizen.id, section="immunizations",
+                                         prepared=prepared, references=references)
         created.append((index, entry, scope, fingerprint))
+        events.append(event)
+    emit_many(session, events)
 
     if created:
         names = names_for([c[1] for c in created])
@@ -149,6 +164,19 @@ def upload(
                 resource_id=str(entry.id),
             )
     return results
+
+
+def _answer_replay(
+    result: ItemResult, previous: idempotency.IdempotencyRecord, fingerprint: bytes
+) -> None:
+    """An item uploaded before: the first answer again, or 422 when its content changed."""
+    if hmac.compare_digest(previous.fingerprint, fingerprint):
+        result.status = 200
+        result.entry = dict(previous.response)["body"]
+    else:
+        result.status = 422
+        result.problem = ValidationFailed(Message("problem.idempotency-key-reused.detail"),
+                                          code="idempotency-key-reused")
 
 
 def result_view(result: ItemResult, render: Callable[[Problem], Mapping[str, Any]]) -> dict:

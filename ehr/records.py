@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from consent.pdp import loaded_citizen
 from core.errors import Conflict, Message, NotFound, ValidationFailed
 from core.events import ENTRY_CREATED, DomainEvent, emit
 from core.schemas import load_or_problem
@@ -39,10 +41,64 @@ SECTIONS = tuple(SECTION_SCHEMAS)
 
 
 def get_citizen(access: RecordAccess, citizen_id: uuid.UUID) -> Citizen:
-    citizen = access.session.get(Citizen, citizen_id)
+    """The citizen with their data keys, from the decision point's facts (one query at most,
+    none when the decision has loaded them already)."""
+    citizen = loaded_citizen(access.session, citizen_id)
     if citizen is None:
         raise NotFound()
     return citizen
+
+
+class References:
+    """The practitioners and facilities entries name, looked up once per request: a single
+    create asks twice for the same facility, a batch names the same few hundreds of times."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._practitioners: dict[uuid.UUID, bool] = {}
+        self._facilities: dict[str, uuid.UUID | None] = {}
+
+    def preload(self, bodies: Iterable[Mapping[str, Any]]) -> None:
+        """One query for every performer and one for every facility code in `bodies`."""
+        performers: set[uuid.UUID] = set()
+        codes: set[str] = set()
+        for body in bodies:
+            performer = body.get("performer_id")
+            if isinstance(performer, str):
+                try:
+                    performers.add(uuid.UUID(performer))
+                except ValueError:
+                    pass  # the schema names the error
+            code = body.get("facility_code")
+            if isinstance(code, str):
+                codes.add(code)
+        self._lookup_practitioners(performers - set(self._practitioners))
+        self._lookup_facilities(codes - set(self._facilities))
+
+    def _lookup_practitioners(self, ids: set[uuid.UUID]) -> None:
+        if not ids:
+            return
+        found = set(self.session.scalars(select(Practitioner.id).where(Practitioner.id.in_(ids))))
+        self._practitioners.update({pid: pid in found for pid in ids})
+
+    def _lookup_facilities(self, codes: set[str]) -> None:
+        if not codes:
+            return
+        rows = self.session.execute(
+            select(Facility.code, Facility.id).where(Facility.code.in_(codes))
+        )
+        found = {code: facility_id for code, facility_id in rows}
+        self._facilities.update({code: found.get(code) for code in codes})
+
+    def practitioner_known(self, practitioner_id: uuid.UUID) -> bool:
+        if practitioner_id not in self._practitioners:
+            self._lookup_practitioners({practitioner_id})
+        return self._practitioners[practitioner_id]
+
+    def facility_id(self, code: str) -> uuid.UUID | None:
+        if code not in self._facilities:
+            self._lookup_facilities({code})
+        return self._facilities[code]
 
 
 def _split_envelope(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,17 +185,17 @@ def _check_dates_against_birth(citizen: Citizen, section: str, content: Mapping[
         raise ValidationFailed(errors=errors)
 
 
-def _check_references(access: RecordAccess, section: str, content: Mapping[str, Any]) -> None:
+def _check_references(
+    references: References, section: str, content: Mapping[str, Any]
+) -> None:
     if section != "immunizations":
         return
     errors: dict[str, list[Message | str]] = {}
     performer = content.get("performer_id")
-    if performer and access.session.get(Practitioner, uuid.UUID(performer)) is None:
+    if performer and not references.practitioner_known(uuid.UUID(performer)):
         errors["performer_id"] = [Message("record.practitioner-unknown")]
     code = content.get("facility_code")
-    if code and access.session.scalars(
-        select(Facility.id).where(Facility.code == code)
-    ).first() is None:
+    if code and references.facility_id(code) is None:
         errors["facility_code"] = [Message("record.facility-unknown")]
     if errors:
         raise ValidationFailed(errors=errors)
@@ -154,7 +210,7 @@ class PreparedEntry:
 
 
 def prepare_entry(
-    access: RecordAccess, *, citizen: Citizen, section: str, body: Mapping[str, Any]
+    access: RecordAccess, *, section: str, body: Mapping[str, Any], references: References
 ) -> PreparedEntry:
     """Validate a create body: shape, code lists, plausibility. Nothing here depends on the
     citizen's own data, so a caller without access learns nothing from the answer; the checks
@@ -174,7 +230,7 @@ def prepare_entry(
         problems.update(exc.errors or {})
     if problems:
         raise ValidationFailed(errors=problems)
-    _check_references(access, section, content)
+    _check_references(references, section, content)
     return PreparedEntry(
         content=content,
         sensitivity=_effective_sensitivity(section, envelope["sensitivity"], content),
@@ -183,10 +239,12 @@ def prepare_entry(
     )
 
 
-def _author_facility(access: RecordAccess, content: Mapping[str, Any]) -> uuid.UUID | None:
+def _author_facility(
+    access: RecordAccess, content: Mapping[str, Any], references: References
+) -> uuid.UUID | None:
     code = content.get("facility_code")
     if code:
-        found = access.session.scalars(select(Facility.id).where(Facility.code == code)).first()
+        found = references.facility_id(code)
         if found is not None:
             return found
     ids = sorted(access.caller.facility_ids)
@@ -198,14 +256,18 @@ def create_entry(
 ) -> RecordEntry:
     """Validate, authorize (with the entry's label, date and source) and add a new entry."""
     citizen = get_citizen(access, citizen_id)
-    prepared = prepare_entry(access, citizen=citizen, section=section, body=body)
+    references = References(access.session)
+    prepared = prepare_entry(access, section=section, body=body, references=references)
     access.require(
         citizen_id=citizen_id, section=section, action="create",
         sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
         source=prepared.source,
     )
     check_against_person(citizen, section, prepared)
-    return add_entry(access, citizen_id=citizen_id, section=section, prepared=prepared)
+    entry, created = add_entry(access, citizen_id=citizen_id, section=section,
+                               prepared=prepared, references=references)
+    emit(access.session, created)
+    return entry
 
 
 def check_against_person(citizen: Citizen, section: str, prepared: PreparedEntry) -> None:
@@ -214,9 +276,11 @@ def check_against_person(citizen: Citizen, section: str, prepared: PreparedEntry
 
 
 def add_entry(
-    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, prepared: PreparedEntry
-) -> RecordEntry:
-    """Add an already validated and authorized entry, and tell whoever listens."""
+    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, prepared: PreparedEntry,
+    references: References,
+) -> tuple[RecordEntry, DomainEvent]:
+    """Add an already validated and authorized entry; returns it with the event the caller
+    emits (one by one, or a batch's all together)."""
     now = access.now
     entry = RecordEntry(
         id=uuid.uuid4(), citizen_id=citizen_id, section=section,
@@ -224,18 +288,18 @@ def add_entry(
         sensitivity=prepared.sensitivity, source=prepared.source, version=1,
         author_practitioner_id=access.caller.practitioner_id,
         author_account_id=access.caller.account_id,
-        facility_id=_author_facility(access, prepared.content),
+        facility_id=_author_facility(access, prepared.content, references),
         created_at=now, updated_at=now,
     )
     entry.content = prepared.content
     access.session.add(entry)
-    emit(access.session, DomainEvent(
+    created = DomainEvent(
         name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=now,
         data={"section": section, "entry_id": str(entry.id), "sensitivity": entry.sensitivity,
               "source": entry.source,
               "author_practitioner_id": str(entry.author_practitioner_id or "")},
-    ))
-    return entry
+    )
+    return entry, created
 
 
 def _load_entry(
@@ -285,7 +349,7 @@ def update_entry(
     content = validate_content(section, merged)
     citizen = get_citizen(access, citizen_id)
     _check_dates_against_birth(citizen, section, content)
-    _check_references(access, section, content)
+    _check_references(References(access.session), section, content)
     sensitivity = _effective_sensitivity(section, envelope["sensitivity"], content)
     clinical_date = _clinical_date(section, content)
     if sensitivity != entry.sensitivity or clinical_date != entry.clinical_date:

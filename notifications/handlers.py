@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from notifications.recipients import (
     Recipient,
     accounts_for_practitioner,
     recipients_for,
+    recipients_for_many,
 )
 
 log = logging.getLogger("phr.notifications")
@@ -59,25 +60,39 @@ def _tell(
     ], now=None)
 
 
-def on_entry_created(session: Session, event: DomainEvent) -> None:
-    """A new entry in someone's record: tell them (and their guardians unless it is sensitive)."""
-    data = event.data
-    if data.get("source") == "citizen-reported":
-        return  # people do not need telling about what they wrote themselves
-    entry_id = _text(data.get("entry_id"))
-    if entry_id is None:
+def on_entries_created(session: Session, created: Sequence[DomainEvent]) -> None:
+    """New entries in people's records: tell each person (and their guardians unless the
+    entry is sensitive). A station's batch arrives here whole: one fan-out, one enqueue."""
+    planned: list[tuple[DomainEvent, str, dict[str, Any], bool]] = []
+    for event in created:
+        data = event.data
+        if data.get("source") == "citizen-reported":
+            continue  # people do not need telling about what they wrote themselves
+        entry_id = _text(data.get("entry_id"))
+        if entry_id is None:
+            continue
+        restricted = (data.get("sensitivity") or _NORMAL) != _NORMAL
+        params = {
+            "section": None if restricted else _text(data.get("section")),
+            "entry_id": entry_id,
+            "author_practitioner_id": _text(data.get("author_practitioner_id")),
+            "restricted": restricted,
+        }
+        planned.append((event, entry_id, params, restricted))
+    if not planned:
         return
-    restricted = (data.get("sensitivity") or _NORMAL) != _NORMAL
-    params = {
-        "section": None if restricted else _text(data.get("section")),
-        "entry_id": entry_id,
-        "author_practitioner_id": _text(data.get("author_practitioner_id")),
-        "restricted": restricted,
-    }
     # A restricted entry is the citizen's alone: guardians do not hear of it (teen privacy).
-    people = [Recipient.citizen(event.citizen_id)] if restricted else None
-    _tell(session, event, triggers.ENTRY_CREATED, f"entry:{entry_id}", params,
-          recipients=people)
+    shared = sorted({event.citizen_id for event, _, _, restricted in planned if not restricted})
+    people = recipients_for_many(session, shared) if shared else {}
+    enqueue(session, [
+        NotificationRequest(
+            trigger=triggers.ENTRY_CREATED, subject_citizen_id=event.citizen_id,
+            recipient=person, natural_key=f"entry:{entry_id}", params=params,
+        )
+        for event, entry_id, params, restricted in planned
+        for person in ([Recipient.citizen(event.citizen_id)] if restricted
+                       else people[event.citizen_id])
+    ], now=None)
 
 
 def on_record_accessed(session: Session, event: DomainEvent) -> None:
@@ -151,7 +166,6 @@ def on_consent_expiring(session: Session, event: DomainEvent) -> None:
 
 
 HANDLERS: dict[str, Callable[[Session, DomainEvent], None]] = {
-    events.ENTRY_CREATED: on_entry_created,
     events.RECORD_ACCESSED: on_record_accessed,
     events.BREAK_GLASS_OPENED: on_break_glass_opened,
     events.ACCESS_REQUESTED: on_access_requested,
@@ -160,7 +174,14 @@ HANDLERS: dict[str, Callable[[Session, DomainEvent], None]] = {
 }
 
 
+BATCH_HANDLERS: dict[str, Callable[[Session, Sequence[DomainEvent]], None]] = {
+    events.ENTRY_CREATED: on_entries_created,
+}
+
+
 def subscribe(bus: events.EventBus) -> None:
     """Subscribe every handler to the app's bus."""
     for name, handler in HANDLERS.items():
         bus.subscribe(name, handler)
+    for name, batch_handler in BATCH_HANDLERS.items():
+        bus.subscribe_many(name, batch_handler)

@@ -133,6 +133,13 @@ class Person:
     email: str | None
 
 
+def use_recipients(app: Any, hook: Any) -> None:
+    """Who hears about a citizen, for one test: the single-citizen hook, with consent's batch
+    hook removed so that fan-outs of any size ask `hook` too."""
+    app.extensions["phr.recipients_for"] = hook
+    app.extensions.pop("phr.recipients_for_many", None)
+
+
 def make_person(
     app: Any,
     *,

@@ -19,7 +19,7 @@ from core.events import (
     emit,
 )
 from notifications.models import Notification
-from tests.notifications.conftest import make_person
+from tests.notifications.conftest import make_person, use_recipients
 from tests.support.auth import make_login, make_practitioner
 
 
@@ -48,7 +48,7 @@ def _entry(section: str = "immunizations", sensitivity: str = "normal", **extra)
 def test_a_minors_new_entry_reaches_the_guardians(app):
     mother, father = make_person(app), make_person(app)
     child = make_person(app, date_of_birth=dt.date(2020, 1, 1), phone=None, email=None)
-    app.extensions["phr.recipients_for"] = lambda s, cid: [cid, mother.id, father.id]
+    use_recipients(app, lambda s, cid: [cid, mother.id, father.id])
     _emit(app, ENTRY_CREATED, child.id, _entry())
     rows = _all(app)
     assert sorted(str(r.recipient_id) for r in rows) == sorted(
@@ -59,7 +59,7 @@ def test_a_minors_new_entry_reaches_the_guardians(app):
 
 def test_a_restricted_entry_is_told_to_the_citizen_alone_without_its_section(app):
     teen, parent = make_person(app), make_person(app)
-    app.extensions["phr.recipients_for"] = lambda s, cid: [cid, parent.id]
+    use_recipients(app, lambda s, cid: [cid, parent.id])
     _emit(app, ENTRY_CREATED, teen.id, _entry("conditions", sensitivity="mental-health"))
     (row,) = _all(app)
     assert row.recipient_id == teen.id

@@ -25,7 +25,12 @@ from notifications.preferences import replace_preferences
 from notifications.recipients import Recipient
 from notifications.reminders import run_reminders
 from notifications.triggers import TRIGGERS
-from tests.notifications.conftest import browser_subscription, fcm_token, make_person
+from tests.notifications.conftest import (
+    browser_subscription,
+    fcm_token,
+    make_person,
+    use_recipients,
+)
 from tests.notifications.helpers import add_device, process
 
 BORN = dt.date(2025, 1, 17)
@@ -57,7 +62,7 @@ def test_no_push_sms_or_email_reveals_anything(app, providers):
     add_device(app, parent.id, platform="fcm", token=fcm_token())
     browser = browser_subscription(providers)
     add_device(app, parent.id, platform="webpush", token=browser.token())
-    app.extensions["phr.recipients_for"] = lambda session, cid: [parent.id]
+    use_recipients(app, lambda session, cid: [parent.id])
     with app.app_context():
         facility = create_facility(session=db.session, code="T-LB", kind="hospital",
                                    name="Bệnh viện Đa khoa Tiên Du", province_code="27",

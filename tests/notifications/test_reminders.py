@@ -20,7 +20,7 @@ from notifications.reminders import (
     run_reminders,
     shard_bounds,
 )
-from tests.notifications.conftest import fcm_token, make_person
+from tests.notifications.conftest import fcm_token, make_person, use_recipients
 from tests.notifications.helpers import add_device, deliveries, process
 
 TODAY = dt.date(2025, 3, 10)
@@ -87,9 +87,7 @@ def test_the_guardian_gets_the_childs_reminders(app, providers, clock):
     child = make_person(app, full_name="Nguyễn Minh Khôi", date_of_birth=BORN, sex="male",
                         phone=None, email=None)
     add_device(app, parent.id, platform="fcm", token=fcm_token())
-    app.extensions["phr.recipients_for"] = (
-        lambda session, cid: [parent.id] if cid == child.id else [cid]
-    )
+    use_recipients(app, lambda session, cid: [parent.id] if cid == child.id else [cid])
     app.extensions["phr.immunization_doses"] = _doses_hook({child.id: AT_BIRTH})
 
     with app.app_context():
