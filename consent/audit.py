@@ -164,28 +164,28 @@ def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> li
     heads = AuditChainHead.__table__
     insert_into = _dialect_insert(session)
     citizen_ids = sorted({row["citizen_id"] for row in rows})
-    lock = insert_into(heads).values(
-        [{"citizen_id": cid, "seq": 0, "last_hash": GENESIS} for cid in citizen_ids]
-    )
     # A no-op update locks an existing head and returns it; a new head starts at seq 0.
+    # Parameter lists (not a VALUES literal): the statement compiles once, whatever the size.
+    lock = insert_into(heads)
     lock = lock.on_conflict_do_update(
         index_elements=[heads.c.citizen_id], set_={"seq": heads.c.seq}
     ).returning(heads.c.citizen_id, heads.c.seq, heads.c.last_hash)
-    current = {cid: (int(seq), bytes(last)) for cid, seq, last in session.execute(lock)}
+    locked = session.execute(
+        lock, [{"citizen_id": cid, "seq": 0, "last_hash": GENESIS} for cid in citizen_ids]
+    )
+    current = {cid: (int(seq), bytes(last)) for cid, seq, last in locked}
     for row in rows:
         seq, previous = current[row["citizen_id"]]
         link = chain_step(previous, content_digest(row))
         row["seq"], row["hash"] = seq + 1, link
         current[row["citizen_id"]] = (seq + 1, link)
-    advance = insert_into(heads).values(
-        [{"citizen_id": cid, "seq": seq, "last_hash": last}
-         for cid, (seq, last) in sorted(current.items())]
-    )
+    advance = insert_into(heads)
     advance = advance.on_conflict_do_update(
         index_elements=[heads.c.citizen_id],
         set_={"seq": advance.excluded.seq, "last_hash": advance.excluded.last_hash},
     )
-    session.execute(advance)
+    session.execute(advance, [{"citizen_id": cid, "seq": seq, "last_hash": last}
+                              for cid, (seq, last) in sorted(current.items())])
     session.execute(insert(AuditEvent.__table__), rows)
     return [row["id"] for row in rows]
 

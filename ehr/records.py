@@ -8,11 +8,13 @@ which the API commits once.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -495,28 +497,68 @@ def _apply_position(query: Any, order: str, position: Mapping[str, Any] | None) 
     )
 
 
-def practitioner_names(access: RecordAccess, ids: Iterable[uuid.UUID | None]) -> dict[
-    uuid.UUID, str
-]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = access.session.execute(
-        select(Practitioner.id, Practitioner.full_name).where(Practitioner.id.in_(wanted))
-    )
-    return {row.id: row.full_name for row in rows}
+# Display names of practitioners and facilities change rarely and are public register data:
+# each worker keeps them a minute instead of asking the database on every read of an entry.
+NAMES_TTL_SECONDS = 60
+_names_lock = threading.Lock()
+_practitioner_names: TTLCache[uuid.UUID, str | None] = TTLCache(
+    maxsize=50_000, ttl=NAMES_TTL_SECONDS)
+_facility_names: TTLCache[uuid.UUID, tuple[str, str] | None] = TTLCache(
+    maxsize=20_000, ttl=NAMES_TTL_SECONDS)
 
 
-def facility_names(access: RecordAccess, ids: Iterable[uuid.UUID | None]) -> dict[
-    uuid.UUID, tuple[str, str]
-]:
+def _cached_names(
+    access: RecordAccess, ids: Iterable[uuid.UUID | None], cache: TTLCache, query: Any
+) -> dict[uuid.UUID, Any]:
     wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = access.session.execute(
-        select(Facility.id, Facility.code, Facility.name).where(Facility.id.in_(wanted))
-    )
-    return {row.id: (row.code, row.name) for row in rows}
+    found: dict[uuid.UUID, Any] = {}
+    with _names_lock:
+        for key in wanted:
+            value = cache.get(key, _MISSING)
+            if value is not _MISSING:
+                found[key] = value
+    missing = wanted - set(found)
+    if missing:
+        fetched: dict[uuid.UUID, Any] = dict.fromkeys(missing)
+        fetched.update(query(missing))
+        with _names_lock:
+            cache.update(fetched)
+        found.update(fetched)
+    return {key: value for key, value in found.items() if value is not None}
+
+
+_MISSING = object()
+
+
+def forget_names() -> None:
+    """Empty this worker's name caches (after a rename by this process; tests)."""
+    with _names_lock:
+        _practitioner_names.clear()
+        _facility_names.clear()
+
+
+def practitioner_names(
+    access: RecordAccess, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, str]:
+    def query(wanted: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = access.session.execute(
+            select(Practitioner.id, Practitioner.full_name).where(Practitioner.id.in_(wanted))
+        )
+        return {row.id: row.full_name for row in rows}
+
+    return _cached_names(access, ids, _practitioner_names, query)
+
+
+def facility_names(
+    access: RecordAccess, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    def query(wanted: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
+        rows = access.session.execute(
+            select(Facility.id, Facility.code, Facility.name).where(Facility.id.in_(wanted))
+        )
+        return {row.id: (row.code, row.name) for row in rows}
+
+    return _cached_names(access, ids, _facility_names, query)
 
 
 def immunization_doses(
