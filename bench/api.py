@@ -109,6 +109,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=Path("bench-profile-stacks.txt"),
                         help="py-spy raw (collapsed) stacks")
     parser.add_argument("--show-sql", action="store_true", help="print each route's statements")
+    parser.add_argument("--cprofile", metavar="ROUTE",
+                        help="after the run, cProfile ROUTE's requests in-process, one client")
     args = parser.parse_args(argv)
     if args.compare_audit and args.audit_rows <= 0:
         args.audit_rows = 1_000_000
@@ -1332,6 +1334,28 @@ def count_statements(app: Any, routes: dict[str, Route], results: dict[str, Meas
 # --- profiling ----------------------------------------------------------------------------------
 
 
+def cprofile_route(app: Any, route: Route, tokens: dict[str, str], *, requests: int = 300) -> None:
+    """CPU of one client's requests, by function (in-process, no concurrency, no GIL waits):
+    where the app's own time goes, which a sampling profiler of busy workers blurs."""
+    import cProfile
+    import pstats
+
+    client = app.test_client()
+    lines = (route.plan * (1 + requests // max(len(route.plan), 1)))[:requests]
+    _send(client, route, lines[0], tokens)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for line in lines:
+        _send(client, route, line, tokens)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    print(f"\ncProfile of {route.key}: {requests} requests, one client in-process")
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(r"(app|auth|consent|core|ehr|notifications)/", 40)
+    print(out.getvalue())
+
+
 def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Popen[bytes]]:
     executable = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
         "py-spy")
@@ -1661,6 +1685,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 evaluate(routes, results)
             count_statements(app, routes, results, session.tokens)
             print_table(results, routes)
+            if args.cprofile:
+                cprofile_route(app, routes[args.cprofile], session.tokens)
             if args.show_sql:
                 print_statements(results)
             output["results"] = [_as_json(r) for r in results.values()]

@@ -72,22 +72,58 @@ def _dialect_insert(session: Session) -> Any:
     raise RuntimeError(f"audit chain needs PostgreSQL or SQLite, not {name}")
 
 
-def _head_upsert(session: Session, citizen_id: uuid.UUID, digest: bytes) -> Any:
-    """Lock (or create) the citizen's chain head and advance it by one link, RETURNING it."""
+def _head_upsert(dialect: str) -> Any:
+    """Lock (or create) a citizen's chain head and advance it by one link, RETURNING it.
+    Parameters: head_citizen_id, head_digest."""
     heads = AuditChainHead.__table__
-    digest_param = literal(digest, LargeBinary)
-    stmt = _dialect_insert(session)(heads).values(
-        citizen_id=citizen_id,
+    digest = bindparam("head_digest", type_=LargeBinary)
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_into(heads).values(
+        citizen_id=bindparam("head_citizen_id", type_=heads.c.citizen_id.type),
         seq=1,
-        last_hash=func.phr_audit_chain(literal(GENESIS, LargeBinary), digest_param),
+        last_hash=func.phr_audit_chain(literal(GENESIS, LargeBinary), digest),
     )
     return stmt.on_conflict_do_update(
         index_elements=[heads.c.citizen_id],
-        set_={
-            "seq": heads.c.seq + 1,
-            "last_hash": func.phr_audit_chain(heads.c.last_hash, digest_param),
-        },
+        set_={"seq": heads.c.seq + 1, "last_hash": func.phr_audit_chain(heads.c.last_hash, digest)},
     ).returning(heads.c.seq, heads.c.last_hash)
+
+
+# Statements built once per dialect (and per companion insert): a read's audit must not pay
+# for building and coercing a 25-column statement on every request.
+_statements: dict[tuple[str, str, int], Any] = {}
+
+
+def _statement(kind: str, dialect: str, along_with: ReturningInsert | None = None) -> Any:
+    key = (kind, dialect, id(along_with) if along_with is not None else 0)
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _build(kind, dialect, along_with)
+        _statements[key] = stmt
+    return stmt
+
+
+def _build(kind: str, dialect: str, along_with: ReturningInsert | None) -> Any:
+    if kind == "head":
+        return _head_upsert(dialect)
+    events = AuditEvent.__table__
+    columns = list(AUDIT_CONTENT_FIELDS)
+    if kind == "event":  # SQLite: the event after the head, with seq and hash as parameters
+        return insert(events).values(
+            {events.c[name]: bindparam(f"audit_{name}", type_=events.c[name].type)
+             for name in [*columns, "seq", "hash"]}
+        )
+    # PostgreSQL: one statement, the head upsert feeding the event insert.
+    head = _head_upsert(dialect).cte("head")
+    values = select(
+        *(bindparam(f"audit_{name}", type_=events.c[name].type) for name in columns),
+        head.c.seq, head.c.last_hash,
+    )
+    stmt = insert(events).from_select([*columns, "seq", "hash"], values)
+    if along_with is not None:
+        noted = along_with.cte("along_with")
+        stmt = stmt.returning(select(func.count()).select_from(noted).scalar_subquery())
+    return stmt
 
 
 def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,41 +150,41 @@ def append_event(session: Session, **content: Any) -> uuid.UUID:
 
 
 def append_event_with(
-    session: Session, along_with: ReturningInsert, **content: Any
+    session: Session, along_with: ReturningInsert, along_params: Mapping[str, Any],
+    **content: Any,
 ) -> tuple[uuid.UUID, bool]:
     """`append_event`, sending `along_with` (another INSERT ... RETURNING of the same
-    transaction, such as the access digest) in the same statement on PostgreSQL; returns the
-    event id and whether that insert returned a row."""
-    event_id, returned = _append(session, content, along_with=along_with)
+    transaction, such as the access digest, built once with bind parameters `along_params`)
+    in the same statement on PostgreSQL; returns the event id and whether that insert
+    returned a row. Its parameter names must not start with audit_ or head_."""
+    event_id, returned = _append(session, content, along_with=(along_with, along_params))
     return event_id, bool(returned)
 
 
 def _append(
-    session: Session, content: Mapping[str, Any], *, along_with: ReturningInsert | None
+    session: Session, content: Mapping[str, Any], *,
+    along_with: tuple[ReturningInsert, Mapping[str, Any]] | None,
 ) -> tuple[uuid.UUID, bool | None]:
     row = _event_row(content)
-    head = _head_upsert(session, row["citizen_id"], content_digest(row))
-    events = AuditEvent.__table__
-    if session.get_bind().dialect.name != "postgresql":
+    params = {f"audit_{name}": value for name, value in row.items()}
+    params["head_citizen_id"] = row["citizen_id"]
+    params["head_digest"] = content_digest(row)
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
         # SQLite has no data-modifying CTEs: the same work in two or three statements.
-        seq, chain_hash = session.execute(head).one()
-        session.execute(insert(events).values(seq=seq, hash=chain_hash, **row))
+        seq, chain_hash = session.execute(_statement("head", dialect), params).one()
+        session.execute(_statement("event", dialect),
+                        {**params, "audit_seq": seq, "audit_hash": chain_hash})
         if along_with is None:
             return row["id"], None
-        return row["id"], session.execute(along_with).first() is not None
-    head_cte = head.cte("head")
-    columns = list(AUDIT_CONTENT_FIELDS)
-    values = select(
-        *(bindparam(f"audit_{name}", row[name], type_=events.c[name].type) for name in columns),
-        head_cte.c.seq, head_cte.c.last_hash,
-    )
-    stmt = insert(events).from_select([*columns, "seq", "hash"], values)
+        statement, extra = along_with
+        return row["id"], session.execute(statement, dict(extra)).first() is not None
     if along_with is None:
-        session.execute(stmt)
+        session.execute(_statement("append", dialect), params)
         return row["id"], None
-    noted = along_with.cte("along_with")
-    stmt = stmt.returning(select(func.count()).select_from(noted).scalar_subquery())
-    return row["id"], bool(session.execute(stmt).scalar_one())
+    statement, extra = along_with
+    result = session.execute(_statement("append", dialect, statement), {**params, **extra})
+    return row["id"], bool(result.scalar_one())
 
 
 def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:

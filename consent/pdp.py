@@ -9,13 +9,14 @@ end of the request would take the denial's audit event with it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, event, exists, or_, select
+from sqlalchemy import and_, bindparam, event, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -132,11 +133,32 @@ def _parts_for(actor: Actor | None) -> frozenset[str]:
     return frozenset()  # stations and admins: the policy needs no fact about the citizen
 
 
-def _consents_in_view(since: dt.datetime) -> list[ColumnElement[bool]]:
+def _consents_in_view(since: Any) -> list[ColumnElement[bool]]:
     return [
         or_(Consent.revoked_at.is_(None), Consent.revoked_at > since),
         or_(Consent.expires_at.is_(None), Consent.expires_at > since),
     ]
+
+
+@functools.cache
+def _citizens_query(probe_grants: bool) -> Any:
+    """Built once: the facts of citizens `ids` (and, probing grants, whether any consent or
+    break-glass session ended after `since`)."""
+    fda = FamilyDoctorAssignment
+    columns: list[Any] = [Citizen, DataKey, fda.practitioner_id, fda.facility_id]
+    if probe_grants:
+        since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
+        columns += [
+            exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
+            exists().where(BreakGlassSession.citizen_id == Citizen.id,
+                           BreakGlassSession.expires_at > since),
+        ]
+    return (
+        select(*columns)
+        .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
+        .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
+        .where(Citizen.id.in_(bindparam("ids", expanding=True)))
+    )
 
 
 def _load_citizens(
@@ -148,21 +170,10 @@ def _load_citizens(
     view; when none is (most citizens), the grants part is known to be empty without the two
     queries that would load it.
     """
-    fda = FamilyDoctorAssignment
-    columns: list[Any] = [Citizen, DataKey, fda.practitioner_id, fda.facility_id]
+    params: dict[str, Any] = {"ids": list(citizen_ids)}
     if probe_grants:
-        since = now - RECENTLY_ENDED
-        columns += [
-            exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
-            exists().where(BreakGlassSession.citizen_id == Citizen.id,
-                           BreakGlassSession.expires_at > since),
-        ]
-    rows = session.execute(
-        select(*columns)
-        .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
-        .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
-        .where(Citizen.id.in_(citizen_ids))
-    ).all()
+        params["since"] = now - RECENTLY_ENDED
+    rows = session.execute(_citizens_query(probe_grants), params).all()
     first_rows = {}
     for row in rows:
         first_rows.setdefault(row[0].id, row)
@@ -455,7 +466,10 @@ def record_decision(
     if not (decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES):
         return append_event(session, **content)
     event_id, first_today = append_event_with(
-        session, _digest_upsert(session, actor=actor, citizen_id=citizen_id, now=now), **content
+        session, _digest_upsert(session.get_bind().dialect.name),
+        {"digest_citizen_id": citizen_id, "digest_reader": _reader_key(actor),
+         "digest_day": now.astimezone(VIETNAM_TZ).date()},
+        **content,
     )
     if first_today:
         _emit_record_accessed(
@@ -566,21 +580,29 @@ def _reader_key(actor: Actor) -> str:
     return f"facility:{min(actor.facility_ids)}"
 
 
-def _digest_upsert(
-    session: Session, *, actor: Actor, citizen_id: uuid.UUID, now: dt.datetime
-) -> Any:
+def _digest_upsert(dialect: str) -> Any:
     """Insert the reader's row or move its last reported (local) day forward; RETURNING a row
-    only when it did, so the first read of the day wins even under concurrency."""
-    day = now.astimezone(VIETNAM_TZ).date()
-    table = AccessDigest.__table__
-    name = session.get_bind().dialect.name
-    insert = postgresql.insert if name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(citizen_id=citizen_id, reader=_reader_key(actor), last_day=day)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c.citizen_id, table.c.reader],
-        set_={"last_day": stmt.excluded.last_day},
-        where=table.c.last_day < stmt.excluded.last_day,
-    ).returning(table.c.last_day)
+    only when it did, so the first read of the day wins even under concurrency. Built once per
+    dialect; parameters digest_citizen_id, digest_reader, digest_day."""
+    statement = _DIGEST_UPSERTS.get(dialect)
+    if statement is None:
+        table = AccessDigest.__table__
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).values(
+            citizen_id=bindparam("digest_citizen_id", type_=table.c.citizen_id.type),
+            reader=bindparam("digest_reader", type_=table.c.reader.type),
+            last_day=bindparam("digest_day", type_=table.c.last_day.type),
+        )
+        statement = stmt.on_conflict_do_update(
+            index_elements=[table.c.citizen_id, table.c.reader],
+            set_={"last_day": stmt.excluded.last_day},
+            where=table.c.last_day < stmt.excluded.last_day,
+        ).returning(table.c.last_day)
+        _DIGEST_UPSERTS[dialect] = statement
+    return statement
+
+
+_DIGEST_UPSERTS: dict[str, Any] = {}
 
 
 def _emit_record_accessed(
