@@ -24,7 +24,7 @@ from ehr import batch, records
 from ehr.access import RecordAccess, scope_filter, section_denied
 from ehr.api import idempotent_create, new_access, today_in_vietnam
 from ehr.citizen_schemas import CitizenCreateSchema, CitizenUpdateSchema, health_id_problems
-from ehr.models import Facility, Practitioner, PractitionerMembership
+from ehr.models import PractitionerMembership
 from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
 from ehr.reference.vaccines import vaccine_catalogue, vaccine_catalogue_source
 from ehr.registry import (
@@ -257,13 +257,13 @@ def _unread(citizen_id: uuid.UUID, access: RecordAccess) -> int:
 def _family_doctor_view(access: RecordAccess, doctor: Any) -> dict[str, Any] | None:
     if doctor is None:
         return None
-    practitioner = db.session.get(Practitioner, doctor.practitioner_id)
-    facility = db.session.get(Facility, doctor.facility_id)
+    name = records.practitioner_names(access, [doctor.practitioner_id])
+    code, facility = records.facility_names(access, [doctor.facility_id]).get(
+        doctor.facility_id, (None, None))
     return {
         "practitioner_id": str(doctor.practitioner_id),
-        "name": practitioner.full_name if practitioner else None,
-        "facility": {"id": str(doctor.facility_id), "code": facility.code if facility else None,
-                     "name": facility.name if facility else None},
+        "name": name.get(doctor.practitioner_id),
+        "facility": {"id": str(doctor.facility_id), "code": code, "name": facility},
     }
 
 

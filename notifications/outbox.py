@@ -40,6 +40,7 @@ from notifications.triggers import EMAIL, PUSH, SMS, get_trigger
 _PENDING_KEY = "phr.notifications.new_deliveries"
 _LISTENING_KEY = "phr.notifications.listening"
 _CHUNK = 500
+_LOOK_FIRST_ABOVE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,9 @@ def enqueue(
     if not wanted:
         return []
     real.flush()  # the subject rows may still be pending in this very transaction
-    known = _existing_keys(real, list(wanted))
+    # The unique key decides either way (ON CONFLICT DO NOTHING); a large run (reminders)
+    # looks first so that it does not encrypt thousands of parameters it would then discard.
+    known = _existing_keys(real, list(wanted)) if len(wanted) > _LOOK_FIRST_ABOVE else set()
     fresh = {key: req for key, req in wanted.items() if key not in known}
     if not fresh:
         return []
