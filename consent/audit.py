@@ -219,9 +219,9 @@ def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> li
     advance = advance.on_conflict_do_update(
         index_elements=[heads.c.citizen_id],
         set_={"seq": advance.excluded.seq, "last_hash": advance.excluded.last_hash},
-    )
+    ).returning(heads.c.citizen_id)  # RETURNING: sent as multi-row VALUES, not row by row
     session.execute(advance, [{"citizen_id": cid, "seq": seq, "last_hash": last}
-                              for cid, (seq, last) in sorted(current.items())])
+                              for cid, (seq, last) in sorted(current.items())]).all()
     session.execute(insert(AuditEvent.__table__), rows)
     return [row["id"] for row in rows]
 

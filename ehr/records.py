@@ -78,18 +78,35 @@ class References:
         self._lookup_facilities(codes - set(self._facilities))
 
     def _lookup_practitioners(self, ids: set[uuid.UUID]) -> None:
+        # The worker's name cache knows practitioners read or named in the last minute; only
+        # a hit counts (an unknown id is asked again: it may have been registered since).
+        with _names_lock:
+            known = {pid for pid in ids if _practitioner_names.get(pid) is not None}
+        self._practitioners.update(dict.fromkeys(known, True))
+        ids = ids - known
         if not ids:
             return
-        found = set(self.session.scalars(select(Practitioner.id).where(Practitioner.id.in_(ids))))
-        self._practitioners.update({pid: pid in found for pid in ids})
+        rows = {row.id: row.full_name for row in self.session.execute(
+            select(Practitioner.id, Practitioner.full_name).where(Practitioner.id.in_(ids))
+        )}
+        with _names_lock:
+            _practitioner_names.update(rows)
+        self._practitioners.update({pid: pid in rows for pid in ids})
 
     def _lookup_facilities(self, codes: set[str]) -> None:
+        with _names_lock:
+            known = {code: _facility_codes[code] for code in codes if code in _facility_codes}
+        self._facilities.update(known)
+        codes = codes - set(known)
         if not codes:
             return
         rows = self.session.execute(
-            select(Facility.code, Facility.id).where(Facility.code.in_(codes))
-        )
-        found = {code: facility_id for code, facility_id in rows}
+            select(Facility.code, Facility.id, Facility.name).where(Facility.code.in_(codes))
+        ).all()
+        found = {row.code: row.id for row in rows}
+        with _names_lock:
+            _facility_codes.update(found)
+            _facility_names.update({row.id: (row.code, row.name) for row in rows})
         self._facilities.update({code: found.get(code) for code in codes})
 
     def practitioner_known(self, practitioner_id: uuid.UUID) -> bool:
@@ -505,6 +522,7 @@ _practitioner_names: TTLCache[uuid.UUID, str | None] = TTLCache(
     maxsize=50_000, ttl=NAMES_TTL_SECONDS)
 _facility_names: TTLCache[uuid.UUID, tuple[str, str] | None] = TTLCache(
     maxsize=20_000, ttl=NAMES_TTL_SECONDS)
+_facility_codes: TTLCache[str, uuid.UUID] = TTLCache(maxsize=20_000, ttl=NAMES_TTL_SECONDS)
 
 
 def _cached_names(
@@ -528,13 +546,6 @@ def _cached_names(
 
 
 _MISSING = object()
-
-
-def forget_names() -> None:
-    """Empty this worker's name caches (after a rename by this process; tests)."""
-    with _names_lock:
-        _practitioner_names.clear()
-        _facility_names.clear()
 
 
 def practitioner_names(
