@@ -90,16 +90,22 @@ def _head_upsert(dialect: str) -> Any:
 
 
 # Statements built once per dialect (and per companion insert): a read's audit must not pay
-# for building and coercing a 25-column statement on every request.
-_statements: dict[tuple[str, str, int], Any] = {}
+# for building and coercing a 25-column statement on every request. A companion insert is
+# meant to be built once too (module level); the cache keeps it alive, so its id cannot be
+# reused by another statement while the entry exists.
+_statements: dict[tuple[str, str, int], tuple[ReturningInsert | None, Any]] = {}
+_MAX_STATEMENTS = 64
 
 
 def _statement(kind: str, dialect: str, along_with: ReturningInsert | None = None) -> Any:
     key = (kind, dialect, id(along_with) if along_with is not None else 0)
-    stmt = _statements.get(key)
-    if stmt is None:
-        stmt = _build(kind, dialect, along_with)
-        _statements[key] = stmt
+    cached = _statements.get(key)
+    if cached is not None and cached[0] is along_with:
+        return cached[1]
+    if len(_statements) >= _MAX_STATEMENTS:
+        _statements.clear()  # a caller building companions per call: stay bounded
+    stmt = _build(kind, dialect, along_with)
+    _statements[key] = (along_with, stmt)
     return stmt
 
 
