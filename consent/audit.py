@@ -198,11 +198,9 @@ def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> li
     their number: lock and read every chain head involved in one upsert (in citizen order, so
     concurrent batches cannot deadlock on each other), chain the links in Python, write the
     heads back in one upsert and the events in one insert."""
-    if not contents:
-        return []
+    if len(contents) <= 1:
+        return [append_event(session, **content) for content in contents]
     rows = [_event_row(content) for content in contents]
-    if len(rows) == 1:
-        return [append_event(session, **contents[0])]
     heads = AuditChainHead.__table__
     insert_into = _dialect_insert(session)
     citizen_ids = sorted({row["citizen_id"] for row in rows})

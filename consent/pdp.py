@@ -141,20 +141,18 @@ def _consents_in_view(since: Any) -> list[ColumnElement[bool]]:
 
 
 @functools.cache
-def _citizens_query(probe_grants: bool) -> Any:
-    """Built once: the facts of citizens `ids` (and, probing grants, whether any consent or
-    break-glass session ended after `since`)."""
+def _citizens_query() -> Any:
+    """Built once: the facts of citizens `ids` and whether any consent or break-glass session
+    ended after `since` (two index lookups that usually spare the grants queries)."""
     fda = FamilyDoctorAssignment
-    columns: list[Any] = [Citizen, DataKey, fda.practitioner_id, fda.facility_id]
-    if probe_grants:
-        since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
-        columns += [
+    since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
+    return (
+        select(
+            Citizen, DataKey, fda.practitioner_id, fda.facility_id,
             exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
             exists().where(BreakGlassSession.citizen_id == Citizen.id,
                            BreakGlassSession.expires_at > since),
-        ]
-    return (
-        select(*columns)
+        )
         .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
         .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
         .where(Citizen.id.in_(bindparam("ids", expanding=True)))
@@ -162,18 +160,17 @@ def _citizens_query(probe_grants: bool) -> Any:
 
 
 def _load_citizens(
-    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *, probe_grants: bool
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
 ) -> None:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
-    With `probe_grants`, the same query says whether any consent or break-glass session is in
-    view; when none is (most citizens), the grants part is known to be empty without the two
-    queries that would load it.
+    The same query says whether any consent or break-glass session is in view; when none is
+    (most citizens), the grants part is known to be empty without the two queries that would
+    load it.
     """
-    params: dict[str, Any] = {"ids": list(citizen_ids)}
-    if probe_grants:
-        params["since"] = now - RECENTLY_ENDED
-    rows = session.execute(_citizens_query(probe_grants), params).all()
+    rows = session.execute(
+        _citizens_query(), {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
+    ).all()
     first_rows = {}
     for row in rows:
         first_rows.setdefault(row[0].id, row)
@@ -193,7 +190,7 @@ def _load_citizens(
         if practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
                                                 facility_id=facility_id)
-        if probe_grants and not row[4] and not row[5] and "grants" not in loaded.parts:
+        if not row[4] and not row[5] and "grants" not in loaded.parts:
             loaded.consents, loaded.break_glass = (), ()
             loaded.parts.add("grants")
 
@@ -286,19 +283,14 @@ def preload_facts(
     cache = _cache(session)
     ids = sorted(set(citizen_ids))
     with session.no_autoflush:
-        for part, load in (("citizen", None), ("guardianships", _load_guardianships),
+        for part, load in (("citizen", _load_citizens), ("guardianships", _load_guardianships),
                            ("grants", _load_grants)):
             if part not in parts:
                 continue
             missing = [cid for cid in ids if part not in cache.get(cid, _EMPTY).parts]
             for start in range(0, len(missing), _CHUNK):
                 chunk = missing[start:start + _CHUNK]
-                if load is None:
-                    # Probing costs two index lookups and usually spares the grants queries
-                    # a later decision about the same citizen would make.
-                    _load_citizens(session, chunk, now, probe_grants=True)
-                else:
-                    load(session, chunk, now)
+                load(session, chunk, now)
 
 
 _EMPTY = _Loaded()

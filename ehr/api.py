@@ -25,7 +25,7 @@ from core.pagination import decode_cursor, encode_cursor, parse_limit, parse_tim
 from ehr import records
 from ehr.access import Caller, RecordAccess
 from ehr.record_models import RecordEntry
-from ehr.views import Names, entry_view, page_view, parse_fields, version_view
+from ehr.views import entry_view, page_view, parse_fields, version_view
 
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
@@ -52,15 +52,8 @@ def _section(section: str) -> str:
     return section
 
 
-def _names(access: RecordAccess, entries: list[Any]) -> Names:
-    return Names(
-        records.practitioner_names(access, (e.author_practitioner_id for e in entries)),
-        records.facility_names(access, (e.facility_id for e in entries)),
-    )
-
-
 def entry_response(access: RecordAccess, entry: RecordEntry, *, status: int = 200) -> Response:
-    view = entry_view(entry, _names(access, [entry]))
+    view = entry_view(entry, records.names_of(access, [entry]))
     response = json_with_etag(view, etag=version_etag(entry.id, entry.version), status=status)
     return response
 
@@ -138,7 +131,7 @@ def list_section(citizen_id: uuid.UUID, section: str) -> Response:
         access, citizen_id=citizen_id, section=section, limit=limit, position=position,
         updated_since=updated_since, include_entered_in_error=include_eie,
     )
-    names = _names(access, page.entries)
+    names = records.names_of(access, page.entries)
     items = [entry_view(e, names, fields) for e in page.entries]
     next_cursor = encode_cursor(page.next_position) if page.next_position else None
     payload = page_view(items, next_cursor)
@@ -156,7 +149,7 @@ def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
         access = new_access()
         entry = records.create_entry(access, citizen_id=citizen_id, section=section, body=body)
         db.session.flush()
-        return (entry_view(entry, _names(access, [entry])),
+        return (entry_view(entry, records.names_of(access, [entry])),
                 version_etag(entry.id, entry.version), str(entry.id))
 
     return idempotent_create(route=f"/citizens/{citizen_id}/{section}", citizen_id=citizen_id,
@@ -223,12 +216,7 @@ def versions(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Respon
     entry, earlier = records.entry_versions(
         access, citizen_id=citizen_id, section=section, entry_id=entry_id
     )
-    names = Names(
-        records.practitioner_names(
-            access, [entry.author_practitioner_id, *(v.author_practitioner_id for v in earlier)]
-        ),
-        records.facility_names(access, [entry.facility_id, *(v.facility_id for v in earlier)]),
-    )
+    names = records.names_of(access, [entry, *earlier])
     payload = {
         "current": entry_view(entry, names),
         "versions": [version_view(v, names) for v in earlier],

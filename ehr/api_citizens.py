@@ -202,10 +202,7 @@ def summary(citizen_id: uuid.UUID) -> Response:
     by_section: dict[str, list[RecordEntry]] = {s: [] for s in SUMMARY_SECTIONS}
     for entry in entries:
         by_section[entry.section].append(entry)
-    names = Names(
-        records.practitioner_names(access, [e.author_practitioner_id for e in entries + vitals]),
-        records.facility_names(access, [e.facility_id for e in entries + vitals]),
-    )
+    names = records.names_of(access, entries + vitals)
     facts = access.facts(citizen_id)
     today = today_in_vietnam()
     payload: dict[str, Any] = {
@@ -372,11 +369,7 @@ def export(citizen_id: uuid.UUID) -> Response:
         .where(RecordEntryVersion.citizen_id == citizen_id, RecordEntry.section.in_(readable))
         .order_by(RecordEntryVersion.entry_id, RecordEntryVersion.version)
     ))
-    every = [*entries, *versions]
-    names = Names(
-        records.practitioner_names(access, [e.author_practitioner_id for e in every]),
-        records.facility_names(access, [e.facility_id for e in every]),
-    )
+    names = records.names_of(access, [*entries, *versions])
     by_entry: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for version in versions:
         by_entry.setdefault(version.entry_id, []).append(version_view(version, names))
@@ -429,14 +422,7 @@ def immunization_batch() -> Response:
     if errors:
         raise ValidationFailed(errors=errors)
     access = new_access()
-
-    def names_for(entries: list[Any]) -> Names:
-        return Names(
-            records.practitioner_names(access, [e.author_practitioner_id for e in entries]),
-            records.facility_names(access, [e.facility_id for e in entries]),
-        )
-
-    results = batch.upload(access, items=items, names_for=names_for)
+    results = batch.upload(access, items=items)
     db.session.commit()
     payload = {
         "results": [batch.result_view(r, problem_body) for r in results],

@@ -24,7 +24,7 @@ from core.events import emit_many
 from ehr import records
 from ehr.access import RecordAccess
 from ehr.models import Citizen
-from ehr.views import Names, entry_view
+from ehr.views import entry_view
 
 MAX_ITEMS = 500
 ROUTE = "/immunizations/batch"
@@ -69,7 +69,6 @@ def upload(
     access: RecordAccess,
     *,
     items: Sequence[Any],
-    names_for: Callable[[list[Any]], Names],
 ) -> list[ItemResult]:
     """Process one batch; the caller commits once at the end.
 
@@ -154,7 +153,7 @@ def upload(
     emit_many(session, events)
 
     if created:
-        names = names_for([c[1] for c in created])
+        names = records.names_of(access, [c[1] for c in created])
         for index, entry, scope, fingerprint in created:
             view = entry_view(entry, names)
             results[index].status, results[index].entry = 201, view

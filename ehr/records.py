@@ -37,6 +37,7 @@ from ehr.section_schemas import (
     SENSITIVITY_LABELS,
     ObservationSchema,
 )
+from ehr.views import Names
 
 ENVELOPE_FIELDS = ("sensitivity", "source")
 SECTIONS = tuple(SECTION_SCHEMAS)
@@ -570,6 +571,15 @@ def facility_names(
         return {row.id: (row.code, row.name) for row in rows}
 
     return _cached_names(access, ids, _facility_names, query)
+
+
+def names_of(access: RecordAccess, rows: Iterable[Any]) -> Names:
+    """The display names the views of `rows` (entries or versions) show: authors, facilities."""
+    rows = list(rows)
+    return Names(
+        practitioner_names(access, (row.author_practitioner_id for row in rows)),
+        facility_names(access, (row.facility_id for row in rows)),
+    )
 
 
 def immunization_doses(
