@@ -109,6 +109,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=Path("bench-profile-stacks.txt"),
                         help="py-spy raw (collapsed) stacks")
     parser.add_argument("--show-sql", action="store_true", help="print each route's statements")
+    parser.add_argument("--cpu-ab", metavar="ROUTE",
+                        help="after the run, CPU per request of ROUTE against its baseline, "
+                             "in-process, interleaved (app + PostgreSQL)")
     parser.add_argument("--cprofile", metavar="ROUTE",
                         help="after the run, cProfile ROUTE's requests in-process, one client")
     args = parser.parse_args(argv)
@@ -1351,9 +1354,90 @@ def cprofile_route(app: Any, route: Route, tokens: dict[str, str], *, requests: 
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     print(f"\ncProfile of {route.key}: {requests} requests, one client in-process")
+    print("  self time by package, ms per request (waits on PostgreSQL included):")
+    for package, seconds in _self_time_by_package(stats).most_common(14):
+        print(f"    {seconds * 1000 / requests:7.3f}  {package}")
     stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(r"sqlalchemy/", 45)
     stats.sort_stats("cumulative").print_stats(r"(app|auth|consent|core|ehr|notifications)/", 40)
     print(out.getvalue())
+
+
+def _self_time_by_package(stats: Any) -> Counter[str]:
+    """cProfile's self time summed by top-level package (site-packages name, our top-level
+    directory, or the standard library module)."""
+    totals: Counter[str] = Counter()
+    for (filename, _, function), (_, _, self_time, _, _) in stats.stats.items():
+        if filename == "~":
+            package = "C: " + function.split(" of ")[-1].strip("<>'")
+            if "psycopg2" in function and ("execute" in function or "commit" in function):
+                package = "psycopg2 execute/commit (PostgreSQL waits)"
+        elif "site-packages/" in filename:
+            package = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif filename.startswith(str(ROOT)):
+            package = "ours: " + Path(filename).relative_to(ROOT).parts[0]
+        else:
+            package = "stdlib: " + Path(filename).stem
+        totals[package] += self_time
+    return totals
+
+
+def _postgres_cpu_ns() -> int:
+    """CPU time of every PostgreSQL process on this machine (schedstat: nanoseconds)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+                if not comm.read().startswith("postgres"):
+                    continue
+            with open(f"/proc/{pid}/schedstat", encoding="ascii") as stat:
+                total += int(stat.read().split()[0])
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def cpu_ab(app: Any, routes: dict[str, Route], key: str, tokens: dict[str, str], *,
+           rounds: int = 12, block: int = 60) -> dict[str, Any]:
+    """CPU per request of a route and of its baseline: the app's (this process) plus
+    PostgreSQL's, one client in-process, in alternating blocks so that a machine whose speed
+    drifts (a shared VM) slows both alike. Under load the workers are CPU-bound, so the ratio
+    of the totals predicts the ratio of req/s without wrk's noise."""
+    import statistics
+
+    route = routes[key]
+    baseline = routes[route.baseline or "baseline-read"]
+    client = app.test_client()
+    samples: dict[str, list[tuple[float, float]]] = {route.key: [], baseline.key: []}
+    lines = {r.key: (r.plan * (1 + block * rounds // max(len(r.plan), 1)))
+             for r in (route, baseline)}
+    for r in (route, baseline):
+        for line in lines[r.key][:5]:
+            _send(client, r, line, tokens)
+    for index in range(rounds):
+        for r in (baseline, route) if index % 2 else (route, baseline):
+            chunk = lines[r.key][index * block:(index + 1) * block]
+            app_cpu, pg_cpu = time.process_time(), _postgres_cpu_ns()
+            for line in chunk:
+                _send(client, r, line, tokens)
+            samples[r.key].append(((time.process_time() - app_cpu) * 1000 / len(chunk),
+                                   (_postgres_cpu_ns() - pg_cpu) / 1e6 / len(chunk)))
+    figures = {}
+    for name, pairs in samples.items():
+        figures[name] = {"app_ms": round(statistics.median(p[0] for p in pairs), 3),
+                         "postgres_ms": round(statistics.median(p[1] for p in pairs), 3)}
+        figures[name]["total_ms"] = round(figures[name]["app_ms"]
+                                          + figures[name]["postgres_ms"], 3)
+    ratio = figures[baseline.key]["total_ms"] / figures[route.key]["total_ms"]
+    print(f"\nCPU per request, one client, {rounds} interleaved blocks of {block}:")
+    for name, figure in figures.items():
+        print(f"  {name:<16} app {figure['app_ms']:6.2f} ms + PostgreSQL "
+              f"{figure['postgres_ms']:5.2f} ms = {figure['total_ms']:6.2f} ms")
+    print(f"  {baseline.key} / {route.key} = {ratio:.2f}× (CPU-bound req/s ratio)")
+    return {"route": route.key, "baseline": baseline.key, "figures": figures,
+            "ratio": round(ratio, 3)}
 
 
 def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Popen[bytes]]:
@@ -1687,6 +1771,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print_table(results, routes)
             if args.cprofile:
                 cprofile_route(app, routes[args.cprofile], session.tokens)
+            if args.cpu_ab:
+                output["cpu_ab"] = cpu_ab(app, routes, args.cpu_ab, session.tokens)
             if args.show_sql:
                 print_statements(results)
             output["results"] = [_as_json(r) for r in results.values()]

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, str] = {
     "CORS_ORIGINS": "",
     "MAX_BODY_BYTES": str(2 * 1024 * 1024),
     "LOG_LEVEL": "INFO",
+    # PostgreSQL: PREPARE a statement after this many executions on a connection (core/prepared);
+    # 0 behind a transaction-mode pooler.
+    "DB_PREPARE_THRESHOLD": "3",
     "PROMETHEUS_MULTIPROC_DIR": "",
     "TRUSTED_PROXIES": "0",  # reverse proxies in front (X-Forwarded-For/-Proto hops to trust)
     "GUARDIAN_AGE_LIMIT": "16",
@@ -171,6 +174,7 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "APP_ENV": app_env,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "DB_PREPARE_THRESHOLD": _non_negative(env, "DB_PREPARE_THRESHOLD"),
         "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
         "VAULT_KEK_JSON": kek_json or None,
         "BLIND_INDEX_KEY": read_key_file(blind_file),
@@ -193,6 +197,13 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "SESSION_COOKIE_SECURE": production,
         "BENCH_ROUTES": not production and env.get("BENCH_ROUTES", "").strip() == "1",
     }
+
+
+def _non_negative(environ: Mapping[str, str], name: str) -> int:
+    text = _env(environ, name)
+    if not text.isdigit():
+        raise ConfigError(f"{name} must be a whole number ≥ 0, not {text!r}")
+    return int(text)
 
 
 def normalize_database_url(url: str) -> str:

@@ -31,6 +31,8 @@ def _prepare_environment() -> None:
     os.environ["SECRET_KEY_FILE"] = str(keys / "secret.key")
     os.environ["OAUTH_SIGNING_KEY_FILE"] = str(keys / "oauth-signing.pem")
     os.environ["NOTIFICATIONS_WORKER"] = "none"
+    # On PostgreSQL every statement of the suite goes through PREPARE/EXECUTE (core/prepared).
+    os.environ["DB_PREPARE_THRESHOLD"] = "1"
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("VAULT_KEK_JSON", None)
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
