@@ -9,6 +9,7 @@ found", a denied section is "forbidden".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass, field
 
@@ -151,16 +152,33 @@ class RecordAccess:
         )
 
 
+ScopeKey = tuple[tuple[tuple[str, ...], dt.date | None, dt.date | None], ...]
+
+
+def scope_key(scope: Scope) -> ScopeKey | None:
+    """What of a scope reaches SQL (None: nothing visible); equal keys give equal filters."""
+    if not scope.permit or not scope.clauses:
+        return None
+    return tuple((tuple(sorted(c.labels)), c.data_from, c.data_until) for c in scope.clauses)
+
+
 def scope_filter(scope: Scope) -> ColumnElement[bool]:
     """The scope as SQL: OR over clauses of (label allowed AND clinical date in the period)."""
-    if not scope.permit or not scope.clauses:
+    return filter_for(scope_key(scope))
+
+
+@functools.lru_cache(maxsize=512)
+def filter_for(key: ScopeKey | None) -> ColumnElement[bool]:
+    """Built once per distinct scope: most readers see a section through the same few scopes,
+    and building the expression cost more than running it."""
+    if key is None:
         return false()
     clauses = []
-    for clause in scope.clauses:
-        parts: list[ColumnElement[bool]] = [RecordEntry.sensitivity.in_(sorted(clause.labels))]
-        if clause.data_from is not None:
-            parts.append(RecordEntry.clinical_date >= clause.data_from)
-        if clause.data_until is not None:
-            parts.append(RecordEntry.clinical_date <= clause.data_until)
+    for labels, data_from, data_until in key:
+        parts: list[ColumnElement[bool]] = [RecordEntry.sensitivity.in_(labels)]
+        if data_from is not None:
+            parts.append(RecordEntry.clinical_date >= data_from)
+        if data_until is not None:
+            parts.append(RecordEntry.clinical_date <= data_until)
         clauses.append(and_(*parts))
     return or_(*clauses)

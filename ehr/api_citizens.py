@@ -4,12 +4,13 @@ the phone's summary, the immunization schedule, family doctor, export and the va
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from auth.resource import current_principal, require_scope
@@ -21,7 +22,7 @@ from core.http import json_body
 from core.i18n import current_language
 from core.schemas import load_or_problem
 from ehr import batch, records
-from ehr.access import RecordAccess, scope_filter, section_denied
+from ehr.access import RecordAccess, ScopeKey, filter_for, scope_key, section_denied
 from ehr.api import idempotent_create, new_access, today_in_vietnam
 from ehr.citizen_schemas import CitizenCreateSchema, CitizenUpdateSchema, health_id_problems
 from ehr.models import PractitionerMembership
@@ -178,27 +179,17 @@ def summary(citizen_id: uuid.UUID) -> Response:
     sections = [s for s in SUMMARY_SECTIONS if token_allows(resource=SECTION_RESOURCES[s],
                                                               interaction="r")]
     scopes = {s: access.quiet_scope(citizen_id=citizen_id, section=s) for s in sections}
-    clauses = [(RecordEntry.section == s) & scope_filter(scope) for s, scope in scopes.items()
-               if scope.permit]
-    entries: list[RecordEntry] = []
-    if clauses:
-        from sqlalchemy import or_
-
-        entries = list(db.session.scalars(
-            select(RecordEntry).where(RecordEntry.citizen_id == citizen_id,
-                                      RecordEntry.status == STATUS_CURRENT, or_(*clauses))
-            .order_by(RecordEntry.clinical_date.desc().nulls_last())
-        ))
-    vitals: list[RecordEntry] = []
+    vitals_key = None
     if token_allows(resource=SECTION_RESOURCES["observations"], interaction="r"):
-        scope = access.quiet_scope(citizen_id=citizen_id, section="observations")
-        if scope.permit:
-            vitals = list(db.session.scalars(
-                select(RecordEntry).where(
-                    RecordEntry.citizen_id == citizen_id, RecordEntry.section == "observations",
-                    RecordEntry.status == STATUS_CURRENT, scope_filter(scope),
-                ).order_by(RecordEntry.clinical_date.desc().nulls_last()).limit(60)
-            ))
+        vitals_key = scope_key(access.quiet_scope(citizen_id=citizen_id, section="observations"))
+    entries_query, vitals_query = _summary_queries(
+        tuple((s, key) for s, scope in scopes.items() if (key := scope_key(scope)) is not None),
+        vitals_key)
+    params = {"citizen_id": citizen_id}
+    entries: list[RecordEntry] = (list(db.session.scalars(entries_query, params))
+                                  if entries_query is not None else [])
+    vitals: list[RecordEntry] = (list(db.session.scalars(vitals_query, params))
+                                 if vitals_query is not None else [])
     by_section: dict[str, list[RecordEntry]] = {s: [] for s in SUMMARY_SECTIONS}
     for entry in entries:
         by_section[entry.section].append(entry)
@@ -227,6 +218,28 @@ def summary(citizen_id: uuid.UUID) -> Response:
     return json_with_etag(payload)
 
 
+@functools.lru_cache(maxsize=256)
+def _summary_queries(sections: tuple[tuple[str, ScopeKey], ...],
+                     vitals: ScopeKey | None) -> tuple[Any, Any]:
+    """The summary's two queries (current entries of the summary sections, the latest vitals),
+    built once per combination of visible scopes: building them cost more than running them."""
+    citizen = bindparam("citizen_id", type_=RecordEntry.__table__.c.citizen_id.type)
+    newest_first = RecordEntry.clinical_date.desc().nulls_last()
+    entries = None
+    if sections:
+        entries = select(RecordEntry).where(
+            RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT,
+            or_(*((RecordEntry.section == s) & filter_for(key) for s, key in sections)),
+        ).order_by(newest_first)
+    latest_vitals = None
+    if vitals is not None:
+        latest_vitals = select(RecordEntry).where(
+            RecordEntry.citizen_id == citizen, RecordEntry.section == "observations",
+            RecordEntry.status == STATUS_CURRENT, filter_for(vitals),
+        ).order_by(newest_first).limit(60)
+    return entries, latest_vitals
+
+
 def _active(entry: RecordEntry, field: str) -> bool:
     content = entry.content
     return isinstance(content, dict) and content.get(field, "active") == "active"
@@ -244,7 +257,11 @@ def _latest_vitals(entries: list[RecordEntry], names: Names) -> list[dict[str, A
     return list(latest.values())
 
 
-def _unread(citizen_id: uuid.UUID, access: RecordAccess) -> int:
+def _unread(citizen_id: uuid.UUID, access: RecordAccess) -> int | None:
+    """The citizen's badge, for the citizen (or their guardian) only: a clinician reading the
+    summary has no business with a patient's inbox (null)."""
+    if access.caller.role != "citizen":
+        return None
     counter = current_app.extensions.get("phr.unread_count")
     if counter is None:
         return 0

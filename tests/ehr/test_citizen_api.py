@@ -155,10 +155,16 @@ def test_summary_in_one_call(client, world):
     assert len(summary["current_medications"]) == 1
     assert summary["latest_vitals"][0]["data"]["systolic"] == 142
     assert summary["vaccination"] is not None
-    assert isinstance(summary["unread_notifications"], int)
+    badge = client.get("/api/v1/me/notifications/unread-count", headers=world.headers("patient"))
+    assert summary["unread_notifications"] == badge.get_json()["unread_count"]
     revalidate = {"If-None-Match": response.headers["ETag"]}
     cached = client.get(base + "/summary", headers=world.headers("patient", **revalidate))
     assert cached.status_code == 304
+    # The family doctor sees the same record, but not the patient's inbox.
+    seen_by_doctor = client.get(base + "/summary", headers=doctor).get_json()
+    assert seen_by_doctor["unread_notifications"] is None
+    for part in ("allergies", "active_conditions", "current_medications", "latest_vitals"):
+        assert seen_by_doctor[part] == summary[part], part
 
 
 def test_family_doctor_registration_keeps_history(client, world):
