@@ -198,13 +198,8 @@ def _load_citizens(
 def _load_guardianships(
     session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
 ) -> None:
-    since = now - RECENTLY_ENDED
-    rows = session.scalars(
-        select(GuardianshipRow).where(
-            GuardianshipRow.dependant_citizen_id.in_(citizen_ids),
-            or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since),
-        )
-    ).all()
+    rows = session.scalars(_guardianships_query(),
+                           {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}).all()
     found: dict[uuid.UUID, list[Guardianship]] = {cid: [] for cid in citizen_ids}
     for row in rows:
         found[row.dependant_citizen_id].append(Guardianship(
@@ -223,17 +218,32 @@ def _load_guardianships(
         loaded.guardianships = tuple(guardianships)
 
 
+@functools.cache
+def _guardianships_query() -> Any:
+    since = bindparam("since", type_=GuardianshipRow.__table__.c.revoked_at.type)
+    return select(GuardianshipRow).where(
+        GuardianshipRow.dependant_citizen_id.in_(bindparam("ids", expanding=True)),
+        or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since),
+    )
+
+
+@functools.cache
+def _grants_queries() -> tuple[Any, Any]:
+    since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
+    ids = bindparam("ids", expanding=True)
+    return (
+        select(Consent).where(Consent.citizen_id.in_(ids), *_consents_in_view(since)),
+        select(BreakGlassSession).where(BreakGlassSession.citizen_id.in_(ids),
+                                        BreakGlassSession.expires_at > since),
+    )
+
+
 def _load_grants(session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
     """Consents and break-glass sessions: the two ways a practitioner reaches a record."""
-    since = now - RECENTLY_ENDED
-    consents = session.scalars(
-        select(Consent).where(Consent.citizen_id.in_(citizen_ids), *_consents_in_view(since))
-    ).all()
-    sessions = session.scalars(
-        select(BreakGlassSession).where(
-            BreakGlassSession.citizen_id.in_(citizen_ids), BreakGlassSession.expires_at > since
-        )
-    ).all()
+    params = {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
+    consents_query, sessions_query = _grants_queries()
+    consents = session.scalars(consents_query, params).all()
+    sessions = session.scalars(sessions_query, params).all()
     grants: dict[uuid.UUID, list[Grant]] = {cid: [] for cid in citizen_ids}
     for row in consents:
         grants[row.citizen_id].append(_grant(row))

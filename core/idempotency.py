@@ -9,6 +9,7 @@ replayable answer, and a concurrent duplicate loses on the unique index and repl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request
-from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, select
+from sqlalchemy import Integer, LargeBinary, String, Uuid, bindparam, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import UTCDateTime, db, utcnow
@@ -82,9 +83,7 @@ def fingerprint_of(*, method: str, route: str, body: Any) -> bytes:
 
 def lookup(session: Session, *, scope: bytes, fingerprint: bytes) -> Replay | None:
     """The first response for this key, or None; 422 when the key was used for another body."""
-    record = session.scalars(
-        select(IdempotencyRecord).where(IdempotencyRecord.scope == scope)
-    ).one_or_none()
+    record = session.scalars(_lookup_query(), {"scope": scope}).one_or_none()
     if record is None:
         return None
     if record.expires_at <= utcnow():
@@ -95,6 +94,12 @@ def lookup(session: Session, *, scope: bytes, fingerprint: bytes) -> Replay | No
         raise ValidationFailed(Message("problem.idempotency-key-reused.detail"),
                                code="idempotency-key-reused")
     return Replay(status=record.response_status, body=record.response)
+
+
+@functools.cache
+def _lookup_query() -> Any:
+    # Built once: every create with an Idempotency-Key runs it.
+    return select(IdempotencyRecord).where(IdempotencyRecord.scope == bindparam("scope"))
 
 
 def remember(

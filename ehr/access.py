@@ -162,15 +162,11 @@ def scope_key(scope: Scope) -> ScopeKey | None:
     return tuple((tuple(sorted(c.labels)), c.data_from, c.data_until) for c in scope.clauses)
 
 
-def scope_filter(scope: Scope) -> ColumnElement[bool]:
-    """The scope as SQL: OR over clauses of (label allowed AND clinical date in the period)."""
-    return filter_for(scope_key(scope))
-
-
 @functools.lru_cache(maxsize=512)
 def filter_for(key: ScopeKey | None) -> ColumnElement[bool]:
-    """Built once per distinct scope: most readers see a section through the same few scopes,
-    and building the expression cost more than running it."""
+    """A scope as SQL: OR over clauses of (label allowed AND clinical date in the period).
+    Built once per distinct scope: most readers see a section through the same few scopes, and
+    building the expression cost more than running it."""
     if key is None:
         return false()
     clauses = []

@@ -8,6 +8,7 @@ which the API commits once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from consent.pdp import loaded_citizen
 from core.errors import Conflict, Message, NotFound, ValidationFailed
 from core.events import ENTRY_CREATED, DomainEvent, emit
 from core.schemas import load_or_problem
-from ehr.access import RecordAccess, scope_filter
+from ehr.access import RecordAccess, ScopeKey, filter_for, scope_key
 from ehr.models import Citizen, Facility, Practitioner
 from ehr.record_models import (
     STATUS_CURRENT,
@@ -322,10 +323,17 @@ def add_entry(
     return entry, created
 
 
+@functools.cache
+def _entry_query() -> Any:
+    # Built once (session.get builds and keys a new statement on every call).
+    return select(RecordEntry).where(
+        RecordEntry.id == bindparam("entry_id", type_=RecordEntry.__table__.c.id.type))
+
+
 def _load_entry(
     access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
 ) -> RecordEntry:
-    entry = access.session.get(RecordEntry, entry_id)
+    entry = access.session.scalars(_entry_query(), {"entry_id": entry_id}).one_or_none()
     if entry is None or entry.citizen_id != citizen_id or entry.section != section:
         # Audit the attempt all the same: probing for entries is worth knowing about.
         access.decide(citizen_id=citizen_id, section=section, action="read")
@@ -456,25 +464,12 @@ def list_entries(
     """One page of a section, the permission in the WHERE clause (never filtered after)."""
     get_citizen(access, citizen_id)
     scope = access.section_scope(citizen_id=citizen_id, section=section)
-    query = select(RecordEntry).where(
-        RecordEntry.citizen_id == citizen_id, RecordEntry.section == section, scope_filter(scope)
-    )
-    if updated_since is not None:
-        # Delta sync: everything changed since, retractions included, oldest change first.
-        query = query.where(RecordEntry.updated_at > updated_since)
-        order = "updated"
-    else:
-        if not include_entered_in_error:
-            query = query.where(RecordEntry.status == STATUS_CURRENT)
-        order = "clinical"
-    query = _apply_position(query, order, position)
-    if order == "updated":
-        query = query.order_by(RecordEntry.updated_at.asc(), RecordEntry.id.asc())
-    else:
-        query = query.order_by(
-            RecordEntry.clinical_date.desc().nulls_last(), RecordEntry.id.desc()
-        )
-    rows = list(access.session.scalars(query.limit(limit + 1)))
+    order = "updated" if updated_since is not None else "clinical"
+    after, params = _position_params(order, position)
+    query = _list_query(section, scope_key(scope), order,
+                        include_entered_in_error or updated_since is not None, after)
+    params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
+    rows = list(access.session.scalars(query, params))
     next_position = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -487,9 +482,47 @@ def list_entries(
     return Page(entries=rows, next_position=next_position)
 
 
-def _apply_position(query: Any, order: str, position: Mapping[str, Any] | None) -> Any:
+@functools.lru_cache(maxsize=1024)
+def _list_query(section: str, scope: ScopeKey | None, order: str, any_status: bool,
+                after: str | None) -> Any:
+    """A section page's query, built once per shape (scope, ordering, cursor kind); values are
+    bound at execution (citizen_id, updated_since, limit, after_*)."""
+    entry = RecordEntry
+    query = select(entry).where(
+        entry.citizen_id == bindparam("citizen_id", type_=entry.__table__.c.citizen_id.type),
+        entry.section == section, filter_for(scope),
+    )
+    if order == "updated":
+        # Delta sync: everything changed since, retractions included, oldest change first.
+        query = query.where(entry.updated_at > bindparam(
+            "updated_since", type_=entry.__table__.c.updated_at.type))
+    elif not any_status:
+        query = query.where(entry.status == STATUS_CURRENT)
+    last_id = bindparam("after_id", type_=entry.__table__.c.id.type)
+    if after == "updated":
+        stamp = bindparam("after_stamp", type_=entry.__table__.c.updated_at.type)
+        query = query.where((entry.updated_at > stamp)
+                            | ((entry.updated_at == stamp) & (entry.id > last_id)))
+    elif after == "undated":
+        query = query.where(entry.clinical_date.is_(None), entry.id < last_id)
+    elif after == "dated":
+        day = bindparam("after_day", type_=entry.__table__.c.clinical_date.type)
+        query = query.where((entry.clinical_date < day)
+                            | ((entry.clinical_date == day) & (entry.id < last_id))
+                            | entry.clinical_date.is_(None))
+    if order == "updated":
+        query = query.order_by(entry.updated_at.asc(), entry.id.asc())
+    else:
+        query = query.order_by(entry.clinical_date.desc().nulls_last(), entry.id.desc())
+    return query.limit(bindparam("limit"))
+
+
+def _position_params(
+    order: str, position: Mapping[str, Any] | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The cursor's kind and values (a cursor of another ordering is a 400)."""
     if not position:
-        return query
+        return None, {}
     expected = "u" if order == "updated" else "c"
     try:
         if position.get("o") != expected:
@@ -497,22 +530,17 @@ def _apply_position(query: Any, order: str, position: Mapping[str, Any] | None) 
         last_id = uuid.UUID(str(position["id"]))
         if order == "updated":
             stamp = dt.datetime.fromisoformat(str(position["t"]))
-            return query.where(
-                (RecordEntry.updated_at > stamp)
-                | ((RecordEntry.updated_at == stamp) & (RecordEntry.id > last_id))
-            )
+            if stamp.tzinfo is None:
+                raise ValueError("cursor timestamp without offset")
+            return "updated", {"after_id": last_id, "after_stamp": stamp}
         day = dt.date.fromisoformat(position["d"]) if position.get("d") else None
     except (KeyError, ValueError, TypeError) as exc:
         from core.errors import BadRequest
 
         raise BadRequest(Message("problem.invalid-cursor.detail"), code="invalid-cursor") from exc
     if day is None:
-        return query.where(RecordEntry.clinical_date.is_(None), RecordEntry.id < last_id)
-    return query.where(
-        (RecordEntry.clinical_date < day)
-        | ((RecordEntry.clinical_date == day) & (RecordEntry.id < last_id))
-        | RecordEntry.clinical_date.is_(None)
-    )
+        return "undated", {"after_id": last_id}
+    return "dated", {"after_id": last_id, "after_day": day}
 
 
 # Display names of practitioners and facilities change rarely and are public register data:

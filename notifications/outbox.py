@@ -10,6 +10,7 @@ PostgreSQL), which never fails the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections import defaultdict
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, event, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.orm import Session, scoped_session
 
 from core.encryption import encrypt_value, keyring
@@ -71,15 +72,21 @@ def _real_session(session: Session | scoped_session[Session]) -> Session:
     return session() if isinstance(session, scoped_session) else session
 
 
-def _insert_ignoring_duplicates(session: Session, table: Table, index: str) -> Any:
-    dialect = session.get_bind().dialect.name
+def _insert_ignoring_duplicates(session: Session, table: Table, index: str, returning: str) -> Any:
+    return _insert_ignoring(session.get_bind().dialect.name, table, index, returning)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table, index: str, returning: str) -> Any:
+    # Built once per table: INSERT ... ON CONFLICT DO NOTHING RETURNING, by dialect.
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the service supports these two
         raise RuntimeError(f"unsupported database {dialect}")
-    return insert(table).on_conflict_do_nothing(index_elements=[index])
+    return insert(table).on_conflict_do_nothing(index_elements=[index]).returning(
+        table.c[returning])
 
 
 def enqueue(
@@ -120,10 +127,14 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        found.update(session.scalars(
-            select(Notification.dedup_key).where(Notification.dedup_key.in_(chunk))
-        ))
+        found.update(session.scalars(_existing_keys_query(), {"keys": chunk}))
     return found
+
+
+@functools.cache
+def _existing_keys_query() -> Any:
+    return select(Notification.dedup_key).where(
+        Notification.dedup_key.in_(bindparam("keys", expanding=True)))
 
 
 def _insert_notifications(
@@ -159,10 +170,8 @@ def _insert_notifications(
     if not rows:
         return {}
     session.flush()  # a data key created just now must exist before rows that use it
-    table = Notification.__table__
-    statement = _insert_ignoring_duplicates(session, table, "dedup_key").returning(
-        table.c.dedup_key
-    )
+    statement = _insert_ignoring_duplicates(session, Notification.__table__, "dedup_key",
+                                            returning="dedup_key")
     inserted: set[str] = set()
     for start in range(0, len(rows), _CHUNK):
         inserted.update(session.execute(statement, rows[start:start + _CHUNK]).scalars())
@@ -180,12 +189,24 @@ def _contacts(session: Session, recipients: Iterable[Recipient]) -> dict[uuid.UU
     contacts: dict[uuid.UUID, _Contact] = {}
     for start in range(0, len(citizen_ids), _CHUNK):
         chunk = citizen_ids[start:start + _CHUNK]
-        query = select(
-            Citizen.id, Citizen.phone_ct.is_not(None), Citizen.email_ct.is_not(None)
-        ).where(Citizen.id.in_(chunk))
-        for citizen_id, has_phone, has_email in session.execute(query):
+        for citizen_id, has_phone, has_email in session.execute(_contacts_query(),
+                                                                 {"ids": chunk}):
             contacts[citizen_id] = _Contact(bool(has_phone), bool(has_email))
     return contacts
+
+
+@functools.cache
+def _contacts_query() -> Any:
+    return select(Citizen.id, Citizen.phone_ct.is_not(None), Citizen.email_ct.is_not(None)
+                  ).where(Citizen.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _devices_query() -> Any:
+    return select(Device.id, Device.platform, Device.owner_id).where(
+        Device.owner_kind == bindparam("kind"),
+        Device.owner_id.in_(bindparam("ids", expanding=True)),
+    ).order_by(Device.created_at, Device.id)
 
 
 def _devices(
@@ -198,10 +219,8 @@ def _devices(
     # One kind, a list of ids: an index range scan (a list of (kind, id) pairs is not).
     for kind, owner_ids in by_kind.items():
         for start in range(0, len(owner_ids), _CHUNK):
-            query = select(Device.id, Device.platform, Device.owner_id).where(
-                Device.owner_kind == kind, Device.owner_id.in_(owner_ids[start:start + _CHUNK])
-            ).order_by(Device.created_at, Device.id)
-            for device_id, platform, owner in session.execute(query):
+            chunk = {"kind": kind, "ids": owner_ids[start:start + _CHUNK]}
+            for device_id, platform, owner in session.execute(_devices_query(), chunk):
                 devices[Recipient(kind, owner)].append((device_id, platform))
     return devices
 
@@ -260,8 +279,8 @@ def _insert_deliveries(
             })
     if not rows:
         return []
-    table = Delivery.__table__
-    statement = _insert_ignoring_duplicates(session, table, "dedup_key").returning(table.c.id)
+    statement = _insert_ignoring_duplicates(session, Delivery.__table__, "dedup_key",
+                                            returning="id")
     ids: list[uuid.UUID] = []
     for start in range(0, len(rows), _CHUNK):
         ids.extend(session.execute(statement, rows[start:start + _CHUNK]).scalars())

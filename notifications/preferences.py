@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -82,13 +83,17 @@ def load_rows(
     rows: dict[Recipient, Preference] = {}
     for kind, owner_ids in by_kind.items():
         for start in range(0, len(owner_ids), 500):
-            query = select(Preference).where(
-                Preference.owner_kind == kind,
-                Preference.owner_id.in_(owner_ids[start:start + 500]),
-            )
-            for row in session.scalars(query):
+            chunk = {"kind": kind, "ids": owner_ids[start:start + 500]}
+            for row in session.scalars(_rows_query(), chunk):
                 rows[Recipient(row.owner_kind, row.owner_id)] = row
     return rows
+
+
+@functools.cache
+def _rows_query() -> Any:
+    # Built once: every notification fan-out runs it.
+    return select(Preference).where(Preference.owner_kind == bindparam("kind"),
+                                    Preference.owner_id.in_(bindparam("ids", expanding=True)))
 
 
 def get_preferences(
