@@ -111,8 +111,10 @@ def remember(
     status: int,
     body: Mapping[str, Any],
     resource_id: str | None = None,
+    stage: bool = True,
 ) -> IdempotencyRecord:
-    """Add the response to the caller's transaction (it commits with the change)."""
+    """Add the response to the caller's transaction (it commits with the change); with
+    `stage=False` the caller inserts it (a batch, with `core.db.insert_unstaged`)."""
     now = utcnow()
     record = IdempotencyRecord(
         id=uuid.uuid4(), citizen_id=citizen_id, scope=scope, fingerprint=fingerprint,
@@ -120,7 +122,8 @@ def remember(
         expires_at=now + RETENTION,
     )
     record.response = dict(body)
-    session.add(record)
+    if stage:
+        session.add(record)
     return record
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from consent.pdp import loaded_citizen, preload_facts
 from core import idempotency
 from core.conditional import version_etag
+from core.db import insert_unstaged
 from core.errors import Forbidden, Message, NotFound, Problem, ValidationFailed
 from core.events import emit_many
 from ehr import records
@@ -147,21 +148,24 @@ def upload(
             results[index].status, results[index].problem = problem.status, problem
             continue
         entry, event = records.add_entry(access, citizen_id=citizen.id, section="immunizations",
-                                         prepared=prepared, references=references)
+                                         prepared=prepared, references=references, stage=False)
         created.append((index, entry, scope, fingerprint))
         events.append(event)
     emit_many(session, events)
 
     if created:
         names = records.names_of(access, [c[1] for c in created])
+        remembered = []
         for index, entry, scope, fingerprint in created:
             view = entry_view(entry, names)
             results[index].status, results[index].entry = 201, view
-            idempotency.remember(
+            remembered.append(idempotency.remember(
                 session, scope=scope, fingerprint=fingerprint, citizen_id=entry.citizen_id,
                 status=201, body={"body": view, "etag": version_etag(entry.id, 1)},
-                resource_id=str(entry.id),
-            )
+                resource_id=str(entry.id), stage=False,
+            ))
+        # The new entries and their stored answers: one multi-row INSERT each.
+        insert_unstaged(session, [entry for _, entry, _, _ in created] + remembered)
     return results
 
 

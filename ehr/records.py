@@ -143,9 +143,16 @@ def _validate_envelope(envelope: Mapping[str, Any], *, role: str) -> dict[str, A
     return {"sensitivity": sensitivity, "source": source}
 
 
+@functools.cache
+def _section_schema(section: str) -> Any:
+    # One instance per section, reused: building a schema (binding and copying its fields) cost
+    # more than validating with it, 500 times per station batch. Loading keeps no state on it.
+    return SECTION_SCHEMAS[section]()
+
+
 def validate_content(section: str, content: Mapping[str, Any]) -> dict[str, Any]:
     """Validate section content and return it in stored (JSON) form."""
-    schema = SECTION_SCHEMAS[section]()
+    schema = _section_schema(section)
     loaded = load_or_problem(schema, dict(content))
     if isinstance(schema, ObservationSchema):
         loaded = schema.normalise(loaded)
@@ -298,10 +305,11 @@ def check_against_person(citizen: Citizen, section: str, prepared: PreparedEntry
 
 def add_entry(
     access: RecordAccess, *, citizen_id: uuid.UUID, section: str, prepared: PreparedEntry,
-    references: References,
+    references: References, stage: bool = True,
 ) -> tuple[RecordEntry, DomainEvent]:
     """Add an already validated and authorized entry; returns it with the event the caller
-    emits (one by one, or a batch's all together)."""
+    emits (one by one, or a batch's all together). `stage=False`: the caller inserts it
+    (a batch, with `core.db.insert_unstaged`)."""
     now = access.now
     entry = RecordEntry(
         id=uuid.uuid4(), citizen_id=citizen_id, section=section,
@@ -313,7 +321,8 @@ def add_entry(
         created_at=now, updated_at=now,
     )
     entry.content = prepared.content
-    access.session.add(entry)
+    if stage:
+        access.session.add(entry)
     created = DomainEvent(
         name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=now,
         data={"section": section, "entry_id": str(entry.id), "sensitivity": entry.sensitivity,

@@ -106,7 +106,7 @@ def _unpad(padded: bytes) -> bytes | None:
 def _nfc_json(value: Any) -> Any:
     """Return ``value`` with every string (keys included) in NFC; reject keys that then collide."""
     if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
     if isinstance(value, list | tuple):
         return [_nfc_json(item) for item in value]
     if isinstance(value, dict):
@@ -114,7 +114,7 @@ def _nfc_json(value: Any) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError("JSON object keys must be str")
-            nfc_key = unicodedata.normalize("NFC", key)
+            nfc_key = key if key.isascii() else unicodedata.normalize("NFC", key)
             if nfc_key in result:
                 raise ValueError("JSON object has keys that are equal after NFC normalisation")
             result[nfc_key] = _nfc_json(item)
