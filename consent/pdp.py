@@ -39,7 +39,7 @@ from consent.policy_types import (
     Target,
 )
 from core.db import utcnow
-from core.encryption import ERASED, KEY_RETIRED, DataKey
+from core.encryption import ERASED, KEY_RETIRED, DataKey, keyring
 from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
 from ehr.models import Citizen, FamilyDoctorAssignment
@@ -141,14 +141,26 @@ def _consents_in_view(since: Any) -> list[ColumnElement[bool]]:
 
 
 @functools.cache
-def _citizens_query() -> Any:
-    """Built once: the facts of citizens `ids` and whether any consent or break-glass session
-    ended after `since` (two index lookups that usually spare the grants queries)."""
+def _citizens_query(entities: bool) -> Any:
+    """Built once per shape: the facts of citizens `ids` and whether any consent or break-glass
+    session ended after `since` (two index lookups that usually spare the grants queries).
+
+    With `entities`, the citizen and data-key rows come as ORM entities (for services that
+    show or change the person); without, only the columns the policy and the key ring need:
+    loading a twenty-column entity cost more than the rest of an entry read's decision.
+    """
     fda = FamilyDoctorAssignment
     since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
+    keys = DataKey.__table__.c
+    person: tuple[Any, ...] = (
+        (Citizen, DataKey) if entities
+        else (Citizen.id, Citizen.date_of_birth_ct, keys.id.label("key_id"),
+              keys.citizen_id.label("key_citizen_id"), keys.kek_id, keys.wrapped_key,
+              keys.status.label("key_status"))
+    )
     return (
         select(
-            Citizen, DataKey, fda.practitioner_id, fda.facility_id,
+            *person, fda.practitioner_id, fda.facility_id,
             exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
             exists().where(BreakGlassSession.citizen_id == Citizen.id,
                            BreakGlassSession.expires_at > since),
@@ -159,8 +171,20 @@ def _citizens_query() -> Any:
     )
 
 
+@dataclass(frozen=True)
+class _KeyRow:
+    """A data-key row of the lean facts query, in the shape the key ring takes."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    kek_id: str
+    wrapped_key: bytes | None
+    status: str
+
+
 def _load_citizens(
-    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *,
+    entities: bool = False,
 ) -> None:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
@@ -168,12 +192,21 @@ def _load_citizens(
     (most citizens), the grants part is known to be empty without the two queries that would
     load it.
     """
-    rows = session.execute(
-        _citizens_query(), {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
-    ).all()
-    first_rows = {}
+    params = {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
+    if entities:
+        rows = session.execute(_citizens_query(True), params).all()
+    else:
+        # Plain columns: the connection spares the ORM's per-statement work.
+        rows = session.connection().execute(_citizens_query(False), params).all()
+    first_rows: dict[uuid.UUID, Any] = {}
+    ring = keyring(session)
     for row in rows:
-        first_rows.setdefault(row[0].id, row)
+        citizen_id = row[0].id if entities else row.id
+        first_rows.setdefault(citizen_id, row)
+        if not entities and row.key_id is not None:
+            ring.remember([_KeyRow(id=row.key_id, citizen_id=row.key_citizen_id,
+                                   kek_id=row.kek_id, wrapped_key=row.wrapped_key,
+                                   status=row.key_status)])
     cache = _cache(session)
     for citizen_id in citizen_ids:
         loaded = cache.setdefault(citizen_id, _Loaded())
@@ -181,18 +214,31 @@ def _load_citizens(
         row = first_rows.get(citizen_id)
         loaded.exists = row is not None
         if row is None:
+            loaded.parts.add("entity")  # nobody to load
             continue
-        citizen, _, practitioner_id, facility_id = row[:4]
-        loaded.citizen = citizen
-        # The data keys are in the identity map now: decrypting the birth date needs no query.
-        birth_date = citizen.date_of_birth
+        if entities:
+            loaded.parts.add("entity")
+            loaded.citizen = row[0]
+            # The data keys are in the identity map now: decrypting needs no query.
+            birth_date = row[0].date_of_birth
+        else:
+            birth_date = Citizen.date_of_birth.decrypt_stored(
+                session, row_id=citizen_id, citizen_id=citizen_id,
+                ciphertext=row.date_of_birth_ct)
         loaded.birth_date = None if birth_date is ERASED else birth_date
+        practitioner_id, facility_id = row[-4], row[-3]
         if practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
                                                 facility_id=facility_id)
-        if not row[4] and not row[5] and "grants" not in loaded.parts:
+        if not row[-2] and not row[-1] and "grants" not in loaded.parts:
             loaded.consents, loaded.break_glass = (), ()
             loaded.parts.add("grants")
+
+
+def _load_entities(
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
+) -> None:
+    _load_citizens(session, citizen_ids, now, entities=True)
 
 
 def _load_guardianships(
@@ -293,8 +339,9 @@ def preload_facts(
     cache = _cache(session)
     ids = sorted(set(citizen_ids))
     with session.no_autoflush:
-        for part, load in (("citizen", _load_citizens), ("guardianships", _load_guardianships),
-                           ("grants", _load_grants)):
+        # The entities carry the citizen part too: asked for both, one query loads both.
+        for part, load in (("entity", _load_entities), ("citizen", _load_citizens),
+                           ("guardianships", _load_guardianships), ("grants", _load_grants)):
             if part not in parts:
                 continue
             missing = [cid for cid in ids if part not in cache.get(cid, _EMPTY).parts]
@@ -347,8 +394,20 @@ def load_guardian_facts(session: Session, *, citizen_id: uuid.UUID, now: dt.date
 
 
 def loaded_citizen(session: Session, citizen_id: uuid.UUID) -> Citizen | None:
-    """The citizen's row with their data keys (shares the facts cache: usually no query)."""
-    return _loaded(session, citizen_id, utcnow(), frozenset({"citizen"})).citizen
+    """The citizen's row with their data keys (shares the facts cache: one query at most).
+
+    Ask for it before the decision when the service needs the entity (showing or changing the
+    person): the facts then come with it; asked after a decision, it costs a second query."""
+    return _loaded(session, citizen_id, utcnow(), frozenset({"entity"})).citizen
+
+
+def citizen_birth_date(session: Session, citizen_id: uuid.UUID) -> dt.date | None:
+    """The citizen's date of birth from the facts (None when erased); NotFound when there is
+    no such citizen. Shares the facts cache: usually no query."""
+    loaded = _loaded(session, citizen_id, utcnow(), frozenset({"citizen"}))
+    if not loaded.exists:
+        raise NotFound()
+    return loaded.birth_date
 
 
 def citizen_exists(session: Session, citizen_id: uuid.UUID) -> bool:

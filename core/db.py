@@ -27,7 +27,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Sessions live for one request (or one CLI batch). Expiring every loaded row at commit made a
+# read's closing commit (its audit event) walk the whole identity map, and any attribute read
+# after a commit cost a refresh query; a request never needs another transaction's values for
+# rows it already holds.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 def utcnow() -> datetime:

@@ -125,6 +125,11 @@ class SessionKeyRing:
                     DataKey.citizen_id.in_(wanted), DataKey.status != KEY_RETIRED
                 )
             ))
+        self.remember(rows)
+
+    def remember(self, rows: Iterable[Any]) -> None:
+        """Take data-key rows another query already fetched (the consent facts bring them):
+        anything with the columns of `DataKey`; keys seen before are left as they are."""
         for row in rows:
             if row.id not in self._by_id:
                 try:
@@ -301,16 +306,28 @@ class EncryptedField:
         return encrypt_value(cipher, self.kind, value, context)
 
     def decrypt(self, instance: Any, ciphertext: bytes) -> Any:
-        context = self.context(instance)
+        return self._decrypt(self._session_of(instance), self.context(instance),
+                             instance.vault_citizen_id(), ciphertext)
+
+    def decrypt_stored(self, session: Session, *, row_id: uuid.UUID, citizen_id: uuid.UUID,
+                       ciphertext: bytes) -> Any:
+        """Decrypt this field's stored value of one row read without its ORM entity (a query
+        that fetches a few columns); same checks, errors and erasure as reading the attribute."""
+        context = FieldContext(table=self.owner.__tablename__,  # type: ignore[union-attr]
+                               column=self.name, row_id=str(row_id), citizen_id=str(citizen_id))
+        return self._decrypt(session, context, citizen_id, ciphertext)
+
+    def _decrypt(self, session: Session, context: FieldContext, citizen_id: uuid.UUID,
+                 ciphertext: bytes) -> Any:
         try:
             key_id = ciphertext_key_id(ciphertext, aad=context)
-            ring = keyring(self._session_of(instance))
+            ring = keyring(session)
             try:
                 cipher = ring.cipher_for_key(key_id)
             except KeyDestroyedError:
                 # Erased only with the row's own citizen's key: a shredded citizen's ciphertext
                 # copied onto someone else's row is tampering, not an erasure.
-                if ring.owner_of(key_id) == instance.vault_citizen_id():
+                if ring.owner_of(key_id) == citizen_id:
                     return ERASED
                 raise DecryptionError(
                     table=context.table, column=context.column, row_id=context.row_id,

@@ -8,6 +8,7 @@ about fifteen statements, not fifteen per item.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consent.pdp import loaded_citizen, preload_facts
+from consent.pdp import citizen_birth_date, preload_facts
 from core import idempotency
 from core.conditional import version_etag
 from core.db import insert_unstaged
@@ -24,7 +25,6 @@ from core.errors import Forbidden, Message, NotFound, Problem, ValidationFailed
 from core.events import emit_many
 from ehr import records
 from ehr.access import RecordAccess
-from ehr.models import Citizen
 from ehr.views import entry_view
 
 MAX_ITEMS = 500
@@ -111,43 +111,44 @@ def upload(
     references.preload(p[3] for p in pending if p[4] not in earlier)
 
     # Validate each new item against the shapes, code lists and references.
-    valid: list[tuple[int, Citizen, records.PreparedEntry, bytes, bytes]] = []
+    valid: list[tuple[int, uuid.UUID, dt.date | None, records.PreparedEntry, bytes, bytes]] = []
     for index, _client_item_id, citizen_id, body, scope, fingerprint in pending:
         previous = earlier.get(scope)
         if previous is not None:
             _answer_replay(results[index], previous, fingerprint)
             continue
         try:
-            citizen = loaded_citizen(session, citizen_id)
-            if citizen is None:
-                raise NotFound(Message("record.citizen-unknown"))
+            try:
+                birth = citizen_birth_date(session, citizen_id)
+            except NotFound:
+                raise NotFound(Message("record.citizen-unknown")) from None
             prepared = records.prepare_entry(access, section="immunizations", body=body,
                                              references=references)
         except Problem as problem:
             results[index].status, results[index].problem = problem.status, problem
             continue
-        valid.append((index, citizen, prepared, scope, fingerprint))
+        valid.append((index, citizen_id, birth, prepared, scope, fingerprint))
 
     # Decide (and audit) every valid item together, then add what was permitted.
     decisions = access.decide_creates([
-        (citizen.id, "immunizations", prepared.sensitivity, prepared.clinical_date,
+        (citizen_id, "immunizations", prepared.sensitivity, prepared.clinical_date,
          prepared.source)
-        for _, citizen, prepared, _, _ in valid
+        for _, citizen_id, _, prepared, _, _ in valid
     ]) if valid else []
     created: list[tuple[int, Any, bytes, bytes]] = []
     events = []
-    for (index, citizen, prepared, scope, fingerprint), decision in zip(
+    for (index, citizen_id, birth, prepared, scope, fingerprint), decision in zip(
         valid, decisions, strict=True
     ):
         try:
             if not decision.permit:
                 raise Forbidden(Message("problem.section-forbidden.detail"),
                                 code="section-forbidden")
-            records.check_against_person(citizen, "immunizations", prepared)
+            records.check_against_person(birth, "immunizations", prepared)
         except Problem as problem:
             results[index].status, results[index].problem = problem.status, problem
             continue
-        entry, event = records.add_entry(access, citizen_id=citizen.id, section="immunizations",
+        entry, event = records.add_entry(access, citizen_id=citizen_id, section="immunizations",
                                          prepared=prepared, references=references, stage=False)
         created.append((index, entry, scope, fingerprint))
         events.append(event)

@@ -19,7 +19,7 @@ from cachetools import TTLCache
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from consent.pdp import loaded_citizen
+from consent.pdp import citizen_birth_date, loaded_citizen
 from core.errors import Conflict, Message, NotFound, ValidationFailed
 from core.events import ENTRY_CREATED, DomainEvent, emit
 from core.schemas import load_or_problem
@@ -51,6 +51,12 @@ def get_citizen(access: RecordAccess, citizen_id: uuid.UUID) -> Citizen:
     if citizen is None:
         raise NotFound()
     return citizen
+
+
+def require_citizen(access: RecordAccess, citizen_id: uuid.UUID) -> dt.date | None:
+    """404 unless the citizen exists; their date of birth (None when erased), from the
+    decision point's facts (one query at most, none when the decision has loaded them)."""
+    return citizen_birth_date(access.session, citizen_id)
 
 
 class References:
@@ -176,25 +182,25 @@ def _clinical_date(section: str, content: Mapping[str, Any]) -> dt.date | None:
 
 
 def _effective_sensitivity(section: str, declared: str, content: Mapping[str, Any]) -> str:
-    """A diagnosis in a restricted category keeps that label unless another restricted one is
-    declared: a label can be tightened by the writer, never loosened below the code's."""
+    """A diagnosis in a restricted category carries that category's label whatever the writer
+    declares (another restricted label would show it to grantees of that other category); a
+    writer may restrict an entry whose codes are not restricted."""
     codes: list[str] = []
     if section in ("conditions", "family-history") and content.get("icd10_code"):
         codes.append(content["icd10_code"])
     codes.extend(content.get("diagnosis_codes") or [])
     if section == "medications" and content.get("reason_code"):
         codes.append(content["reason_code"])
-    if declared != "normal":
-        return declared
     for code in codes:
         label = default_sensitivity(code)
         if label != "normal":
             return label
-    return "normal"
+    return declared
 
 
-def _check_dates_against_birth(citizen: Citizen, section: str, content: Mapping[str, Any]) -> None:
-    birth = citizen.date_of_birth
+def _check_dates_against_birth(
+    birth: dt.date | None, section: str, content: Mapping[str, Any]
+) -> None:
     if not isinstance(birth, dt.date):
         return
     errors: dict[str, list[Message | str]] = {}
@@ -283,7 +289,7 @@ def create_entry(
     access: RecordAccess, *, citizen_id: uuid.UUID, section: str, body: Mapping[str, Any]
 ) -> RecordEntry:
     """Validate, authorize (with the entry's label, date and source) and add a new entry."""
-    citizen = get_citizen(access, citizen_id)
+    birth = require_citizen(access, citizen_id)
     references = References(access.session)
     prepared = prepare_entry(access, section=section, body=body, references=references)
     access.require(
@@ -291,16 +297,19 @@ def create_entry(
         sensitivity=prepared.sensitivity, clinical_date=prepared.clinical_date,
         source=prepared.source,
     )
-    check_against_person(citizen, section, prepared)
+    check_against_person(birth, section, prepared)
     entry, created = add_entry(access, citizen_id=citizen_id, section=section,
                                prepared=prepared, references=references)
     emit(access.session, created)
     return entry
 
 
-def check_against_person(citizen: Citizen, section: str, prepared: PreparedEntry) -> None:
-    """Checks that need the person's data (after authorization: they reveal something)."""
-    _check_dates_against_birth(citizen, section, prepared.content)
+def check_against_person(
+    birth: dt.date | None, section: str, prepared: PreparedEntry
+) -> None:
+    """Checks that need the person's data, here the date of birth (after authorization: they
+    reveal something)."""
+    _check_dates_against_birth(birth, section, prepared.content)
 
 
 def add_entry(
@@ -384,8 +393,7 @@ def update_entry(
     merged = {**entry.content, **content_patch}
     merged = {k: v for k, v in merged.items() if v is not None}
     content = validate_content(section, merged)
-    citizen = get_citizen(access, citizen_id)
-    _check_dates_against_birth(citizen, section, content)
+    _check_dates_against_birth(require_citizen(access, citizen_id), section, content)
     _check_references(References(access.session), section, content)
     sensitivity = _effective_sensitivity(section, envelope["sensitivity"], content)
     clinical_date = _clinical_date(section, content)
@@ -471,7 +479,7 @@ def list_entries(
     include_entered_in_error: bool,
 ) -> Page:
     """One page of a section, the permission in the WHERE clause (never filtered after)."""
-    get_citizen(access, citizen_id)
+    require_citizen(access, citizen_id)
     scope = access.section_scope(citizen_id=citizen_id, section=section)
     order = "updated" if updated_since is not None else "clinical"
     after, params = _position_params(order, position)
