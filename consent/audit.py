@@ -175,21 +175,27 @@ def _append(
     params = {f"audit_{name}": value for name, value in row.items()}
     params["head_citizen_id"] = row["citizen_id"]
     params["head_digest"] = content_digest(row)
-    dialect = session.get_bind().dialect.name
+    # Core statements on the session's connection (its transaction), without the ORM's
+    # per-statement work: every audited request runs this. The flush the session would have
+    # done first still happens (the event may name a row created in this transaction).
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    dialect = connection.dialect.name
     if dialect != "postgresql":
         # SQLite has no data-modifying CTEs: the same work in two or three statements.
-        seq, chain_hash = session.execute(_statement("head", dialect), params).one()
-        session.execute(_statement("event", dialect),
-                        {**params, "audit_seq": seq, "audit_hash": chain_hash})
+        seq, chain_hash = connection.execute(_statement("head", dialect), params).one()
+        connection.execute(_statement("event", dialect),
+                           {**params, "audit_seq": seq, "audit_hash": chain_hash})
         if along_with is None:
             return row["id"], None
         statement, extra = along_with
-        return row["id"], session.execute(statement, dict(extra)).first() is not None
+        return row["id"], connection.execute(statement, dict(extra)).first() is not None
     if along_with is None:
-        session.execute(_statement("append", dialect), params)
+        connection.execute(_statement("append", dialect), params)
         return row["id"], None
     statement, extra = along_with
-    result = session.execute(_statement("append", dialect, statement), {**params, **extra})
+    result = connection.execute(_statement("append", dialect, statement), {**params, **extra})
     return row["id"], bool(result.scalar_one())
 
 

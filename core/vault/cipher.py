@@ -13,6 +13,7 @@ does not reveal short enumerations such as sex ("male"/"female").
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -52,18 +53,29 @@ class FieldContext:
     encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        parts = [_AAD_DOMAIN]
-        for name in ("table", "column", "row_id", "citizen_id"):
-            value = getattr(self, name)
+        values = (self.table, self.column, self.row_id, self.citizen_id)
+        for name, value in zip(_CONTEXT_FIELDS, values, strict=True):
             if not isinstance(value, str):
                 raise TypeError(f"FieldContext.{name} must be str")
             if not value:
                 raise ValueError(f"FieldContext.{name} must not be empty")
-            raw = value.encode("utf-8")
-            # Length prefixes make the encoding injective: ("a|b", "c") != ("a", "b|c").
-            parts.append(struct.pack(">I", len(raw)))
-            parts.append(raw)
-        object.__setattr__(self, "encoded", b"".join(parts))
+        # Built on every field read: the (table, column) part is computed once per column.
+        object.__setattr__(self, "encoded", _aad_prefix(self.table, self.column)
+                           + _length_prefixed(self.row_id) + _length_prefixed(self.citizen_id))
+
+
+_CONTEXT_FIELDS = ("table", "column", "row_id", "citizen_id")
+
+
+def _length_prefixed(value: str) -> bytes:
+    # Length prefixes make the encoding injective: ("a|b", "c") != ("a", "b|c").
+    raw = value.encode("utf-8")
+    return struct.pack(">I", len(raw)) + raw
+
+
+@functools.lru_cache(maxsize=1024)
+def _aad_prefix(table: str, column: str) -> bytes:
+    return _AAD_DOMAIN + _length_prefixed(table) + _length_prefixed(column)
 
 
 def as_bytes(ciphertext: bytes | bytearray | memoryview) -> bytes:
