@@ -40,9 +40,12 @@ class World:
     doctor_token: Tokens
     other_doctor_token: Tokens
     station_token: Tokens
+    # Station staff logged in as a person (the demo's vaccinator dd.mai): fixture `vaccinator`.
+    vaccinator_token: Tokens | None = None
 
     def headers(self, who: str, **extra: str) -> dict[str, str]:
-        token: Tokens = getattr(self, f"{who}_token")
+        token: Tokens | None = getattr(self, f"{who}_token")
+        assert token is not None, f"no {who} token: ask for the `{who}` fixture"
         return {**token.headers, **extra}
 
 
@@ -72,6 +75,14 @@ def world(app: Any, client: Any) -> World:
         station_token=station_token(
             client, app, oauth_client=station_client(app, facility=station, scopes=STATION)[0]),
     )
+
+
+@pytest.fixture
+def vaccinator(app: Any, client: Any, world: World) -> Tokens:
+    """A station staff account (role station, like the demo's vaccinator dd.mai): a nurse of
+    the world's station, logged in on the shared public client with `user/` scopes."""
+    world.vaccinator_token = token_for(client, app, role="station", facility=world.station)
+    return world.vaccinator_token
 
 
 def count_entries(app: Any, citizen_id: uuid.UUID, section: str | None = None) -> int:

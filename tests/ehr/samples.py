@@ -127,4 +127,89 @@ BAD: list[tuple[str, str, dict, str]] = [
      {"substance": "Tôm", "category": "food", "sensitivity": "secret"}, "sensitivity"),
     ("source-not-allowed", "allergies",
      {"substance": "Tôm", "category": "food", "source": "station"}, "source"),
+    # End before start (record.date-order).
+    ("encounter-end-before-start", "encounters",
+     {"encounter_type": "inpatient", "start_date": YESTERDAY, "end_date": "2020-01-01"},
+     "end_date"),
+    ("medication-end-before-start", "medications",
+     {"name": "Metformin", "start_date": YESTERDAY, "end_date": "2020-01-01"}, "end_date"),
+    ("history-end-before-start", "history",
+     {"category": "smoking", "description": "Hút thuốc", "start_date": "2015-01-01",
+      "end_date": "2010-01-01"}, "end_date"),
+    # Blood pressure has its own shape (record.observation-bp-only / -bp-required) and every
+    # other kind needs a value with a unit (record.observation-value-required).
+    ("bp-with-a-value", "observations",
+     {"kind": "blood-pressure", "systolic": 120, "diastolic": 80, "value": 120,
+      "effective_at": NOW_UTC}, "value"),
+    ("systolic-on-heart-rate", "observations",
+     {"kind": "heart-rate", "value": 70, "unit": "/min", "systolic": 120,
+      "effective_at": NOW_UTC}, "systolic"),
+    ("bp-without-diastolic", "observations",
+     {"kind": "blood-pressure", "systolic": 120, "effective_at": NOW_UTC}, "systolic"),
+    ("heart-rate-without-value", "observations",
+     {"kind": "heart-rate", "unit": "/min", "effective_at": NOW_UTC}, "value"),
+    ("weight-without-unit", "observations",
+     {"kind": "body-weight", "value": 60, "effective_at": NOW_UTC}, "value"),
+    # Code lists and patterns.
+    ("medication-unknown-reason", "medications",
+     {"name": "Metformin", "start_date": YESTERDAY, "reason_code": "X99.99"}, "reason_code"),
+    ("lab-bad-loinc", "lab-results",
+     {"test_name": "HbA1c", "loinc_code": "4548", "value": "7.2", "issued_on": YESTERDAY},
+     "loinc_code"),
+    ("exam-bad-diagnosis", "examinations",
+     {"exam_type": "periodic", "examined_on": YESTERDAY, "diagnosis_codes": ["I10", "ZZZ"]},
+     "diagnosis_codes.1"),
+    ("family-unknown-icd10", "family-history",
+     {"relationship": "father", "icd10_code": "X99.99"}, "icd10_code"),
+    ("family-neither-code-nor-text", "family-history",
+     {"relationship": "father", "onset_age": 60}, "icd10_code"),
+    # Before the person's birth (the patient was born on 1961-03-14), one per kind of date
+    # field: a date (`_date`), a moment (`_at`) and a day something was done (`_on`).
+    ("allergy-onset-before-birth", "allergies",
+     {"substance": "Tôm", "category": "food", "onset_date": "1950-01-01"}, "onset_date"),
+    ("medication-start-before-birth", "medications",
+     {"name": "Metformin", "start_date": "1961-03-13"}, "start_date"),
+    ("observation-before-birth", "observations",
+     {"kind": "heart-rate", "value": 70, "unit": "/min",
+      "effective_at": "1950-01-01T08:00:00+07:00"}, "effective_at"),
+    ("lab-issued-before-birth", "lab-results",
+     {"test_name": "HbA1c", "value": "7.2", "issued_on": "1950-01-01"}, "issued_on"),
+    ("exam-before-birth", "examinations",
+     {"exam_type": "periodic", "examined_on": "1950-01-01"}, "examined_on"),
 ]
+
+# Corrections that must be refused whole: (id, section, patch, field named in `errors`). Each
+# is applied to an entry created from SAMPLES[section][0].
+BAD_PATCHES: list[tuple[str, str, dict, str]] = [
+    ("patch-systolic-900", "observations", {"systolic": 900}, "systolic"),
+    ("patch-unknown-field", "allergies", {"colour": "red"}, "colour"),
+    ("patch-unknown-field-beside-a-good-one", "immunizations",
+     {"lot_number": "TD-2611-09", "batch_colour": "blue"}, "batch_colour"),
+    ("patch-source", "allergies", {"source": "imported"}, "source"),
+    ("patch-bad-sensitivity", "allergies", {"sensitivity": "secret"}, "sensitivity"),
+    ("patch-end-before-start", "medications", {"end_date": "2019-12-31"}, "end_date"),
+    ("patch-before-birth", "lab-results", {"issued_on": "1950-01-01"}, "issued_on"),
+    ("patch-unknown-icd10", "conditions", {"icd10_code": "X99.99"}, "icd10_code"),
+]
+
+# Identity fields a citizen may not change on PATCH /citizens/{id} (record.field-station-only),
+# with a value the schema itself accepts.
+STATION_ONLY_FIELDS: dict[str, object] = {
+    "full_name": "Ai Khác",
+    "date_of_birth": "1961-03-15",
+    "sex": "female",
+    "ethnicity": "Tày",
+}
+
+
+def body_for(section: str, born: dt.date) -> dict:
+    """SAMPLES[section]'s create body with every date moved to no earlier than `born` (a
+    body valid for a child, whose record cannot hold dates from before their birth)."""
+    body = dict(SAMPLES[section][0])
+    for name, value in body.items():
+        if not isinstance(value, str) or not name.endswith(("_date", "_at", "_on")):
+            continue
+        if dt.date.fromisoformat(value[:10]) < born:
+            day = born.isoformat()
+            body[name] = day if len(value) == 10 else f"{day}T08:00:00+07:00"
+    return body

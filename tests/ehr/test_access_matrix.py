@@ -2,13 +2,16 @@
 
 For each combination the expected answer is computed from the pure policy (consent.policy)
 with the facts the decision point loads, and the token's scopes; the HTTP answer must match:
-permitted → 2xx, a denied entry → 404, a denied section or view → 403. No citizen ever
-reaches another's data.
+permitted → 2xx (a create 201 with its entry, a correction 200 with the change), a denied
+entry → 404, a denied section or view → 403. Besides the section routes: lookup, demographics
+update, family-doctor registration, newborn registration and the station batch (each item its
+own decision). No citizen ever reaches another's data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -20,19 +23,23 @@ from consent.models import Guardianship
 from consent.pdp import load_facts
 from consent.policy import decide, visible_scope
 from consent.policy_types import Target
+from core.conditional import version_etag
 from core.db import db, utcnow
+from ehr.models import Citizen
 from ehr.record_models import RecordEntry
+from ehr.reference.health_id import make_health_id
 from ehr.seed_records import _entry
-from tests.ehr.samples import SAMPLES
-from tests.support.auth import Tokens, token_for
+from tests.ehr.samples import SAMPLES, TODAY, YESTERDAY, body_for
+from tests.support.auth import Tokens, health_id_of, token_for
 
-IDENTITIES = ("patient", "guardian", "doctor", "other_doctor", "station", "stranger", "admin")
+IDENTITIES = ("patient", "guardian", "doctor", "other_doctor", "station", "vaccinator",
+              "stranger", "admin")
 CITIZENS = ("patient", "child", "stranger")
 SECTIONS = sorted(SAMPLES)
 
 
 @pytest.fixture
-def matrix(app, client, world):
+def matrix(app, client, world, vaccinator):
     guardian = token_for(client, app)
     admin = token_for(client, app, role="admin")
     with app.app_context():
@@ -42,20 +49,24 @@ def matrix(app, client, world):
             categories=[], valid_from=utcnow() - dt.timedelta(days=1), created_via="station",
         ))
         entries: dict[tuple[str, str], uuid.UUID] = {}
+        births: dict[str, dt.date] = {}
         for who in CITIZENS:
             citizen_id = getattr(world, who)
+            births[who] = db.session.get(Citizen, citizen_id).date_of_birth
             for section in SECTIONS:
                 body = dict(SAMPLES[section][0])
+                source = "clinician"
                 if section == "immunizations":
                     body["occurrence_date"] = dt.date.today().isoformat()  # noqa: DTZ011
+                    source = "station"  # recorded by the world's station (station-own-entry)
                 entry = _entry(db.session, citizen_id=citizen_id, section=section, content=body,
-                               author=world.doctor_id, facility=world.station)
+                               author=world.doctor_id, facility=world.station, source=source)
                 entries[(who, section)] = entry.id
         db.session.commit()
     tokens = {name: getattr(world, f"{name}_token") for name in IDENTITIES
               if name not in ("guardian", "admin")}
     tokens.update(guardian=guardian, admin=admin)
-    return {"world": world, "tokens": tokens, "entries": entries}
+    return {"world": world, "tokens": tokens, "entries": entries, "births": births}
 
 
 SCOPE_DENIED = "scope"
@@ -93,13 +104,21 @@ def _expected(app: Any, token: Tokens, citizen_id: uuid.UUID, *, target: str, ac
 
 
 def _check(mismatches: list[str], label: str, status: int, allowed: bool | str, denied: int,
-           ok: tuple[int, ...] = (200,)) -> None:
+           ok: tuple[int, ...] = (200,)) -> bool:
+    """Record a mismatch; True when the answer is the permitted one (its body is checked)."""
     if allowed == SCOPE_DENIED:
         expected: tuple[int, ...] = (403,)
     else:
         expected = ok if allowed else (denied,)
     if status not in expected:
         mismatches.append(f"{label}: got {status}, policy says {expected}")
+    return allowed is True and status in ok
+
+
+def _etag(app: Any, model: Any, row_id: uuid.UUID) -> str:
+    """The current version ETag, read from the database (the caller may not read the row)."""
+    with app.app_context():
+        return version_etag(row_id, db.session.get(model, row_id).version)
 
 
 @pytest.mark.parametrize("identity", IDENTITIES)
@@ -130,24 +149,33 @@ def test_route_identity_matrix(app, client, matrix, identity):
             _check(mismatches, label + " read", response.status_code, allowed, 404)
             response = client.get(f"{url}/{entry_id}/versions", headers=headers)
             _check(mismatches, label + " versions", response.status_code, allowed, 404)
-            etag = response.headers.get("ETag") if response.status_code == 200 else '"x"'
 
+            # A body valid for this citizen: a permitted create is a 201, nothing else.
             allowed = _expected(app, token, citizen_id, target=section, action="create",
                                 resource=resource, interaction="c")
-            body = dict(SAMPLES[section][0])
-            response = client.post(url, json=body, headers=headers)
-            # Once permitted, the sample may still meet a check against the person (a date
-            # before a child's birth): 422, and only after the permission.
-            _check(mismatches, label + " create", response.status_code, allowed, 403,
-                   ok=(201, 422))
+            response = client.post(url, json=body_for(section, matrix["births"][who]),
+                                   headers=headers)
+            if _check(mismatches, label + " create", response.status_code, allowed, 403,
+                      ok=(201,)):
+                created = response.get_json()
+                assert (created["citizen_id"], created["section"]) == (str(citizen_id), section)
 
             allowed = _expected(app, token, citizen_id, target=section, action="update",
                                 entry_id=entry_id, resource=resource, interaction="u")
-            current = client.get(f"{url}/{entry_id}", headers=world.doctor_token.headers)
-            etag = current.headers.get("ETag", '"x"')
-            response = client.patch(f"{url}/{entry_id}", json=SAMPLES[section][1],
-                                    headers={**headers, "If-Match": etag})
-            _check(mismatches, label + " update", response.status_code, allowed, 404)
+            response = client.patch(f"{url}/{entry_id}", json=SAMPLES[section][1], headers={
+                **headers, "If-Match": _etag(app, RecordEntry, entry_id)})
+            if _check(mismatches, label + " update", response.status_code, allowed, 404):
+                field, value = SAMPLES[section][2]
+                assert response.get_json()["data"][field] == value
+
+            allowed = _expected(app, token, citizen_id, target=section,
+                                action="entered-in-error", entry_id=entry_id, resource=resource,
+                                interaction="u")
+            response = client.post(f"{url}/{entry_id}/entered-in-error",
+                                   json={"reason": "Nhập nhầm"}, headers=headers)
+            if _check(mismatches, label + " entered-in-error", response.status_code, allowed,
+                      404):
+                assert response.get_json()["status"] == "entered-in-error"
 
         for path, target, resource in (
             ("/summary", "summary", "Patient"),
@@ -166,7 +194,72 @@ def test_route_identity_matrix(app, client, matrix, identity):
                 for other in CITIZENS:
                     if other != who:
                         assert str(getattr(world, other)) not in text
+
+        allowed = _expected(app, token, citizen_id, target="identity-lookup", action="lookup",
+                            resource="Patient", interaction="s")
+        response = client.post("/api/v1/citizens/lookup", headers=headers,
+                               json={"health_id": health_id_of(app, citizen_id)})
+        if _check(mismatches, f"{identity}→{who} lookup", response.status_code, allowed, 403):
+            assert response.get_json()["id"] == str(citizen_id)
+
+        allowed = _expected(app, token, citizen_id, target="demographics", action="update",
+                            resource="Patient", interaction="u")
+        response = client.patch(base, json={"phone": "0912 345 678"}, headers={
+            **headers, "If-Match": _etag(app, Citizen, citizen_id)})
+        if _check(mismatches, f"{identity}→{who} demographics update", response.status_code,
+                  allowed, 403):
+            assert (response.get_json()["id"], response.get_json()["phone"]) == (
+                str(citizen_id), "+84912345678")
+
+        allowed = _expected(app, token, citizen_id, target="family-doctor", action="manage",
+                            resource="Patient", interaction="u")
+        response = client.put(base + "/family-doctor", headers=headers, json={
+            "practitioner_id": str(world.other_doctor_id), "facility_id": str(world.hospital)})
+        if _check(mismatches, f"{identity}→{who} family-doctor", response.status_code, allowed,
+                  403):
+            assert response.get_json()["current"]["practitioner_id"] == str(
+                world.other_doctor_id)
+
+    _check_registration(app, client, world, token, identity, mismatches)
+    _check_batch(app, client, world, token, identity, mismatches)
     assert not mismatches, "\n".join(mismatches)
+
+
+def _check_registration(app, client, world, token, identity, mismatches) -> None:
+    """POST /citizens: the policy's answer for a person who does not exist yet."""
+    birth = TODAY - dt.timedelta(days=3)
+    health_id = make_health_id(province_code="027", date_of_birth=birth, sex="female",
+                               serial=secrets.randbelow(1_000_000))
+    allowed = _expected(app, token, uuid.uuid4(), target="demographics", action="create",
+                        resource="Patient", interaction="c")
+    response = client.post("/api/v1/citizens", headers=token.headers, json={
+        "health_id": health_id, "full_name": "Lê Ngọc Hân", "date_of_birth": birth.isoformat(),
+        "sex": "female"})
+    if _check(mismatches, f"{identity} registration", response.status_code, allowed, 403,
+              ok=(201,)):
+        assert response.get_json()["health_id"] == health_id
+
+
+def _check_batch(app, client, world, token, identity, mismatches) -> None:
+    """POST /immunizations/batch: the envelope needs the scope, each item the policy."""
+    allowed = {who: _expected(app, token, getattr(world, who), target="immunizations",
+                              action="create", resource="Immunization", interaction="c")
+               for who in CITIZENS}
+    items = [{"client_item_id": f"m-{who}", "citizen_id": str(getattr(world, who)),
+              "vaccine_code": "TD", "dose_number": 2, "occurrence_date": YESTERDAY,
+              "lot_number": "TD-M"} for who in CITIZENS]
+    response = client.post("/api/v1/immunizations/batch", json={"items": items},
+                           headers=token.headers)
+    if SCOPE_DENIED in allowed.values():
+        _check(mismatches, f"{identity} batch", response.status_code, SCOPE_DENIED, 403)
+        return
+    if response.status_code != 200:
+        mismatches.append(f"{identity} batch: got {response.status_code}, expected 200")
+        return
+    for who, result in zip(CITIZENS, response.get_json()["results"], strict=True):
+        if _check(mismatches, f"{identity}→{who} batch item", result["status"], allowed[who],
+                  403, ok=(201,)):
+            assert result["entry"]["citizen_id"] == str(getattr(world, who))
 
 
 def _restricted_entry(app, world) -> uuid.UUID:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
+from core.i18n import translate
 from ehr.reference.health_id import make_health_id
 from tests.ehr.conftest import STATION, count_entries
-from tests.ehr.samples import SAMPLES, TODAY
+from tests.ehr.samples import SAMPLES, STATION_ONLY_FIELDS, TODAY
 from tests.support.auth import health_id_of, station_client, station_token
 
 
@@ -122,9 +125,27 @@ def test_citizen_reads_and_corrects_contact_details(client, world):
                            headers=world.headers("patient", **{"If-Match": etag}))
     assert changed.status_code == 200, changed.get_json()
     assert changed.get_json()["phone"] == "+84912345678"
-    name = client.patch(f"/api/v1/citizens/{world.patient}", json={"full_name": "Ai Khác"},
-                        headers=world.headers("patient", **{"If-Match": changed.headers["ETag"]}))
-    assert name.status_code == 422
+    _identity_fields_are_refused(client, world, changed)
+
+
+def _identity_fields_are_refused(client, world, current) -> None:
+    """Each identity field (alone or beside a contact detail) is 422 field-station-only for
+    the citizen, in vi and en, and nothing of the request is applied."""
+    url = f"/api/v1/citizens/{world.patient}"
+    if_match = {"If-Match": current.headers["ETag"]}
+    for name, value in STATION_ONLY_FIELDS.items():
+        for body in ({name: value}, {name: value, "email": "thang@example.vn"}):
+            refused = client.patch(url, json=body, headers=world.headers("patient", **if_match))
+            assert refused.status_code == 422, (name, refused.get_json())
+            assert refused.get_json()["errors"] == {
+                name: [translate("record.field-station-only", "vi")]}
+            english = client.patch(url, json=body, headers=world.headers(
+                "patient", **if_match, **{"Accept-Language": "en"}))
+            assert english.get_json()["errors"] == {
+                name: [translate("record.field-station-only", "en")]}
+    after = client.get(url, headers=world.headers("patient"))
+    assert after.headers["ETag"] == current.headers["ETag"]
+    assert after.get_json() == current.get_json()
 
 
 def test_no_citizen_reaches_another(client, world):
@@ -258,11 +279,49 @@ def test_an_adult_is_not_nagged_with_childhood_doses(client, world):
     assert response.get_json()["counts"].get("overdue", 0) == 0
 
 
-def test_date_of_birth_change_must_agree_with_the_health_id(client, world):
-    me = client.get(f"/api/v1/citizens/{world.patient}", headers=world.headers("doctor"))
-    if me.status_code != 200:
-        return  # the family doctor reads demographics; nothing to check otherwise
-    response = client.patch(f"/api/v1/citizens/{world.patient}",
-                            json={"date_of_birth": "1999-01-01"},
-                            headers=world.headers("doctor", **{"If-Match": me.headers["ETag"]}))
-    assert response.status_code in (403, 422)
+def test_date_of_birth_change_must_agree_with_the_health_id(client, world, vaccinator):
+    """Of every identity, only the citizen (and a guardian, who acts as the citizen) holds
+    `demographics` update in consent/policy.py; the citizen may change contact details only,
+    so a date of birth from them is refused before the health-ID check, agreeing or not."""
+    url = f"/api/v1/citizens/{world.patient}"
+    before = client.get(url, headers=world.headers("patient"))
+    if_match = {"If-Match": before.headers["ETag"]}
+    for date_of_birth in ("1999-01-01", "1961-03-15"):  # another year; the same year
+        refused = client.patch(url, json={"date_of_birth": date_of_birth},
+                               headers=world.headers("patient", **if_match))
+        assert refused.status_code == 422
+        assert refused.get_json()["errors"] == {
+            "date_of_birth": [translate("record.field-station-only", "vi")]}
+    # The family doctor reads demographics but may not change them, station staff may only
+    # register people; the station's system token holds no Patient update scope at all.
+    for who, problem in (("doctor", "section-forbidden"), ("vaccinator", "section-forbidden"),
+                         ("station", "insufficient-scope")):
+        response = client.patch(url, json={"date_of_birth": "1961-03-15"},
+                                headers=world.headers(who, **if_match))
+        assert response.status_code == 403, (who, response.get_json())
+        assert response.get_json()["type"].endswith(problem), who
+    after = client.get(url, headers=world.headers("patient"))
+    assert after.get_json()["date_of_birth"] == "1961-03-14"
+    assert after.headers["ETag"] == before.headers["ETag"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "README/openapi: identity data is corrected at a station; consent/policy.py gives no "
+    "station (nor any non-citizen) `demographics` update, so PATCH /citizens/{id} with a "
+    "date_of_birth is 403 for station staff and the health-ID agreement check in "
+    "ehr/api_citizens.update_citizen can never run"))
+def test_a_station_corrects_the_date_of_birth_only_in_agreement_with_the_health_id(
+        client, world, vaccinator):
+    url = f"/api/v1/citizens/{world.patient}"
+    before = client.get(url, headers=world.headers("patient"))
+    if_match = {"If-Match": before.headers["ETag"]}
+    mismatch = client.patch(url, json={"date_of_birth": "1999-01-01"},
+                            headers=world.headers("vaccinator", **if_match))
+    assert mismatch.status_code == 422, mismatch.get_json()
+    assert "date_of_birth" in mismatch.get_json()["errors"]
+    unchanged = client.get(url, headers=world.headers("patient")).get_json()
+    assert unchanged["date_of_birth"] == "1961-03-14"
+    agreeing = client.patch(url, json={"date_of_birth": "1961-03-15"},
+                            headers=world.headers("vaccinator", **if_match))
+    assert agreeing.status_code == 200, agreeing.get_json()
+    assert agreeing.get_json()["date_of_birth"] == "1961-03-15"

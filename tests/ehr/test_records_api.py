@@ -9,7 +9,10 @@ import uuid
 import pytest
 
 from tests.ehr.conftest import count_entries
-from tests.ehr.samples import BAD, SAMPLES, YESTERDAY
+from tests.ehr.samples import BAD, BAD_PATCHES, SAMPLES, YESTERDAY
+from tests.support.auth import make_client, token_for
+
+CITIZEN_APP_SCOPES = "openid profile offline_access patient/*.cruds"  # phr-mobile, phr-portal
 
 SECTIONS = sorted(SAMPLES)
 
@@ -97,18 +100,31 @@ def test_every_validation_rule_refuses_and_stores_nothing(app, client, world, ca
     assert count_entries(app, world.patient) == before
 
 
-def test_bad_patch_changes_nothing(client, world):
-    url = base(world.patient, "observations")
-    body, _, _ = SAMPLES["observations"]
+@pytest.mark.parametrize(("case", "section", "patch", "field"), BAD_PATCHES,
+                         ids=[b[0] for b in BAD_PATCHES])
+def test_bad_patch_changes_nothing(client, world, case, section, patch, field):
+    url = base(world.patient, section)
+    body, _, _ = SAMPLES[section]
     created = client.post(url, json=body, headers=world.headers("doctor"))
+    assert created.status_code == 201, created.get_json()
     entry_url = f"{url}/{created.get_json()['id']}"
     if_match = {"If-Match": created.headers["ETag"]}
-    response = client.patch(entry_url, json={"systolic": 900},
-                            headers=world.headers("doctor", **if_match))
-    assert response.status_code == 422
-    current = client.get(entry_url, headers=world.headers("doctor")).get_json()
-    assert current["version"] == 1
-    assert current["data"]["systolic"] == 142
+    response = client.patch(entry_url, json=patch, headers=world.headers("doctor", **if_match))
+    assert response.status_code == 422, response.get_json()
+    problem = response.get_json()
+    assert problem["type"].endswith("validation-error")
+    assert field in problem["errors"], problem["errors"]
+    english = client.patch(entry_url, json=patch,
+                           headers=world.headers("doctor", **if_match, **{"Accept-Language": "en"}))
+    assert english.status_code == 422
+    assert english.get_json()["errors"][field] != problem["errors"][field]
+    current = client.get(entry_url, headers=world.headers("doctor"))
+    assert current.headers["ETag"] == created.headers["ETag"]
+    assert current.get_json()["version"] == 1
+    assert current.get_json()["data"] == created.get_json()["data"]
+    assert current.get_json()["sensitivity"] == created.get_json()["sensitivity"]
+    versions = client.get(entry_url + "/versions", headers=world.headers("doctor")).get_json()
+    assert versions["versions"] == []
 
 
 def test_entered_in_error_needs_a_reason(client, world):
@@ -216,15 +232,38 @@ def test_idempotent_create_replays_100_times_in_sequence(app, client, world):
     assert count_entries(app, world.patient, "immunizations") == 1
 
 
-def test_idempotency_keys_are_scoped_to_the_caller(app, client, world):
+def test_idempotency_keys_are_scoped_to_client_and_account(app, client, world):
+    """One key and one body, four callers: the family doctor and the patient on the same
+    client, and the patient again on the phone app and on the portal. None replays another's
+    answer; each caller's own retry replays its own."""
     url = base(world.patient, "allergies")
     body = SAMPLES["allergies"][0]
     key = {"Idempotency-Key": "shared-key-0001"}
-    mine = client.post(url, json=body, headers=world.headers("doctor", **key))
-    theirs = client.post(url, json=body, headers=world.headers("patient", **key))
-    assert mine.status_code == 201
-    assert theirs.status_code in (201, 403)
-    assert "Idempotent-Replayed" not in theirs.headers
+    login = world.patient_token.login
+    mobile = make_client(app, client_id="phr-mobile", redirect_uri="vn.gov.phr.app:/oauth/callback",
+                         scopes=CITIZEN_APP_SCOPES)
+    portal = make_client(app, client_id="phr-portal", redirect_uri="http://127.0.0.1:8080/callback",
+                         scopes=CITIZEN_APP_SCOPES)
+    callers = {
+        "doctor on the test client": world.doctor_token,
+        "patient on the test client": world.patient_token,
+        "patient on phr-mobile": token_for(client, app, login=login, oauth_client=mobile),
+        "patient on phr-portal": token_for(client, app, login=login, oauth_client=portal),
+    }
+    created: dict[str, str] = {}
+    for who, token in callers.items():
+        response = client.post(url, json=body, headers={**token.headers, **key})
+        assert response.status_code == 201, (who, response.get_json())
+        assert "Idempotent-Replayed" not in response.headers, who
+        created[who] = response.get_json()["id"]
+    assert len(set(created.values())) == len(callers), created
+    assert count_entries(app, world.patient, "allergies") == len(callers)
+    for who, token in callers.items():
+        retry = client.post(url, json=body, headers={**token.headers, **key})
+        assert retry.status_code == 201, (who, retry.get_json())
+        assert retry.headers["Idempotent-Replayed"] == "true", who
+        assert retry.get_json()["id"] == created[who], who
+    assert count_entries(app, world.patient, "allergies") == len(callers)
 
 
 def test_idempotent_create_50_concurrent_with_one_key(app, world):
@@ -287,6 +326,51 @@ def test_worker_dying_after_commit_is_answered_by_the_retry(app, client, world):
     assert count_entries(app, world.patient, "immunizations") == 1
 
 
+def test_a_server_process_killed_after_commit_is_answered_by_the_retry(
+        app, world, database_url, tmp_path):
+    """A real gunicorn worker commits the immunization with its idempotency record and dies
+    (os._exit, tests/support/crash_server) before answering: the phone sees the connection
+    drop. A fresh server process answers the retry with the original result, and the record
+    holds one entry."""
+    import requests
+    from sqlalchemy import select
+
+    from core.db import db
+    from ehr.record_models import RecordEntry
+    from tests.support.crash_server import CRASH_HEADER, running_server, wait_for_text
+
+    path = base(world.patient, "immunizations")
+    body = SAMPLES["immunizations"][0]
+    headers = world.headers("doctor", **{"Idempotency-Key": "killed-worker-key-0001"})
+    log = tmp_path / "server.log"
+    with running_server(database_url, log) as server:
+        with pytest.raises(requests.ConnectionError):
+            requests.post(server + path, json=body, timeout=30,
+                          headers={**headers, CRASH_HEADER: "after-commit"})
+        wait_for_text(log, "exited with code 1")  # os._exit(1): the worker, not the client
+    with app.app_context():
+        stored = db.session.scalars(select(RecordEntry.id).where(
+            RecordEntry.citizen_id == world.patient)).all()
+    assert len(stored) == 1  # committed before the worker died
+
+    with running_server(database_url, log) as server:
+        retry = requests.post(server + path, json=body, headers=headers, timeout=30)
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        answer = retry.json()
+        assert answer["id"] == str(stored[0])
+        assert retry.headers["Location"].endswith(f"{path}/{stored[0]}")
+        # (requests asks for gzip, and a gzip answer carries the weak form of the tag)
+        assert retry.headers["ETag"].removeprefix("W/") == f'"{stored[0]}.v1"'
+        assert answer["data"]["lot_number"] == body["lot_number"]
+        read = requests.get(server + f"{path}/{stored[0]}", headers=world.headers("doctor"),
+                            timeout=30)
+        assert read.status_code == 200
+        assert {k: v for k, v in read.json().items() if k != "updated_at"} == {
+            k: v for k, v in answer.items() if k != "updated_at"}
+    assert count_entries(app, world.patient) == 1
+
+
 def test_invalid_idempotency_key_is_refused(client, world):
     response = client.post(base(world.patient, "allergies"), json=SAMPLES["allergies"][0],
                            headers=world.headers("doctor", **{"Idempotency-Key": "bad key"}))
@@ -331,25 +415,146 @@ def test_batch_limits(client, world):
                        headers=world.headers("station")).status_code == 422
 
 
-def test_batch_is_for_stations(client, world):
-    response = client.post("/api/v1/immunizations/batch", json={"items": [
-        {"client_item_id": "x", "citizen_id": str(world.stranger), "vaccine_code": "TD",
-         "dose_number": 1, "occurrence_date": "2026-01-01", "lot_number": "L"}]},
-        headers=world.headers("patient"))
-    assert response.status_code in (200, 403)
-    if response.status_code == 200:
-        assert response.get_json()["results"][0]["status"] in (403, 404)
+def test_a_batch_of_exactly_500_items_is_taken_whole_and_replays_whole(app, client, world):
+    people = (world.patient, world.stranger, world.child)
+    items = [{"client_item_id": f"outreach-{n:03d}", "citizen_id": str(people[n % 3]),
+              "vaccine_code": "TD", "dose_number": 1 + (n // 3) % 10, "occurrence_date": YESTERDAY,
+              "lot_number": f"TD-{n:03d}"} for n in range(500)]
+    url = "/api/v1/immunizations/batch"
+    first = client.post(url, json={"items": items}, headers=world.headers("station"))
+    assert first.status_code == 200, first.get_json()
+    answer = first.get_json()
+    assert [r["status"] for r in answer["results"]] == [201] * 500
+    assert [r["client_item_id"] for r in answer["results"]] == [i["client_item_id"] for i in items]
+    assert answer["counts"] == {"created": 500, "replayed": 0, "failed": 0}
+    assert [r["entry"]["citizen_id"] for r in answer["results"]] == [i["citizen_id"] for i in items]
+    assert len({r["entry"]["id"] for r in answer["results"]}) == 500
+    assert [count_entries(app, who, "immunizations") for who in people] == [167, 167, 166]
+
+    again = client.post(url, json={"items": items}, headers=world.headers("station"))
+    assert again.status_code == 200, again.get_json()
+    replay = again.get_json()
+    assert [r["status"] for r in replay["results"]] == [200] * 500
+    assert replay["counts"] == {"created": 0, "replayed": 500, "failed": 0}
+    assert [r["entry"] for r in replay["results"]] == [r["entry"] for r in answer["results"]]
+    assert sum(count_entries(app, who, "immunizations") for who in people) == 500
 
 
-def test_restricted_condition_gets_its_category_label(client, world):
-    response = client.post(base(world.patient, "conditions"), json={"icd10_code": "F32.0"},
-                           headers=world.headers("patient"))
+def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, world):
+    """The envelope needs a scope covering Immunization create; then each item gets the
+    policy's answer for its citizen: a station creates, a citizen (who cannot record doses,
+    not even their own) gets 403 per item, the family doctor creates for their patient only."""
+    def items(prefix: str) -> list[dict]:
+        return [{"client_item_id": f"{prefix}-{n}", "citizen_id": str(who), "vaccine_code": "TD",
+                 "dose_number": 1, "occurrence_date": YESTERDAY, "lot_number": "L-1"}
+                for n, who in enumerate((world.patient, world.stranger))]
+
+    url = "/api/v1/immunizations/batch"
+    citizen = client.post(url, json={"items": items("c")}, headers=world.headers("patient"))
+    assert citizen.status_code == 200, citizen.get_json()
+    results = citizen.get_json()["results"]
+    assert [r["status"] for r in results] == [403, 403]
+    assert all(r["problem"]["type"].endswith("section-forbidden") for r in results)
+    assert all("entry" not in r for r in results)
+    assert count_entries(app, world.patient) == count_entries(app, world.stranger) == 0
+
+    doctor = client.post(url, json={"items": items("d")}, headers=world.headers("doctor"))
+    assert doctor.status_code == 200, doctor.get_json()
+    assert [r["status"] for r in doctor.get_json()["results"]] == [201, 403]
+    assert doctor.get_json()["results"][0]["entry"]["source"] == "clinician"
+
+    station = client.post(url, json={"items": items("s")}, headers=world.headers("station"))
+    assert [r["status"] for r in station.get_json()["results"]] == [201, 201]
+    assert {r["entry"]["source"] for r in station.get_json()["results"]} == {"station"}
+    assert count_entries(app, world.patient) == 2
+    assert count_entries(app, world.stranger) == 1
+
+    vaccinations_only = token_for(client, app, login=world.stranger_token.login,
+                                  scopes="openid patient/Immunization.rs")
+    refused = client.post(url, json={"items": items("r")}, headers=vaccinations_only.headers)
+    assert refused.status_code == 403
+    assert refused.get_json()["type"].endswith("insufficient-scope")
+    assert count_entries(app, world.stranger) == 1
+
+
+def _grant_conditions(client, world, *categories: str) -> None:
+    """The patient lets the other doctor read and write conditions of these categories."""
+    grant = client.post(
+        f"/api/v1/citizens/{world.patient}/consents", headers=world.headers("patient"),
+        json={"grantee": {"type": "practitioner", "id": str(world.other_doctor_id)},
+              "sections": ["conditions"], "categories": list(categories),
+              "access": "read-write"})
+    assert grant.status_code == 201, grant.get_json()
+
+
+def test_restricted_condition_gets_its_category_label(app, client, world):
+    url = base(world.patient, "conditions")
     # A citizen cannot report diagnoses; the family doctor writing a mental-health diagnosis
-    # needs a grant naming the category: both are refused, and nothing leaks either way.
-    assert response.status_code == 403
-    doctor = client.post(base(world.patient, "conditions"), json={"icd10_code": "F32.0"},
-                         headers=world.headers("doctor"))
-    assert doctor.status_code == 403
+    # needs a grant naming the category: both are refused, and nothing is stored.
+    assert client.post(url, json={"icd10_code": "F32.0"},
+                       headers=world.headers("patient")).status_code == 403
+    assert client.post(url, json={"icd10_code": "F32.0"},
+                       headers=world.headers("doctor")).status_code == 403
+    assert client.post(url, json={"icd10_code": "F32.0", "sensitivity": "normal"},
+                       headers=world.headers("doctor")).status_code == 403
+    assert count_entries(app, world.patient) == 0
+
+    # A clinician the patient named for mental health writes it: declared "normal" or not
+    # declared at all, the F code labels the entry mental-health.
+    _grant_conditions(client, world, "mental-health")
+    other = world.headers("other_doctor")
+    ids = []
+    for declared in ({}, {"sensitivity": "normal"}):
+        created = client.post(url, json={"icd10_code": "f320", **declared}, headers=other)
+        assert created.status_code == 201, created.get_json()
+        assert created.get_json()["sensitivity"] == "mental-health"
+        assert created.get_json()["data"]["icd10_code"] == "F32.0"
+        ids.append(created.get_json()["id"])
+    # A correction cannot loosen it either.
+    current = client.get(f"{url}/{ids[1]}", headers=other)
+    loosened = client.patch(f"{url}/{ids[1]}", json={"sensitivity": "normal"},
+                            headers={**other, "If-Match": current.headers["ETag"]})
+    assert loosened.status_code == 200, loosened.get_json()
+    assert loosened.get_json()["sensitivity"] == "mental-health"
+    plain = client.post(url, json={"icd10_code": "I10"}, headers=other)
+    assert plain.get_json()["sensitivity"] == "normal"
+
+    for entry_id in ids:
+        stored = client.get(f"{url}/{entry_id}", headers=world.headers("patient"))
+        assert stored.status_code == 200
+        assert stored.get_json()["sensitivity"] == "mental-health"
+        # The family doctor cannot read it, by id, in the list or in the summary.
+        assert client.get(f"{url}/{entry_id}", headers=world.headers("doctor")).status_code == 404
+        assert client.get(f"{url}/{entry_id}/versions",
+                          headers=world.headers("doctor")).status_code == 404
+    listed = client.get(url, headers=world.headers("doctor"))
+    assert [item["id"] for item in listed.get_json()["items"]] == [plain.get_json()["id"]]
+    summary = client.get(f"/api/v1/citizens/{world.patient}/summary",
+                         headers=world.headers("doctor")).get_json()
+    assert [c["id"] for c in summary["active_conditions"]] == [plain.get_json()["id"]]
+    assert "F32" not in client.get(url, headers=world.headers("doctor")).get_data(as_text=True)
+
+
+def test_a_restricted_diagnosis_cannot_be_relabelled_into_another_category(client, world):
+    """An F (mental-health) diagnosis declared hiv-sti still carries mental-health: another
+    restricted label would show it to a reader whose grant names only that other category."""
+    _grant_conditions(client, world, "mental-health", "hiv-sti")
+    url = base(world.patient, "conditions")
+    created = client.post(url, json={"icd10_code": "F32.0", "sensitivity": "hiv-sti"},
+                          headers=world.headers("other_doctor"))
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["sensitivity"] == "mental-health"
+    hiv_only = client.post(
+        f"/api/v1/citizens/{world.patient}/consents", headers=world.headers("patient"),
+        json={"grantee": {"type": "practitioner", "id": str(world.doctor_id)},
+              "sections": ["conditions"], "categories": ["hiv-sti"], "access": "read"})
+    assert hiv_only.status_code == 201, hiv_only.get_json()
+    entry_url = f"{url}/{created.get_json()['id']}"
+    assert client.get(entry_url, headers=world.headers("doctor")).status_code == 404
+    # A writer may still restrict an entry whose codes are not restricted.
+    tightened = client.post(url, json={"icd10_code": "I10", "sensitivity": "hiv-sti"},
+                            headers=world.headers("other_doctor"))
+    assert tightened.get_json()["sensitivity"] == "hiv-sti"
 
 
 def test_citizen_reports_home_blood_pressure(client, world):
@@ -407,15 +612,6 @@ def test_every_read_write_and_denial_leaves_an_audit_event(app, client, world):
     denials = [e for e in events if e[2] == "deny"]
     assert len(denials) == 2
     assert {e[4] for e in denials} == {None, entry_id}
-
-
-def test_a_correction_cannot_change_the_source(client, world):
-    url = base(world.patient, "allergies")
-    created = client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
-    if_match = {"If-Match": created.headers["ETag"]}
-    response = client.patch(f"{url}/{created.get_json()['id']}", json={"source": "imported"},
-                            headers=world.headers("doctor", **if_match))
-    assert response.status_code == 422
 
 
 def test_numbers_must_be_numbers(client, world):
