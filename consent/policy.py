@@ -139,10 +139,12 @@ _STATION_IMMUNIZATIONS: Permissions = {
     "immunizations": frozenset({"read", "create"}),
     "immunization-schedule": _READ,
 }
-# DESIGN.md §2 and §7: stations register newborns, their guardians and family doctors. These
-# are registry actions, not clinical access; they are kept apart so they can be dropped alone.
+# DESIGN.md §2 and §7: stations register newborns, their guardians and family doctors, and
+# correct identity data against the person's papers (the citizen changes contact details
+# only). These are registry actions, not clinical access; they are kept apart so they can be
+# dropped alone.
 _STATION_REGISTRY: Permissions = {
-    "demographics": frozenset({"create"}),
+    "demographics": frozenset({"create", "update"}),
     "guardians": _READ_MANAGE,
     "family-doctor": _READ_MANAGE,
 }

@@ -131,6 +131,15 @@ def read_citizen(citizen_id: uuid.UUID) -> Response:
     return json_with_etag(view, etag=version_etag(citizen.id, citizen.version))
 
 
+# Who may correct which demographic fields (the policy decides who may correct at all).
+_CORRECTABLE: dict[str, tuple[frozenset[str], str]] = {
+    "citizen": (frozenset({"phone", "email", "address", "preferred_language"}),
+                "record.field-station-only"),
+    "station": (frozenset({"full_name", "date_of_birth", "sex", "ethnicity",
+                           "social_insurance_code"}), "record.field-citizen-only"),
+}
+
+
 @bp.patch("/citizens/<uuid:citizen_id>")
 def update_citizen(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Patient", interaction="u")
@@ -140,13 +149,12 @@ def update_citizen(citizen_id: uuid.UUID) -> Response:
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="demographics", action="update")
     require_if_match(version_etag(citizen.id, citizen.version))
-    if access.caller.role == "citizen":
-        # A person corrects their contact details; identity data changes at a station.
-        allowed = {"phone", "email", "address", "preferred_language"}
-        refused = sorted(set(data) - allowed)
-        if refused:
-            raise ValidationFailed(errors={name: [Message("record.field-station-only")]
-                                           for name in refused})
+    # A person corrects their contact details; identity data changes at a station, against
+    # the person's papers, and a station does not touch how the person is reached.
+    allowed, refusal = _CORRECTABLE.get(access.caller.role, _CORRECTABLE["citizen"])
+    refused = sorted(set(data) - allowed)
+    if refused:
+        raise ValidationFailed(errors={name: [Message(refusal)] for name in refused})
     if "date_of_birth" in data or "sex" in data:
         problems = health_id_problems(
             str(citizen.health_id), date_of_birth=data.get("date_of_birth", citizen.date_of_birth),
@@ -160,7 +168,7 @@ def update_citizen(citizen_id: uuid.UUID) -> Response:
     citizen.version += 1
     citizen.updated_at = access.now
     db.session.flush()
-    view = citizen_view(citizen, full=True)
+    view = citizen_view(citizen, full=_full_view_allowed(access, citizen_id))
     db.session.commit()
     return json_with_etag(view, etag=version_etag(citizen.id, citizen.version))
 

@@ -44,6 +44,9 @@ register_messages({
     "record.field-station-only": {
         "vi": "Thông tin nhân thân chỉ được sửa tại trạm y tế; bạn có thể sửa thông tin liên hệ.",
         "en": "Identity data is corrected at a health station; you may change contact details."},
+    "record.field-citizen-only": {
+        "vi": "Thông tin liên hệ do chính người dân sửa; trạm y tế chỉ sửa thông tin nhân thân.",
+        "en": "Contact details are changed by the person; a station corrects identity data."},
     "record.not-a-family-doctor": {
         "vi": "Người này không phải là bác sĩ đang làm việc tại cơ sở đã chọn.",
         "en": "This person is not a doctor currently working at the chosen facility."},

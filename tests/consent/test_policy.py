@@ -1214,6 +1214,7 @@ STATION_ALLOWED = [
     ("immunizations", "create", "station-immunizations"),
     ("immunization-schedule", "read", "station-immunizations"),
     ("demographics", "create", "station-registry"),
+    ("demographics", "update", "station-registry"),
     ("guardians", "read", "station-registry"),
     ("guardians", "manage", "station-registry"),
     ("family-doctor", "read", "station-registry"),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import pytest
-
 from core.i18n import translate
 from ehr.reference.health_id import make_health_id
 from tests.ehr.conftest import STATION, count_entries
@@ -280,7 +278,7 @@ def test_an_adult_is_not_nagged_with_childhood_doses(client, world):
 
 
 def test_date_of_birth_change_must_agree_with_the_health_id(client, world, vaccinator):
-    """Of every identity, only the citizen (and a guardian, who acts as the citizen) holds
+    """Only the citizen (and a guardian, who acts as the citizen) and station staff hold
     `demographics` update in consent/policy.py; the citizen may change contact details only,
     so a date of birth from them is refused before the health-ID check, agreeing or not."""
     url = f"/api/v1/citizens/{world.patient}"
@@ -292,10 +290,9 @@ def test_date_of_birth_change_must_agree_with_the_health_id(client, world, vacci
         assert refused.status_code == 422
         assert refused.get_json()["errors"] == {
             "date_of_birth": [translate("record.field-station-only", "vi")]}
-    # The family doctor reads demographics but may not change them, station staff may only
-    # register people; the station's system token holds no Patient update scope at all.
-    for who, problem in (("doctor", "section-forbidden"), ("vaccinator", "section-forbidden"),
-                         ("station", "insufficient-scope")):
+    # The family doctor reads demographics but may not change them; the station's system
+    # token holds no Patient update scope at all.
+    for who, problem in (("doctor", "section-forbidden"), ("station", "insufficient-scope")):
         response = client.patch(url, json={"date_of_birth": "1961-03-15"},
                                 headers=world.headers(who, **if_match))
         assert response.status_code == 403, (who, response.get_json())
@@ -305,11 +302,6 @@ def test_date_of_birth_change_must_agree_with_the_health_id(client, world, vacci
     assert after.headers["ETag"] == before.headers["ETag"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "README/openapi: identity data is corrected at a station; consent/policy.py gives no "
-    "station (nor any non-citizen) `demographics` update, so PATCH /citizens/{id} with a "
-    "date_of_birth is 403 for station staff and the health-ID agreement check in "
-    "ehr/api_citizens.update_citizen can never run"))
 def test_a_station_corrects_the_date_of_birth_only_in_agreement_with_the_health_id(
         client, world, vaccinator):
     url = f"/api/v1/citizens/{world.patient}"
@@ -325,3 +317,18 @@ def test_a_station_corrects_the_date_of_birth_only_in_agreement_with_the_health_
                             headers=world.headers("vaccinator", **if_match))
     assert agreeing.status_code == 200, agreeing.get_json()
     assert agreeing.get_json()["date_of_birth"] == "1961-03-15"
+    assert "phone" not in agreeing.get_json()  # a station sees the minimal identity
+    assert agreeing.headers["ETag"] != before.headers["ETag"]
+    assert client.get(url, headers=world.headers("patient")).get_json()[
+        "date_of_birth"] == "1961-03-15"
+    # How the person is reached is theirs to change, not the station's.
+    current = {"If-Match": agreeing.headers["ETag"]}
+    for lang in ("vi", "en"):
+        contact = client.patch(url, json={"full_name": "Nguyễn Văn Sửa", "phone": "0912345678"},
+                               headers=world.headers("vaccinator", **current,
+                                                     **{"Accept-Language": lang}))
+        assert contact.status_code == 422
+        assert contact.get_json()["errors"] == {
+            "phone": [translate("record.field-citizen-only", lang)]}
+    assert client.get(url, headers=world.headers("patient")).get_json()["full_name"] != \
+        "Nguyễn Văn Sửa"
