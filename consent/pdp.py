@@ -199,14 +199,13 @@ def _load_citizens(
         # Plain columns: the connection spares the ORM's per-statement work.
         rows = session.connection().execute(_citizens_query(False), params).all()
     first_rows: dict[uuid.UUID, Any] = {}
-    ring = keyring(session)
     for row in rows:
-        citizen_id = row[0].id if entities else row.id
-        first_rows.setdefault(citizen_id, row)
-        if not entities and row.key_id is not None:
-            ring.remember([_KeyRow(id=row.key_id, citizen_id=row.key_citizen_id,
-                                   kek_id=row.kek_id, wrapped_key=row.wrapped_key,
-                                   status=row.key_status)])
+        first_rows.setdefault(row[0].id if entities else row.id, row)
+    if not entities:
+        keyring(session).remember(
+            _KeyRow(id=row.key_id, citizen_id=row.key_citizen_id, kek_id=row.kek_id,
+                    wrapped_key=row.wrapped_key, status=row.key_status)
+            for row in rows if row.key_id is not None)
     cache = _cache(session)
     for citizen_id in citizen_ids:
         loaded = cache.setdefault(citizen_id, _Loaded())

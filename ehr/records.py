@@ -45,8 +45,8 @@ SECTIONS = tuple(SECTION_SCHEMAS)
 
 
 def get_citizen(access: RecordAccess, citizen_id: uuid.UUID) -> Citizen:
-    """The citizen with their data keys, from the decision point's facts (one query at most,
-    none when the decision has loaded them already)."""
+    """The citizen entity with their data keys, for services that show or change the person.
+    Ask before the decision: the decision's facts then come in the same query."""
     citizen = loaded_citizen(access.session, citizen_id)
     if citizen is None:
         raise NotFound()
