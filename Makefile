@@ -38,6 +38,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 test: install-dev lint
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -98,9 +98,9 @@ def _import_models() -> None:
     import auth.models  # noqa: F401
     import consent.models  # noqa: F401
     import core.idempotency  # noqa: F401
-    import ehr.models  # noqa: F401
     import ehr.record_models  # noqa: F401
     import notifications.models  # noqa: F401
+    import registry.models  # noqa: F401
 
 
 def _register_domain(app: Flask) -> None:
@@ -113,3 +113,16 @@ def _register_domain(app: Flask) -> None:
     init_consent(app)
     init_auth(app)
     init_notifications(app)
+    _register_demo_seed(app)
+
+
+def _register_demo_seed(app: Flask) -> None:
+    # The registry owns `seed demo`; each package above it adds its part, in this order.
+    from auth.seed import seed_demo_accounts
+    from consent.seed import seed_consent_demo
+    from ehr.seed_records import seed_demo_records
+    from notifications import demo_reminders
+    from registry.cli import register_cli
+
+    register_cli(app, seeders=(seed_demo_records, seed_consent_demo, seed_demo_accounts,
+                               demo_reminders(app)))

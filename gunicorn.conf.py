@@ -11,6 +11,11 @@ graceful_timeout = 30
 # print raw URLs.
 accesslog = None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# A header field up to 64 KB reaches the app, which refuses one over 8 KB (or 32 KB in all)
+# itself with a 431 problem+json (core/http.py); gunicorn's own refusal is text/html. Beyond
+# 64 KB gunicorn still answers (text/html 431). The request line keeps gunicorn's default
+# (4094 bytes; 8190 is gunicorn's maximum).
+limit_request_field_size = 65536
 
 
 def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook signature

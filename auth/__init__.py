@@ -2,7 +2,7 @@
 
 `init_app(app)` wires it all: the authorization server, the login pages, the bearer-token
 check in front of every /api route, `GET /api/v1/me`, the CLI and the demo seed.
-Handlers elsewhere use `auth.resource`: `current_principal()`, `require_scope(...)`.
+Handlers elsewhere use `auth.resource`: `current_caller()`, `require_scope(...)`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ def init_app(app: Flask) -> None:
     from auth.cli import register_cli
     from auth.keys import install_signing_key
     from auth.resource import install_resource_protection
-    from auth.seed import seed_demo_accounts
     from auth.server import create_server
-    from ehr.cli import register_seeder
 
     issuer = str(app.config["OAUTH_ISSUER"])
     if app.config.get("APP_ENV") == "production" and not issuer.startswith("https://"):
@@ -37,4 +35,3 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     install_resource_protection(app)
     register_cli(app)
-    register_seeder(app, seed_demo_accounts)

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from auth import clock
 from auth.models import ROLES, Account, OAuthToken
 from auth.passwords import hash_password, password_problems
-from ehr.models import Citizen, Facility, Practitioner
-from ehr.reference.health_id import normalize_health_id
-from ehr.registry import find_citizen_by_health_id
+from registry.models import Citizen, Facility, Practitioner
+from registry.reference.health_id import normalize_health_id
+from registry.services import find_citizen_by_health_id
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
 _HEALTH_ID_PATTERN = re.compile(r"^\d{12}$")

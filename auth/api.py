@@ -6,30 +6,31 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth.models import Account, OAuthClient
-from auth.resource import Principal, current_principal
+from auth.resource import current_caller
 from auth.userinfo import display_name
 from core.db import db
-from ehr.models import Facility
+from core.hooks import Hook
+from registry.caller import Caller
+from registry.models import Facility
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 
-# Set by the package that knows guardianships: callable(session, citizen_id) -> list of
-# {"citizen_id": ..., "full_name": ...}; without it the list of dependants is empty.
-DEPENDANTS_EXTENSION = "phr.dependants"
-
 DependantsProvider = Callable[[Session, uuid.UUID], list[dict[str, Any]]]
 
+# Answered by the package that knows guardianships (consent, above auth): the people a citizen
+# acts for, as {"citizen_id": ..., "full_name": ...}; nobody until it is installed.
+DEPENDANTS: Hook[DependantsProvider] = Hook("dependants", lambda session, citizen_id: [])
 
-def _dependants(principal: Principal) -> list[dict[str, Any]]:
-    provider: DependantsProvider | None = current_app.extensions.get(DEPENDANTS_EXTENSION)
-    if provider is None or principal.role != "citizen" or principal.citizen_id is None:
+
+def _dependants(principal: Caller) -> list[dict[str, Any]]:
+    if principal.role != "citizen" or principal.citizen_id is None:
         return []
-    return list(provider(db.session, principal.citizen_id))
+    return list(DEPENDANTS()(db.session, principal.citizen_id))
 
 
 def _facilities(ids: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
@@ -42,7 +43,7 @@ def _facilities(ids: frozenset[uuid.UUID]) -> list[dict[str, Any]]:
     ]
 
 
-def _display_name(principal: Principal) -> str | None:
+def _display_name(principal: Caller) -> str | None:
     if principal.account_id is None:
         client = db.session.get(OAuthClient, principal.client_id)
         return client.name if client is not None else None
@@ -53,7 +54,7 @@ def _display_name(principal: Principal) -> str | None:
 @bp.get("/me")
 def me() -> Response:
     """Any valid token: role, ids, display name, facilities, dependants."""
-    principal = current_principal()
+    principal = current_caller()
     return jsonify({
         "role": principal.role,
         "account_id": str(principal.account_id) if principal.account_id else None,

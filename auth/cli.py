@@ -17,7 +17,7 @@ from auth.clients import GRANT_TYPES, ClientError, create_client, rotate_secret
 from auth.models import ROLES, AuthorizationCode, OAuthClient, OAuthToken
 from core.db import db
 from core.i18n import translate
-from ehr.registry import (
+from registry.services import (
     find_citizen_by_health_id,
     get_facility_by_code,
     get_practitioner_by_certificate,

@@ -13,7 +13,7 @@ from auth import clock
 from auth.credentials import CLIENT_SECRET_PREFIX, digest, new_credential
 from auth.models import CLIENT_TYPES, OAuthClient
 from auth.scopes import SmartScope, is_valid_scope, join_scope, split_scope
-from ehr.models import Facility
+from registry.models import Facility
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")

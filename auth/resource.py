@@ -1,24 +1,22 @@
 """The resource side: every request under /api carries a bearer token; handlers ask who it is.
 
-One indexed query per request turns the token into a `Principal`: the token row (by the
+One indexed query per request turns the token into the request's `Caller`: the token row (by the
 SHA-256 digest of the presented value, a unique index) joined with its client, its account and
 the practitioner's active facility memberships. Revoking a token, disabling an account or a
 client, or ending a membership therefore takes effect on the very next request.
 
 Contract for API handlers:
-    principal = current_principal()                     # 401 problem when no valid token
+    caller = current_caller()                           # 401 problem when no valid token
     require_scope(resource="immunizations", interaction="r")   # 403 insufficient-scope
-    actor = principal.policy_actor(acting_for=citizen_id)      # for the consent PDP
+    caller.acting_for_citizen(citizen_id)               # what the decision point is given
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
 from authlib.oauth2.rfc6749 import ResourceProtector
 from authlib.oauth2.rfc6749.errors import MissingAuthorizationError, OAuth2Error
@@ -31,9 +29,10 @@ from auth.credentials import digest
 from auth.errors import REALM, InsufficientScope, InvalidToken, RoleNotAllowed, TokenRequired
 from auth.models import Account, OAuthClient, OAuthToken
 from auth.scopes import grants, required_scope
-from consent.policy_types import VIETNAM_TZ, Actor
 from core.db import db
-from ehr.models import PractitionerMembership
+from core.vietnam_time import VIETNAM_TZ
+from registry.caller import Caller
+from registry.models import PractitionerMembership
 
 API_PREFIX = "/api"
 _USER_CONTEXTS = {"citizen": "patient", "practitioner": "user", "station": "user"}
@@ -41,45 +40,20 @@ _USER_CONTEXTS = {"citizen": "patient", "practitioner": "user", "station": "user
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request's token acts as."""
+def smart_context(caller: Caller) -> str | None:
+    """The SMART context a token's clinical scopes are read in (None: admin)."""
+    if caller.account_id is None:
+        return "system"
+    return _USER_CONTEXTS.get(caller.role)
 
-    account_id: UUID | None  # None for a facility system's client-credentials token
-    client_id: str
-    role: str  # "citizen" | "practitioner" | "station" | "admin"
-    scopes: frozenset[str]
-    citizen_id: UUID | None
-    practitioner_id: UUID | None
-    facility_ids: frozenset[UUID]
-    token_id: UUID
 
-    @property
-    def context(self) -> str | None:
-        """The SMART context this token's clinical scopes are read in (None: admin)."""
-        if self.account_id is None:
-            return "system"
-        return _USER_CONTEXTS.get(self.role)
-
-    def has_scope(self, *, resource: str, interaction: str) -> bool:
-        """Whether the token's scopes cover `interaction` (letters of "cruds") on `resource`
-        (a FHIR type, a record section such as "immunizations", or a target such as
-        "consents")."""
-        context = self.context
-        if context is None:
-            return False
-        return grants(self.scopes, context=context, resource=resource, interaction=interaction)
-
-    def policy_actor(self, acting_for: UUID | None = None) -> Actor:
-        """The consent PDP's actor. `acting_for` is kept for citizens only (a guardian acting
-        for a dependant; the PDP decides whether they may); staff never act for someone."""
-        return Actor(
-            role=self.role,
-            citizen_id=self.citizen_id,
-            practitioner_id=self.practitioner_id,
-            facility_ids=self.facility_ids,
-            acting_for=acting_for if self.role == "citizen" else None,
-        )
+def has_scope(caller: Caller, *, resource: str, interaction: str) -> bool:
+    """Whether the token's scopes cover `interaction` (letters of "cruds") on `resource` (a FHIR
+    type, a record section such as "immunizations", or a target such as "consents")."""
+    context = smart_context(caller)
+    if context is None:
+        return False
+    return grants(caller.scopes, context=context, resource=resource, interaction=interaction)
 
 
 _token = OAuthToken.__table__
@@ -120,8 +94,9 @@ _PRINCIPAL_QUERY = (
 )
 
 
-def load_principal(access_token: str, *, now: datetime) -> Principal | None:
-    """The principal of a valid access token; None when unknown, expired, revoked, or its
+def load_caller(access_token: str, *, now: datetime,
+                request_id: str | None = None) -> Caller | None:
+    """The caller of a valid access token; None when unknown, expired, revoked, or its
     client or account is disabled. One query."""
     # A Core statement: the connection spares the ORM session's per-statement work.
     rows = db.session.connection().execute(
@@ -154,7 +129,7 @@ def load_principal(access_token: str, *, now: datetime) -> Principal | None:
                 facilities &= memberships
         else:
             facilities = frozenset()
-    return Principal(
+    return Caller(
         account_id=first.account_id,
         client_id=first.client_id,
         role=role,
@@ -163,12 +138,13 @@ def load_principal(access_token: str, *, now: datetime) -> Principal | None:
         practitioner_id=first.practitioner_id,
         facility_ids=facilities,
         token_id=first.token_id,
+        request_id=request_id,
     )
 
 
-class _PrincipalValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> Principal | None:
-        return load_principal(token_string, now=clock.now())
+class _CallerValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> Caller | None:
+        return load_caller(token_string, now=clock.now(), request_id=g.get("request_id"))
 
     def validate_token(self, token: Any, scopes: Any, request: Any) -> None:
         # Expiry, revocation and disabled accounts were checked by the query; scopes are
@@ -185,16 +161,16 @@ class _HeaderRequest:
 
 
 _protector = ResourceProtector()
-_protector.register_token_validator(_PrincipalValidator(realm=REALM))
+_protector.register_token_validator(_CallerValidator(realm=REALM))
 
 
-def authenticate() -> Principal:
+def authenticate() -> Caller:
     """Authenticate this request's bearer token (once per request) or raise a 401 problem."""
-    principal = g.get("phr_principal")
-    if principal is not None:
-        return principal
+    caller = g.get("phr_caller")
+    if caller is not None:
+        return caller
     try:
-        principal = _protector.validate_request(None, _HeaderRequest(request.headers))
+        caller = _protector.validate_request(None, _HeaderRequest(request.headers))
     except MissingAuthorizationError:
         raise TokenRequired() from None
     except InvalidTokenError:
@@ -205,11 +181,11 @@ def authenticate() -> Principal:
         if scheme.lower() == "bearer":
             raise InvalidToken() from None
         raise TokenRequired() from None
-    g.phr_principal = principal
-    return principal
+    g.phr_caller = caller
+    return caller
 
 
-def current_principal() -> Principal:
+def current_caller() -> Caller:
     """Who this request's token acts as (authenticating it if that has not happened yet)."""
     return authenticate()
 
@@ -232,30 +208,30 @@ def require_scope(*, resource: str, interaction: str) -> None:
     per-citizen target ("consents", "summary"...); `interaction` letters of "cruds".
     A token acting as an admin holds no clinical scope: 403 `role-not-allowed`.
     """
-    principal = authenticate()
-    context = principal.context
+    caller = authenticate()
+    context = smart_context(caller)
     if context is None:
         raise RoleNotAllowed()
-    if not principal.has_scope(resource=resource, interaction=interaction):
+    if not has_scope(caller, resource=resource, interaction=interaction):
         raise InsufficientScope(
             required_scope(context=context, resource=resource, interaction=interaction)
         )
 
 
-def require_role(*roles: str) -> Principal:
+def require_role(*roles: str) -> Caller:
     """403 `role-not-allowed` unless the token acts as one of `roles`."""
-    principal = authenticate()
-    if principal.role not in roles:
+    caller = authenticate()
+    if caller.role not in roles:
         raise RoleNotAllowed()
-    return principal
+    return caller
 
 
-def require_user_scope(scope: str) -> Principal:
+def require_user_scope(scope: str) -> Caller:
     """403 `insufficient-scope` unless the token holds a plain scope such as `openid`."""
-    principal = authenticate()
-    if scope not in principal.scopes:
+    caller = authenticate()
+    if scope not in caller.scopes:
         raise InsufficientScope(scope)
-    return principal
+    return caller
 
 
 def _protect_api() -> None:

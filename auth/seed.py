@@ -22,7 +22,7 @@ from auth.credentials import CLIENT_SECRET_PREFIX, digest, digest_matches
 from auth.models import Account, OAuthClient
 from auth.passwords import hash_password, verify_password
 from core.db import db
-from ehr.models import Facility
+from registry.models import Facility
 
 CITIZEN_LOGINS = ("adult-chronic", "parent", "stranger")
 

@@ -35,6 +35,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from auth import clock, tokens
+from auth.clients import CLIENT_ID_PATTERN
 from auth.credentials import (
     ACCESS_TOKEN_PREFIX,
     AUTHORIZATION_CODE_PREFIX,
@@ -68,7 +69,9 @@ def issuer() -> str:
 
 
 def query_client(client_id: str | None) -> OAuthClient | None:
-    if not client_id or len(client_id) > 64:
+    # Every registered id has the registration's shape: anything else (a NUL, which PostgreSQL
+    # refuses in text, 10 KB of junk) is an unknown client without asking the database.
+    if not client_id or not CLIENT_ID_PATTERN.fullmatch(client_id):
         return None
     client = db.session.get(OAuthClient, client_id)
     return client if client is not None and client.active else None
@@ -128,7 +131,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         """Every requested scope must be well-formed (SMART v2 or openid/profile/offline)."""
         for item in split_scope(scope):
             if not is_valid_scope(item):
-                raise InvalidScopeError(f"Unknown scope {item!r}.")
+                # Not echoed: Authlib refuses a description with quotes or non-ASCII (a 500).
+                raise InvalidScopeError("Unknown scope.")
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -149,6 +153,21 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = USER_TOKEN_AUTH_METHODS
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: Any, client: OAuthClient) -> str:
+        """Authlib's, without echoing the URI into the error (a quote or a non-ASCII
+        character there made Authlib's error constructor raise: a 500, not invalid_request)."""
+        redirect_uri = request.payload.redirect_uri
+        if redirect_uri:
+            if not client.check_redirect_uri(redirect_uri):
+                raise InvalidRequestError("The redirect URI is not registered for the client.")
+            return str(redirect_uri)
+        default = client.get_default_redirect_uri()
+        if not default:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.",
+                                      state=request.payload.state)
+        return default
 
     def generate_authorization_code(self) -> str:
         return new_credential(AUTHORIZATION_CODE_PREFIX)

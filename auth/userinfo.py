@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from auth.models import Account
 from core.encryption import ERASED
-from ehr.models import Citizen, Practitioner
+from registry.models import Citizen, Practitioner
 
 
 def display_name(*, session: Session, account: Account) -> str | None:

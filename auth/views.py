@@ -9,12 +9,15 @@ be redirected) are problems, rendered as HTML for browsers and problem+json othe
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -49,12 +52,54 @@ def server() -> AuthorizationServer:
     return current_app.extensions[SERVER_EXTENSION]
 
 
+# --- parameter syntax -----------------------------------------------------------------------
+# OAuth parameters are printable ASCII (RFC 6749 Appendix A, RFC 7636 §4, OpenID Connect Core).
+# Checked before Authlib sees them: a NUL would reach PostgreSQL (the nonce is looked up and
+# stored; PostgreSQL refuses NUL in text), and a quote, backslash or non-ASCII character in a
+# value Authlib echoes into an error description (response_type, redirect_uri, scope) makes
+# Authlib's error constructor raise, a 500. `client_id` is left to `query_client`, which takes
+# a malformed id for an unknown client (the same answer as for any unknown client).
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+_ECHO_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")  # Authlib's error-description set
+_ECHOED_PARAMETERS = frozenset({"response_type", "redirect_uri", "scope"})
+_OAUTH_PARAMETERS = _ECHOED_PARAMETERS | frozenset({
+    "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age",
+    "response_mode", "ui_locales", "grant_type", "code", "code_verifier", "refresh_token",
+    "client_secret", "token", "token_type_hint",
+})
+
+
+def malformed_parameter() -> bool:
+    """Whether an OAuth parameter of the request (query or form) is not printable ASCII."""
+    for name, value in request.values.items(multi=True):
+        if name not in _OAUTH_PARAMETERS:
+            continue
+        pattern = _ECHO_SAFE if name in _ECHOED_PARAMETERS else _PRINTABLE
+        if not pattern.fullmatch(value):
+            return True
+    return False
+
+
+def undecodable_basic_credentials() -> bool:
+    """Whether HTTP Basic client credentials are not UTF-8 (Authlib would raise on them)."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(credentials.strip()).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return True  # UnicodeDecodeError is a ValueError
+    return False
+
+
 # --- authorization endpoint and pages ------------------------------------------------------
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     choose_language()
+    if malformed_parameter():
+        return _authorization_error(InvalidRequestError("Malformed parameter."))
     try:
         grant = server().get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -101,16 +146,25 @@ def _login(grant: Any) -> Response:
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     if not username.strip() or not password:
-        return _login_page(grant.client, error="login.missing", username=username.strip())
+        return _login_page(grant.client, error="login.missing", username=_shown(username))
     account = authenticate(session=db.session, username=username, password=password,
                            address=request.remote_addr)
     if account is None:
-        return _login_page(grant.client, error="login.failed", username=username.strip())
+        return _login_page(grant.client, error="login.failed", username=_shown(username))
     start_login(account)
     auth_time = int(account.last_login_at.timestamp()) if account.last_login_at else None
     if grant.client.first_party:
         return _issue(grant, account, auth_time)
     return _consent_page(grant, account)
+
+
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(username: str) -> str:
+    """The username as typed, for the form shown again: without control or bidi characters
+    (no username holds one; a NUL in HTML is a parse error)."""
+    return _UNSHOWABLE.sub("", username).strip()
 
 
 def _consent_page(grant: Any, account: Account) -> Response:
@@ -153,6 +207,11 @@ def _oauth_call(call: Any) -> Response:
         error = InvalidRequestError("Send the parameters in the request body.")
         db.session.rollback()
         return server().handle_error_response(None, error)
+    if undecodable_basic_credentials():
+        # As for any client that fails to authenticate with Basic: 401 (RFC 6749 §5.2).
+        return server().handle_error_response(None, InvalidClientError(status_code=401))
+    if malformed_parameter():
+        return server().handle_error_response(None, InvalidRequestError("Malformed parameter."))
     try:
         response = call()
     except OAuth2Error as error:

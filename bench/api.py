@@ -267,7 +267,7 @@ def ensure_world() -> World:
     from auth.clients import create_client
     from auth.models import OAuthClient
     from core.db import db
-    from ehr.registry import create_facility, create_practitioner
+    from registry.services import create_facility, create_practitioner
 
     _, _, world_table = bench_tables()
     session = db.session
@@ -401,7 +401,7 @@ def vietnam_today() -> dt.date:
 
 def make_person(index: int, *, today: dt.date, provinces: Sequence[str]) -> Person:
     """Citizen number `index`, always the same (a seeded RNG); unique health ID and insurance."""
-    from ehr.reference.health_id import make_health_id
+    from registry.reference.health_id import make_health_id
 
     rng = random.Random(index)
     sex = rng.choice(("male", "female"))
@@ -588,13 +588,13 @@ def seed_chunk(chunk: tuple[int, int, str]) -> tuple[int, int]:
     from sqlalchemy import insert
 
     from core.db import db, utcnow
-    from ehr.models import FamilyDoctorAssignment
     from ehr.record_models import STATUS_CURRENT, RecordEntry
     from ehr.records import validate_content
-    from ehr.reference.health_id import province_codes
-    from ehr.reference.icd10 import default_sensitivity
-    from ehr.registry import register_citizen
     from ehr.section_schemas import CLINICAL_DATE_FIELD
+    from registry.models import FamilyDoctorAssignment
+    from registry.reference.health_id import province_codes
+    from registry.reference.icd10 import default_sensitivity
+    from registry.services import register_citizen
 
     first, size, today_iso = chunk
     today = dt.date.fromisoformat(today_iso)
@@ -615,6 +615,8 @@ def seed_chunk(chunk: tuple[int, int, str]) -> tuple[int, int]:
             address=person.address, ethnicity=person.ethnicity,
             social_insurance_code=person.insurance, registered_by_facility_id=station,
         )
+        # The citizen row first: the unit of work does not order record entries after it.
+        session.flush()
         session.add(FamilyDoctorAssignment(
             id=uuid.uuid4(), citizen_id=citizen.id, practitioner_id=uuid.UUID(world.doctor_id),
             facility_id=station, started_at=now, changed_by="bench-seed"))

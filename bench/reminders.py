@@ -170,7 +170,7 @@ def make_app(url: str, provider: str) -> Any:
 
 def doses_for(born: dt.date, rng: random.Random) -> list[Any]:
     """The doses a child was given: each on time, except that some children missed recent ones."""
-    from ehr.reference.schedule import GivenDose, load_schedule
+    from registry.reference.schedule import GivenDose, load_schedule
 
     schedule = load_schedule()
     cutoff = TODAY - dt.timedelta(days=rng.choice((40, 40, 40, 120)))
@@ -195,11 +195,11 @@ def doses_for(born: dt.date, rng: random.Random) -> list[Any]:
 
 def _citizen(session: Any, *, full_name: str, born: dt.date, sex: str, serial: int,
              phone: str | None = None) -> Any:
-    """A citizen the way ehr.registry.register_citizen makes one, with its data key created up
+    """A citizen the way registry.services.register_citizen makes one, with its data key created up
     front (the registry looks for an existing key first: one query per citizen when seeding)."""
     from core.encryption import keyring
-    from ehr.models import Citizen
-    from ehr.reference.health_id import make_health_id
+    from registry.models import Citizen
+    from registry.reference.health_id import make_health_id
 
     citizen_id = uuid.uuid4()
     keyring(session).create_key(citizen_id)
@@ -261,14 +261,11 @@ def seed(app: Any, children: int, rng: random.Random) -> tuple[dict, dict]:
 # Phases -----------------------------------------------------------------------------------------
 def run_reminder_phase(app: Any, parent_of: dict, doses_of: dict) -> dict[str, Any]:
     from core.db import db
-    from notifications.reminders import run_reminders
+    from notifications.recipients import RECIPIENTS
+    from notifications.reminders import DOSES, run_reminders
 
-    app.extensions["phr.recipients_for_many"] = lambda session, ids: {
-        i: [parent_of.get(i, i)] for i in ids
-    }
-    app.extensions["phr.immunization_doses"] = lambda session, ids: {
-        i: doses_of[i] for i in ids if i in doses_of
-    }
+    RECIPIENTS.install(app, lambda session, ids: {i: [parent_of.get(i, i)] for i in ids})
+    DOSES.install(app, lambda session, ids: {i: doses_of[i] for i in ids if i in doses_of})
     with app.app_context():
         started = time.perf_counter()
         run = run_reminders(db.session, today=TODAY, chunk_size=CHUNK)

@@ -117,8 +117,8 @@ def unwrap_cost(ops: int, repeat: int) -> float:
 
 def seed(count: int) -> list[uuid.UUID]:
     from core.db import db
-    from ehr.reference.health_id import make_health_id
-    from ehr.registry import register_citizen
+    from registry.reference.health_id import make_health_id
+    from registry.services import register_citizen
 
     ids = []
     base = secrets.randbelow(900_000)
@@ -148,7 +148,7 @@ def read_citizens(ids: list[uuid.UUID], fields: tuple[str, ...], *, preload: boo
 
     from core.db import db
     from core.encryption import keyring
-    from ehr.models import Citizen
+    from registry.models import Citizen
 
     db.session.remove()
     citizens = list(db.session.scalars(select(Citizen).where(Citizen.id.in_(ids))))
@@ -179,7 +179,7 @@ def cleanup(ids: list[uuid.UUID]) -> None:
 
     from core.db import db
     from core.encryption import DataKey
-    from ehr.models import Citizen
+    from registry.models import Citizen
 
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]

@@ -30,17 +30,12 @@ def _configure(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """Settings, CLI, hooks for auth and notifications."""
+    from auth.api import DEPENDANTS
     from consent.api import bp
     from consent.cli import audit_cli
-    from consent.guardians import dependants_of, recipients_for, recipients_for_many
-    from consent.seed import seed_consent_demo
-    from ehr.cli import register_seeder
+    from consent.guardians import dependants_of
 
     _configure(app)
     app.cli.add_command(audit_cli)
     app.register_blueprint(bp)
-    # Hooks for packages that must not import consent's internals (auth's /me, notifications).
-    app.extensions["phr.dependants"] = dependants_of
-    app.extensions["phr.recipients_for"] = recipients_for
-    app.extensions["phr.recipients_for_many"] = recipients_for_many
-    register_seeder(app, seed_consent_demo)
+    DEPENDANTS.install(app, dependants_of)  # auth's /me lists them; auth cannot import consent

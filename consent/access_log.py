@@ -4,6 +4,14 @@ Read from the audit events of the citizen's chain, newest first, by seq (the uni
 (citizen_id, seq) index serves it). The viewer's own actions are left out unless asked for;
 a guardian does not see events on entries whose label the policy hides from them (a teen's
 restricted entries), just as the record hides the entries themselves.
+
+Someone is called a guardian only when a guardianship relates them to the person: a citizen
+refused on a stranger's record, or whose claim of a child is pending or was refused, is named
+as themselves.
+
+A flag ("I don't recognise this") goes to the facility the access was made at: its staff and
+practitioners list the open flags and answer each with an outcome, which the person sees on
+the entry and is told of.
 """
 
 from __future__ import annotations
@@ -18,17 +26,31 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import consent.messages  # noqa: F401  (registers the texts)
-from consent.models import AccessLogFlag, AuditEvent, BreakGlassSession
-from consent.pdp import RequestContext, load_facts, require
-from consent.policy import decide
-from consent.policy_types import RESTRICTED_LABELS, Actor, Target
+from consent.errors import conflict, field_problem
+from consent.events import ACCESS_FLAG_REVIEWED, tell
+from consent.guardians import audience
+from consent.models import (
+    FLAG_OPEN,
+    FLAG_OUTCOMES,
+    FLAG_REVIEWED,
+    AccessLogFlag,
+    AuditEvent,
+    BreakGlassSession,
+)
+from consent.pdp import RequestContext, record_decision, require, visible_labels
+from consent.policy_types import RESTRICTED_LABELS, Actor, Decision
 from core.db import utcnow
 from core.encryption import ERASED, keyring
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 from core.i18n import has_message, translate
-from ehr.models import Citizen, Facility, Practitioner
+from registry.models import Citizen, Facility, Practitioner
 
 MAX_NOTE = 500
+# Rules under which a citizen acting on someone else's record had no guardianship: they are
+# named as themselves, never "(guardian)" (older events recorded on_behalf_of for them too).
+_NOT_A_GUARDIAN = frozenset({"no-guardianship", "other-citizen", "guardian-claim",
+                             "guardian-claim-mismatch", "own-claim"})
+_CLAIM_RULES = frozenset({"guardian-claim", "guardian-claim-mismatch"})
 
 
 @dataclass(frozen=True)
@@ -40,13 +62,11 @@ class LogPage:
 def _visible_labels(session: Session, actor: Actor, citizen_id: uuid.UUID,
                     now: dt.datetime) -> frozenset[str]:
     """The labels whose events the viewer may see: those of entries the policy shows them."""
-    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
-    return frozenset(
-        label for label in RESTRICTED_LABELS
-        if decide(actor=actor, target=Target(citizen_id=citizen_id, section="conditions",
-                                             sensitivity=label),
-                  action="read", facts=facts).permit
-    )
+    return visible_labels(session, actor=actor, citizen_id=citizen_id, now=now) & RESTRICTED_LABELS
+
+
+def _acted_as_guardian(row: AuditEvent) -> bool:
+    return row.on_behalf_of is not None and row.rule not in _NOT_A_GUARDIAN
 
 
 def read_access_log(
@@ -141,7 +161,7 @@ class _Renderer:
             name = self._person_name(row.actor_citizen_id)
             if name is None:
                 return self.t("access-log.actor.someone")
-            kind = "guardian" if row.on_behalf_of is not None else "citizen"
+            kind = "guardian" if _acted_as_guardian(row) else "citizen"
             return self.t(f"access-log.actor.{kind}", name=name)
         return self.t("access-log.actor.admin")
 
@@ -159,6 +179,10 @@ class _Renderer:
             section = "record"
         elif row.action == "create" and row.section == "access-requests":
             verb, section = "ask-access", "record"
+        elif row.section == "guardians" and row.rule in _CLAIM_RULES:
+            verb, section = "claim-guardian", "guardian-of"
+        elif row.section == "guardians" and row.rule == "own-claim":
+            section = "guardian-claim"
         section_key = f"access-log.section.{section}"
         what = self.t("access-log.what", whose=self.whose(),
                       section=self.t(section_key) if has_message(section_key) else section)
@@ -187,7 +211,7 @@ class _Renderer:
         practitioner = self.practitioners.get(row.actor_practitioner_id)
         flag = self.flags.get(row.id)
         kind = row.actor_role
-        if kind == "citizen" and row.on_behalf_of is not None:
+        if kind == "citizen" and _acted_as_guardian(row):
             kind = "guardian"
         return {
             "id": str(row.id),
@@ -213,8 +237,7 @@ class _Renderer:
                 "facility": {"id": str(facility.id), "name": facility.name}
                 if facility is not None else None,
             },
-            "flag": {"id": str(flag.id), "status": flag.status,
-                     "created_at": flag.created_at.isoformat()} if flag else None,
+            "flag": flag_view(flag) if flag else None,
         }
 
 
@@ -248,8 +271,135 @@ def flag_event(
     if existing is not None:
         return existing, False
     note = (note or "").strip()[:MAX_NOTE] or None
+    # The facility the access was made at reviews it (a person's own or a guardian's act has
+    # no facility to answer for it: the flag stays with the person).
+    facility = event.actor_facility_id if event.actor_role in ("practitioner", "station") else None
     flag = AccessLogFlag(id=uuid.uuid4(), citizen_id=citizen_id, audit_event_id=event_id,
-                         flagged_by_citizen_id=actor.citizen_id, status="open", created_at=now,
-                         note=note)
+                         flagged_by_citizen_id=actor.citizen_id, status=FLAG_OPEN,
+                         created_at=now, note=note, facility_id=facility)
     session.add(flag)
     return flag, True
+
+
+def _text(value: Any) -> str | None:
+    return None if value is ERASED else value
+
+
+def flag_view(flag: AccessLogFlag) -> dict[str, Any]:
+    """A flag as the person sees it: its status and, once reviewed, the facility's answer."""
+    return {
+        "id": str(flag.id),
+        "event_id": str(flag.audit_event_id),
+        "status": flag.status,
+        "created_at": flag.created_at.isoformat(),
+        "outcome": flag.outcome,
+        "outcome_note": _text(flag.outcome_note) if flag.outcome_note_ct else None,
+        "reviewed_at": flag.reviewed_at.isoformat() if flag.reviewed_at else None,
+    }
+
+
+# --- the facility's review ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagForReview:
+    """A flag with the access it is about, for the facility that answers it."""
+
+    flag: AccessLogFlag
+    event: AuditEvent
+
+
+def _require_facility_member(actor: Actor, facility_id: uuid.UUID) -> None:
+    # The facility's own station staff, system and practitioners answer for its accesses.
+    if actor.role not in ("station", "practitioner") or facility_id not in actor.facility_ids:
+        raise Forbidden()
+
+
+def _audit_review(session: Session, *, actor: Actor, citizen_ids: Iterable[uuid.UUID],
+                  action: str, context: RequestContext, now: dt.datetime) -> None:
+    """Reviewers read what people wrote about their record: each sees it in their log."""
+    decision = Decision(permit=True, rule="flag-review", purpose="public-health")
+    for citizen_id in dict.fromkeys(citizen_ids):
+        record_decision(session, actor=actor, citizen_id=citizen_id, section="access-log",
+                        entry_id=None, action=action, decision=decision, context=context,
+                        now=now)
+
+
+def list_flags_for_review(
+    session: Session,
+    *,
+    actor: Actor,
+    facility_id: uuid.UUID,
+    context: RequestContext,
+    status: str | None = None,
+    limit: int = 50,
+    before: tuple[dt.datetime, uuid.UUID] | None = None,
+    now: dt.datetime | None = None,
+) -> list[FlagForReview]:
+    """Flags on accesses made at this facility, newest first; notes decrypted for review."""
+    _require_facility_member(actor, facility_id)
+    query = select(AccessLogFlag, AuditEvent).join(
+        AuditEvent, AuditEvent.id == AccessLogFlag.audit_event_id
+    ).where(AccessLogFlag.facility_id == facility_id)
+    if status is not None:
+        query = query.where(AccessLogFlag.status == status)
+    if before is not None:
+        created, row_id = before
+        query = query.where(
+            (AccessLogFlag.created_at < created)
+            | ((AccessLogFlag.created_at == created) & (AccessLogFlag.id > row_id)))
+    query = query.order_by(AccessLogFlag.created_at.desc(), AccessLogFlag.id).limit(limit)
+    rows = [FlagForReview(flag=flag, event=event) for flag, event in session.execute(query)]
+    keyring(session).preload(item.flag.citizen_id for item in rows)
+    _audit_review(session, actor=actor, citizen_ids=(item.flag.citizen_id for item in rows),
+                  action="read", context=context, now=now or utcnow())
+    return rows
+
+
+def review_flag(
+    session: Session,
+    *,
+    actor: Actor,
+    facility_id: uuid.UUID,
+    flag_id: uuid.UUID,
+    outcome: str,
+    context: RequestContext,
+    note: str | None = None,
+    account_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> FlagForReview:
+    """The facility answers one flag (once): the outcome is shown on the person's access log
+    and they (and the guardian who flagged it) are told. Whoever made the access does not
+    judge it."""
+    now = now or utcnow()
+    _require_facility_member(actor, facility_id)
+    found = session.execute(
+        select(AccessLogFlag, AuditEvent).join(
+            AuditEvent, AuditEvent.id == AccessLogFlag.audit_event_id
+        ).where(AccessLogFlag.id == flag_id)
+    ).one_or_none()
+    if found is None or found[0].facility_id != facility_id:
+        raise NotFound()
+    flag, event = found
+    if event.actor_practitioner_id is not None and (
+            event.actor_practitioner_id == actor.practitioner_id):
+        raise Forbidden()
+    if outcome not in FLAG_OUTCOMES:
+        raise field_problem("outcome", "flag.outcome-unknown")
+    if flag.status == FLAG_REVIEWED:
+        raise conflict("access-flag-reviewed")
+    _audit_review(session, actor=actor, citizen_ids=[flag.citizen_id], action="manage",
+                  context=context, now=now)
+    flag.status = FLAG_REVIEWED
+    flag.outcome = outcome
+    flag.reviewed_at = now
+    flag.reviewed_by_account_id = account_id
+    note = (note or "").strip()[:MAX_NOTE] or None
+    if note:
+        flag.outcome_note = note
+    # The person and the guardians who may see the entry (a teen's restricted entry: the teen).
+    told = audience(session, flag.citizen_id, now=now, labels=[event.sensitivity or "normal"],
+                    also=[flag.flagged_by_citizen_id])
+    tell(session, ACCESS_FLAG_REVIEWED, citizen_id=flag.citizen_id, now=now, citizens=told,
+         flag_id=flag.id, event_id=event.id, outcome=outcome)
+    return FlagForReview(flag=flag, event=event)

@@ -1,4 +1,7 @@
-"""Access requests: a practitioner asks, the citizen approves (a consent) or denies."""
+"""Access requests: a practitioner asks, the citizen approves (a consent) or denies.
+
+A request naming a teen's restricted category is the teen's alone, like the consent it would
+become: their guardian neither hears of it nor sees or answers it (404)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent.consents import ConsentTerms, create_consent
+from consent.consents import ConsentTerms, create_consent, label_of, manage, shown_to
 from consent.errors import conflict, field_problem
+from consent.guardians import audience
 from consent.models import (
     ACCESS_LEVELS,
     REQUEST_APPROVED,
@@ -63,8 +67,9 @@ def request_access(
 ) -> AccessRequest:
     """A practitioner asks the citizen for access to chosen sections, with a reason."""
     now = now or utcnow()
+    # Audited under the category it names: a teen's guardian does not see it in the log.
     require(session, actor=actor, citizen_id=citizen_id, target="access-requests",
-            action="create", context=context, now=now)
+            action="create", context=context, now=now, sensitivity=label_of(categories))
     if not citizen_exists(session, citizen_id):
         raise NotFound()
     if not sections:
@@ -94,10 +99,12 @@ def request_access(
         access=access, status=REQUEST_PENDING, created_at=now, reason=_reason(reason),
     )
     session.add(row)
+    # Who answers: the citizen and the guardians in force who may see what it names.
+    told = audience(session, citizen_id, now=now, labels=categories)
     emit(session, DomainEvent(
         name=ACCESS_REQUESTED, citizen_id=citizen_id, occurred_at=now,
         data={"request_id": str(row.id), "practitioner_id": str(actor.practitioner_id),
-              "facility_id": str(facility)},
+              "facility_id": str(facility), "citizens": [str(c) for c in told]},
     ))
     return row
 
@@ -115,10 +122,12 @@ def answer_access_request(
 ) -> AccessRequest:
     """The citizen (or guardian) approves, creating a consent, or denies; once."""
     now = now or utcnow()
-    require(session, actor=actor, citizen_id=citizen_id, target="access-requests",
-            action="manage", context=context, now=now)
     row = session.get(AccessRequest, request_id)
-    if row is None or row.citizen_id != citizen_id:
+    named = row.categories or () if row is not None and row.citizen_id == citizen_id else ()
+    manage(session, actor=actor, citizen_id=citizen_id, target="access-requests",
+           categories=named, context=context, now=now, hidden=NotFound())
+    if row is None or row.citizen_id != citizen_id or (
+            set(row.categories or ()) - shown_to(session, actor, citizen_id, now)):
         raise NotFound()
     if row.status != REQUEST_PENDING:
         raise conflict("access-request-answered")
@@ -155,14 +164,16 @@ def list_citizen_requests(
     now: dt.datetime | None = None,
 ) -> list[AccessRequest]:
     """Requests made to the citizen, newest first (the citizen's or guardian's view)."""
+    now = now or utcnow()
     require(session, actor=actor, citizen_id=citizen_id, target="access-requests",
             action="read", context=context, now=now)
     query = select(AccessRequest).where(AccessRequest.citizen_id == citizen_id)
     if status is not None:
         query = query.where(AccessRequest.status == status)
-    return list(session.scalars(
+    shown = shown_to(session, actor, citizen_id, now)
+    return [row for row in session.scalars(
         query.order_by(AccessRequest.created_at.desc(), AccessRequest.id)
-    ))
+    ) if not set(row.categories or ()) - shown]
 
 
 def list_practitioner_requests(

@@ -1,4 +1,5 @@
-"""HTTP surface of consent: consents, access requests, break-glass, guardians, access log.
+"""HTTP surface of consent: consents, access requests, break-glass, guardians and claims of
+children, the access log and the review of its flags.
 
 Each handler: token scope → parse → service (which asks the decision point and audits) →
 commit once → serialize. Reads commit too: their audit event is part of the answer.
@@ -10,12 +11,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from auth.resource import Principal, current_principal, require_scope
+from auth.resource import current_caller, require_scope
 from consent import services
-from consent.pdp import RequestContext
+from consent.access_log import flag_view
+from consent.pdp import RequestContext, request_context, require
 from consent.policy_types import Actor
 from consent.schemas import (
     AccessRequestCreateSchema,
@@ -24,14 +26,18 @@ from consent.schemas import (
     ConsentCreateSchema,
     DependantClaimSchema,
     EmptySchema,
+    FlagReviewSchema,
     FlagSchema,
     GuardianCreateSchema,
+    GuardianEndSchema,
 )
 from consent.views import (
     Register,
     access_request_view,
     break_glass_view,
+    claim_view,
     consent_view,
+    flag_for_review_view,
     guardian_view,
 )
 from core import idempotency
@@ -42,6 +48,7 @@ from core.http import json_body
 from core.i18n import current_language
 from core.pagination import decode_cursor, encode_cursor, parse_limit, parse_timestamp
 from core.schemas import load_or_problem
+from registry.caller import Caller
 
 bp = Blueprint("consent", __name__, url_prefix="/api/v1")
 
@@ -51,14 +58,9 @@ CITIZEN = "/citizens/<uuid:citizen_id>"
 # --- plumbing -------------------------------------------------------------------------------
 
 
-def _context(principal: Principal) -> RequestContext:
-    return RequestContext(account_id=principal.account_id, client_id=principal.client_id,
-                          request_id=g.get("request_id"), actor_label=principal.role)
-
-
-def _caller(citizen_id: uuid.UUID | None = None) -> tuple[Principal, Actor, RequestContext]:
-    principal = current_principal()
-    return principal, principal.policy_actor(acting_for=citizen_id), _context(principal)
+def _caller(citizen_id: uuid.UUID | None = None) -> tuple[Caller, Actor, RequestContext]:
+    caller = current_caller()
+    return caller, caller.acting_for_citizen(citizen_id), request_context(caller)
 
 
 def _optional_body() -> dict[str, Any]:
@@ -76,29 +78,33 @@ def _flag(name: str) -> bool:
 
 
 def _created(view: dict[str, Any], *, location: str, citizen_id: uuid.UUID,
-             replayable: tuple[bytes, bytes] | None) -> Response:
-    """Commit (with the idempotency record) and answer 201."""
+             replayable: tuple[bytes, bytes] | None, status: int = 201) -> Response:
+    """Commit (with the idempotency record) and answer 201 (or 202: accepted, pending)."""
     etag = body_etag(view)
     if replayable is not None:
         scope, fingerprint = replayable
         idempotency.remember(db.session, scope=scope, fingerprint=fingerprint,
-                             citizen_id=citizen_id, status=201,
+                             citizen_id=citizen_id, status=status,
                              body={"body": view, "etag": etag}, resource_id=view.get("id"))
     db.session.commit()
     response = jsonify(view)
-    response.status_code = 201
+    response.status_code = status
     response.headers["ETag"] = etag
     response.headers["Location"] = location
     return response
 
 
-def _idempotent(body: dict[str, Any], create: Callable[[tuple[bytes, bytes] | None], Response]
-                ) -> Response:
-    """Replay the first answer for a repeated Idempotency-Key; else create once."""
+def _idempotent(body: dict[str, Any], create: Callable[[tuple[bytes, bytes] | None], Response],
+                *, reread: Callable[[], None] | None = None) -> Response:
+    """Replay the first answer for a repeated Idempotency-Key; else create once.
+
+    A stored answer shows what was created (a consent's grantee, a guardian's name), so it is
+    served only after `reread`, the audited decision a read of it gets now: a caller who lost
+    their standing since gets the denial, not the old answer."""
     key = idempotency.header_key()
     if key is None:
         return create(None)
-    principal = current_principal()
+    principal = current_caller()
     scope = idempotency.scope_of(client_id=principal.client_id, account_id=principal.account_id,
                                  key=key)
     fingerprint = idempotency.fingerprint_of(method="POST", route=request.path, body=body)
@@ -113,12 +119,23 @@ def _idempotent(body: dict[str, Any], create: Callable[[tuple[bytes, bytes] | No
             if replay is None:
                 raise
     db.session.rollback()
+    if reread is not None:
+        reread()  # raises the (committed, audited) denial
+        db.session.commit()  # the read's audit event goes with the answer
     stored = dict(replay.body)
     response = jsonify(stored["body"])
     response.status_code = replay.status
     response.headers["ETag"] = stored.get("etag", body_etag(stored["body"]))
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _reread(actor: Actor, citizen_id: uuid.UUID, target: str, context: RequestContext
+            ) -> Callable[[], None]:
+    def decide() -> None:
+        require(db.session, actor=actor, citizen_id=citizen_id, target=target, action="read",
+                context=context)
+    return decide
 
 
 def _before(cursor: str | None, *, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -168,7 +185,7 @@ def grant_consent(citizen_id: uuid.UUID) -> Response:
         return _created(view, location=f"{request.path.rstrip('/')}/{row.id}",
                         citizen_id=citizen_id, replayable=replayable)
 
-    return _idempotent(body, create)
+    return _idempotent(body, create, reread=_reread(actor, citizen_id, "consents", context))
 
 
 @bp.delete(CITIZEN + "/consents/<uuid:consent_id>")
@@ -192,11 +209,27 @@ def _request_views(rows: list[Any]) -> list[dict[str, Any]]:
     return [access_request_view(row, register) for row in rows]
 
 
-def _status_filter() -> str | None:
+def _status_filter(allowed: tuple[str, ...] = ("pending", "approved", "denied"),
+                   message: str = "problem.invalid-status.detail") -> str | None:
     status = request.args.get("status") or None
-    if status not in (None, "pending", "approved", "denied"):
-        raise BadRequest(Message("problem.invalid-status.detail"), code="invalid-status")
+    if status is not None and status not in allowed:
+        raise BadRequest(Message(message), code="invalid-status")
     return status
+
+
+def _keyset(name: str) -> tuple[Any, uuid.UUID] | None:
+    """The (time, id) position a cursor of `name`/`id` encodes, or None for the first page."""
+    position = _before(request.args.get("cursor"), keys=(name, "id"))
+    if position is None:
+        return None
+    moment = parse_timestamp(str(position[name]), name="cursor")
+    return (moment, uuid.UUID(str(position["id"]))) if moment else None
+
+
+def _next_cursor(rows: list[Any], name: str, more: bool) -> str | None:
+    if not more or not rows:
+        return None
+    return encode_cursor({name: getattr(rows[-1], name).isoformat(), "id": str(rows[-1].id)})
 
 
 @bp.get(CITIZEN + "/access-requests")
@@ -257,7 +290,7 @@ def deny_access_request(citizen_id: uuid.UUID, request_id: uuid.UUID) -> Respons
 @bp.get("/me/access-requests")
 def my_access_requests() -> Response:
     require_scope(resource="access-requests", interaction="s")
-    principal = current_principal()
+    principal = current_caller()
     if principal.role != "practitioner" or principal.practitioner_id is None:
         raise Forbidden()
     limit = parse_limit(request.args.get("limit"))
@@ -385,7 +418,7 @@ def add_guardian(citizen_id: uuid.UUID) -> Response:
         return _created(view, location=f"{request.path.rstrip('/')}/{row.id}",
                         citizen_id=citizen_id, replayable=replayable)
 
-    return _idempotent(body, create)
+    return _idempotent(body, create, reread=_reread(actor, citizen_id, "guardians", context))
 
 
 @bp.delete(CITIZEN + "/guardians/<uuid:guardianship_id>")
@@ -398,6 +431,33 @@ def revoke_guardian(citizen_id: uuid.UUID, guardianship_id: uuid.UUID) -> Respon
     view = guardian_view(services.describe_guardianship(db.session, row))
     db.session.commit()
     return jsonify(view)
+
+
+@bp.get(CITIZEN + "/guardians/<uuid:guardianship_id>")
+def read_guardian(citizen_id: uuid.UUID, guardianship_id: uuid.UUID) -> Response:
+    require_scope(resource="guardians", interaction="r")
+    _, actor, context = _caller(citizen_id)
+    view = guardian_view(services.read_guardianship(
+        db.session, actor=actor, citizen_id=citizen_id, guardianship_id=guardianship_id,
+        context=context))
+    db.session.commit()
+    return json_with_etag(view)
+
+
+@bp.post(CITIZEN + "/guardians/<uuid:guardianship_id>/end")
+def end_guardian(citizen_id: uuid.UUID, guardianship_id: uuid.UUID) -> Response:
+    require_scope(resource="guardians", interaction="d")
+    data = load_or_problem(GuardianEndSchema(), json_body())
+    principal, actor, context = _caller(citizen_id)
+    row = services.revoke_guardian(db.session, actor=actor, citizen_id=citizen_id,
+                                   guardianship_id=guardianship_id, context=context,
+                                   account_id=principal.account_id, reason=data["reason"])
+    view = guardian_view(services.describe_guardianship(db.session, row))
+    db.session.commit()
+    return jsonify(view)
+
+
+# --- claims of a child ("this is my child") -------------------------------------------------
 
 
 @bp.post("/me/dependants")
@@ -414,12 +474,73 @@ def claim_dependant() -> Response:
             context=context, account_id=principal.account_id,
         )
         db.session.flush()
-        view = guardian_view(services.describe_guardianship(db.session, row))
-        location = f"/api/v1/citizens/{row.dependant_citizen_id}/guardians/{row.id}"
+        [view] = [claim_view(v) for v in services.claim_views(db.session, [row])]
+        location = f"/api/v1/citizens/{row.dependant_citizen_id}/guardian-claims/{row.id}"
+        # 202: the claim is recorded; the guardianship waits for a guardian or the station.
         return _created(view, location=location, citizen_id=row.dependant_citizen_id,
-                        replayable=replayable)
+                        replayable=replayable, status=202)
 
     return _idempotent(body, create)
+
+
+@bp.get("/me/guardian-claims")
+def my_guardian_claims() -> Response:
+    require_scope(resource="guardians", interaction="s")
+    principal = current_caller()
+    if principal.role != "citizen" or principal.citizen_id is None:
+        raise Forbidden()
+    limit = parse_limit(request.args.get("limit"))
+    views = services.list_my_claims(db.session, claimant_id=principal.citizen_id,
+                                    status=_status_filter(), limit=limit + 1,
+                                    before=_keyset("created_at"))
+    more = len(views) > limit
+    views = views[:limit]
+    payload = {"items": [claim_view(v) for v in views],
+               "next_cursor": _next_cursor([v.row for v in views], "created_at", more)}
+    db.session.commit()
+    return json_with_etag(payload)
+
+
+@bp.get(CITIZEN + "/guardian-claims")
+def list_guardian_claims(citizen_id: uuid.UUID) -> Response:
+    require_scope(resource="guardians", interaction="s")
+    _, actor, context = _caller(citizen_id)
+    views = services.list_claims(db.session, actor=actor, citizen_id=citizen_id,
+                                 context=context, status=_status_filter())
+    payload = {"items": [claim_view(v) for v in views]}
+    db.session.commit()
+    return json_with_etag(payload)
+
+
+@bp.get(CITIZEN + "/guardian-claims/<uuid:claim_id>")
+def read_guardian_claim(citizen_id: uuid.UUID, claim_id: uuid.UUID) -> Response:
+    require_scope(resource="guardians", interaction="r")
+    _, actor, context = _caller(citizen_id)
+    view = claim_view(services.read_claim(db.session, actor=actor, citizen_id=citizen_id,
+                                          claim_id=claim_id, context=context))
+    db.session.commit()
+    return json_with_etag(view)
+
+
+def _answer_claim(citizen_id: uuid.UUID, claim_id: uuid.UUID, *, approve: bool) -> Response:
+    require_scope(resource="guardians", interaction="u")
+    load_or_problem(EmptySchema(), _optional_body())
+    principal, actor, context = _caller(citizen_id)
+    view = claim_view(services.answer_claim(
+        db.session, actor=actor, citizen_id=citizen_id, claim_id=claim_id, approve=approve,
+        context=context, account_id=principal.account_id))
+    db.session.commit()
+    return jsonify(view)
+
+
+@bp.post(CITIZEN + "/guardian-claims/<uuid:claim_id>/approve")
+def approve_guardian_claim(citizen_id: uuid.UUID, claim_id: uuid.UUID) -> Response:
+    return _answer_claim(citizen_id, claim_id, approve=True)
+
+
+@bp.post(CITIZEN + "/guardian-claims/<uuid:claim_id>/deny")
+def deny_guardian_claim(citizen_id: uuid.UUID, claim_id: uuid.UUID) -> Response:
+    return _answer_claim(citizen_id, claim_id, approve=False)
 
 
 # --- access log -----------------------------------------------------------------------------
@@ -456,9 +577,42 @@ def flag_access(citizen_id: uuid.UUID, event_id: uuid.UUID) -> Response:
                                         event_id=event_id, note=data.get("note"),
                                         context=context)
     db.session.flush()
-    view = {"id": str(flag.id), "event_id": str(flag.audit_event_id), "status": flag.status,
-            "created_at": flag.created_at.isoformat()}
+    view = flag_view(flag)
     db.session.commit()
     response = jsonify(view)
     response.status_code = 201 if created else 200
     return response
+
+
+@bp.get("/facilities/<uuid:facility_id>/access-flags")
+def facility_access_flags(facility_id: uuid.UUID) -> Response:
+    require_scope(resource="access-log", interaction="s")
+    _, actor, context = _caller()
+    limit = parse_limit(request.args.get("limit"))
+    status = _status_filter(("open", "reviewed"), "problem.invalid-flag-status.detail")
+    items = services.list_flags_for_review(db.session, actor=actor, facility_id=facility_id,
+                                           context=context, status=status, limit=limit + 1,
+                                           before=_keyset("created_at"))
+    more = len(items) > limit
+    items = items[:limit]
+    register = Register(db.session, practitioners=(i.event.actor_practitioner_id for i in items),
+                        facilities=[facility_id])
+    payload = {"items": [flag_for_review_view(i, register) for i in items],
+               "next_cursor": _next_cursor([i.flag for i in items], "created_at", more)}
+    db.session.commit()
+    return json_with_etag(payload)
+
+
+@bp.post("/facilities/<uuid:facility_id>/access-flags/<uuid:flag_id>/review")
+def review_access_flag(facility_id: uuid.UUID, flag_id: uuid.UUID) -> Response:
+    require_scope(resource="access-log", interaction="u")
+    data = load_or_problem(FlagReviewSchema(), json_body())
+    principal, actor, context = _caller()
+    item = services.review_flag(db.session, actor=actor, facility_id=facility_id,
+                                flag_id=flag_id, outcome=data["outcome"], note=data["note"],
+                                context=context, account_id=principal.account_id)
+    register = Register(db.session, practitioners=[item.event.actor_practitioner_id],
+                        facilities=[facility_id])
+    view = flag_for_review_view(item, register)
+    db.session.commit()
+    return jsonify(view)

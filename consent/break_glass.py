@@ -15,6 +15,7 @@ from consent.models import BreakGlassSession
 from consent.pdp import (
     RequestContext,
     citizen_exists,
+    facts_to_answer_denial,
     forget_facts,
     load_facts,
     policy_settings,
@@ -50,8 +51,15 @@ def open_break_glass(
         raise field_problem("reason", "consent.reason-too-long", max=MAX_REASON)
     session_id = uuid.uuid4()
     facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
-    decision = decide(actor=actor, target=Target(citizen_id=citizen_id, section="summary"),
-                      action="break-glass", purpose="emergency", facts=facts)
+    target = Target(citizen_id=citizen_id, section="summary")
+    decision = decide(actor=actor, target=target, action="break-glass", purpose="emergency",
+                      facts=facts)
+    reloaded = None if decision.permit else facts_to_answer_denial(session, actor, citizen_id,
+                                                                   now)
+    if reloaded is not None:  # a station: is the person of its catchment (403) or not (404)?
+        facts = reloaded
+        decision = decide(actor=actor, target=target, action="break-glass", purpose="emergency",
+                          facts=facts)
     if decision.permit:
         # The audit event names the session it opened, so the access log can show the reason.
         decision = dataclasses.replace(decision, break_glass_id=session_id)

@@ -2,6 +2,12 @@
 
 A grant counts from the next request (facts are read per transaction) and stops by itself at
 its expiry (the policy compares with `now`); revoking sets `revoked_at`, nothing is deleted.
+Granting and revoking are told to the citizen, the guardians in force who may see what the
+consent names, and the practitioner it names.
+
+From 12 (TEEN_PRIVACY_AGE) a consent naming a restricted category is the teen's alone: the
+policy hides those categories from a guardian, so the guardian neither sees such a consent
+(404, as for one that does not exist) nor grants one.
 """
 
 from __future__ import annotations
@@ -15,12 +21,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.errors import field_problem
+from consent.events import CONSENT_GRANTED, CONSENT_REVOKED, tell
+from consent.guardians import audience
 from consent.models import ACCESS_LEVELS, GRANTEE_TYPES, Consent
-from consent.pdp import RequestContext, citizen_exists, forget_facts, require
-from consent.policy_types import GRANTABLE_TARGETS, RESTRICTED_LABELS, Actor
+from consent.pdp import (
+    RequestContext,
+    authorize,
+    citizen_exists,
+    forget_facts,
+    raise_if_denied,
+    require,
+    visible_labels,
+)
+from consent.policy_types import GRANTABLE_TARGETS, RESTRICTED_LABELS, Actor, Target
 from core.db import utcnow
-from core.errors import NotFound
-from ehr.models import Facility, Practitioner
+from core.errors import Forbidden, Message, NotFound
+from registry.models import Facility, Practitioner
 
 # What a citizen may grant for: care, or a public-health programme.
 GRANT_PURPOSES = ("treatment", "public-health")
@@ -78,6 +94,53 @@ def _check_terms(session: Session, terms: ConsentTerms, now: dt.datetime) -> Non
         raise field_problem("expires_at", "consent.expiry-past")
 
 
+def shown_to(session: Session, actor: Actor, citizen_id: uuid.UUID,
+             now: dt.datetime) -> frozenset[str]:
+    """The restricted categories the actor may see on this citizen's record (all for the
+    citizen; for a guardian of a teen, none)."""
+    return visible_labels(session, actor=actor, citizen_id=citizen_id, now=now) & RESTRICTED_LABELS
+
+
+def _names_hidden(categories: Iterable[str], shown: frozenset[str]) -> bool:
+    return bool(frozenset(categories) & RESTRICTED_LABELS - shown)
+
+
+def label_of(categories: Iterable[str]) -> str:
+    """The label an act about these categories is decided and audited under: a restricted
+    category it names (the first), else normal."""
+    return min(frozenset(categories) & RESTRICTED_LABELS, default="normal")
+
+
+# The refusals that mean "this category is not yours to see" (a teen's guardian, a proxy).
+_HIDDEN_CATEGORY_RULES = frozenset({"guardian-teen-privacy", "proxy-restricted"})
+
+
+def manage(
+    session: Session,
+    *,
+    actor: Actor,
+    citizen_id: uuid.UUID,
+    target: str,
+    categories: Iterable[str],
+    context: RequestContext,
+    now: dt.datetime,
+    hidden: Exception,
+    action: str = "manage",
+) -> None:
+    """Authorize an act on consents or access requests naming `categories`: decided and
+    audited under the category's label (so the access log hides it from whoever may not see
+    the category); `hidden` is raised when that is the only reason for the refusal."""
+    decision = authorize(
+        session, actor=actor,
+        target=Target(citizen_id=citizen_id, section=target, sensitivity=label_of(categories)),
+        action=action, purpose=None, context=context, now=now,
+    )
+    if not decision.permit and decision.related and decision.rule in _HIDDEN_CATEGORY_RULES:
+        session.commit()  # keep the denial's audit event
+        raise hidden
+    raise_if_denied(session, decision, entry=False)
+
+
 def create_consent(
     session: Session,
     *,
@@ -87,7 +150,9 @@ def create_consent(
     now: dt.datetime,
     access_request_id: uuid.UUID | None = None,
 ) -> Consent:
-    """Store a checked grant (the caller has authorized it)."""
+    """Store a checked grant (the caller has authorized it) and tell whose access it changes:
+    the citizen and the guardians who may see it, and the practitioner it names (unless an
+    answered access request tells them)."""
     _check_terms(session, terms, now)
     row = Consent(
         id=uuid.uuid4(), citizen_id=citizen_id, grantee_type=terms.grantee_type,
@@ -98,6 +163,11 @@ def create_consent(
     )
     session.add(row)
     forget_facts(session, citizen_id)
+    grantee = (terms.grantee_id if terms.grantee_type == "practitioner"
+               and access_request_id is None else None)
+    tell(session, CONSENT_GRANTED, citizen_id=citizen_id, now=now,
+         citizens=audience(session, citizen_id, now=now, labels=terms.categories),
+         practitioners=[grantee], actor_citizen_id=granted_by, consent_id=row.id)
     return row
 
 
@@ -112,8 +182,13 @@ def grant_consent(
 ) -> Consent:
     """The citizen (or their guardian) grants access; effective on the next request."""
     now = now or utcnow()
-    require(session, actor=actor, citizen_id=citizen_id, target="consents", action="manage",
-            context=context, now=now)
+    # A guardian cannot open a teen's restricted categories to anyone: they are the teen's.
+    manage(session, actor=actor, citizen_id=citizen_id, target="consents",
+           categories=terms.categories, context=context, now=now,
+           hidden=Forbidden(Message("consent.category-teen-only"), code="teen-privacy"))
+    if _names_hidden(terms.categories, shown_to(session, actor, citizen_id, now)):
+        session.commit()  # several categories: the audit named one, the rest are checked here
+        raise Forbidden(Message("consent.category-teen-only"), code="teen-privacy")
     return create_consent(session, citizen_id=citizen_id, terms=terms,
                           granted_by=actor.citizen_id, now=now)
 
@@ -129,15 +204,21 @@ def revoke_consent(
 ) -> Consent:
     """End a grant now (idempotent: revoking twice keeps the first time)."""
     now = now or utcnow()
-    require(session, actor=actor, citizen_id=citizen_id, target="consents", action="manage",
-            context=context, now=now)
     row = session.get(Consent, consent_id)
-    if row is None or row.citizen_id != citizen_id:
+    named = row.categories or () if row is not None and row.citizen_id == citizen_id else ()
+    manage(session, actor=actor, citizen_id=citizen_id, target="consents", categories=named,
+           context=context, now=now, hidden=NotFound())
+    if (row is None or row.citizen_id != citizen_id
+            or _names_hidden(row.categories or (), shown_to(session, actor, citizen_id, now))):
         raise NotFound()
     if row.revoked_at is None:
         row.revoked_at = now
         row.revoked_by_citizen_id = actor.citizen_id
         forget_facts(session, citizen_id)
+        grantee = row.grantee_id if row.grantee_type == "practitioner" else None
+        tell(session, CONSENT_REVOKED, citizen_id=citizen_id, now=now,
+             citizens=audience(session, citizen_id, now=now, labels=row.categories or ()),
+             practitioners=[grantee], actor_citizen_id=actor.citizen_id, consent_id=row.id)
     return row
 
 
@@ -160,7 +241,10 @@ def list_consents(
         select(Consent).where(Consent.citizen_id == citizen_id)
         .order_by(Consent.created_at.desc(), Consent.id)
     ).all()
-    return [row for row in rows if include_ended or consent_status(row, now) == ACTIVE]
+    shown = shown_to(session, actor, citizen_id, now)
+    return [row for row in rows
+            if (include_ended or consent_status(row, now) == ACTIVE)
+            and not _names_hidden(row.categories or (), shown)]
 
 
 def grantee_names(session: Session, rows: Iterable[Consent]) -> dict[uuid.UUID, str]:

@@ -91,6 +91,65 @@ PROBLEMS = {
         "vi": "Một người không thể là người giám hộ của chính mình.",
         "en": "A person cannot be their own guardian.",
     },
+    "guardian.end-reason-required": {
+        "vi": "Hãy nêu lý do chấm dứt quyền giám hộ; người giám hộ sẽ được thông báo lý do này.",
+        "en": "Give the reason for ending the guardianship; the guardians are told it.",
+    },
+    "guardian.registration-station-only": {
+        "vi": "Chỉ trạm y tế đăng ký trẻ mới có thể nêu cha mẹ khi đăng ký.",
+        "en": "Only the station registering the child can name its parents.",
+    },
+    "consent.category-teen-only": {
+        "vi": "Từ 12 tuổi, thông tin nhạy cảm chỉ do chính trẻ quyết định chia sẻ.",
+        "en": "From 12, only the young person decides who sees their restricted information.",
+    },
+    "family-doctor.not-eligible": {
+        "vi": "Người này không phải là bác sĩ hoặc y sĩ đang làm việc tại cơ sở đã chọn.",
+        "en": "This person is not a doctor or physician assistant currently working at the "
+              "chosen facility.",
+    },
+    "flag.outcome-unknown": {
+        "vi": "Kết quả phải là justified, unjustified hoặc inconclusive.",
+        "en": "The outcome must be justified, unjustified or inconclusive.",
+    },
+    "problem.teen-privacy.title": {
+        "vi": "Thông tin riêng của trẻ vị thành niên",
+        "en": "The young person's own information",
+    },
+    "problem.guardian-claim-pending.title": {
+        "vi": "Đã có yêu cầu đang chờ",
+        "en": "A claim is pending",
+    },
+    "problem.guardian-claim-pending.detail": {
+        "vi": "Bạn đã xin làm người giám hộ của trẻ này; yêu cầu đang chờ người giám hộ hoặc "
+              "trạm y tế xác nhận.",
+        "en": "You already asked to become this child's guardian; the claim awaits a guardian "
+              "or the health station.",
+    },
+    "problem.guardian-claim-answered.title": {
+        "vi": "Yêu cầu đã được trả lời",
+        "en": "Already answered",
+    },
+    "problem.guardian-claim-answered.detail": {
+        "vi": "Yêu cầu làm người giám hộ này đã được trả lời.",
+        "en": "This guardian claim has already been answered.",
+    },
+    "problem.guardian-claim-not-minor.title": {
+        "vi": "Không còn là trẻ vị thành niên",
+        "en": "No longer a minor",
+    },
+    "problem.guardian-claim-not-minor.detail": {
+        "vi": "Người này đã đủ tuổi tự quyết định; yêu cầu không thể được chấp thuận.",
+        "en": "This person has come of age; the claim can no longer be approved.",
+    },
+    "problem.access-flag-reviewed.title": {
+        "vi": "Đã xem xét",
+        "en": "Already reviewed",
+    },
+    "problem.access-flag-reviewed.detail": {
+        "vi": "Báo cáo này đã được xem xét và trả lời.",
+        "en": "This flag has already been reviewed and answered.",
+    },
     "problem.invalid-flag.title": {"vi": "Tham số không hợp lệ", "en": "Invalid parameter"},
     "problem.invalid-flag.detail": {
         "vi": "Tham số {name} phải là true hoặc false.",
@@ -100,6 +159,10 @@ PROBLEMS = {
     "problem.invalid-status.detail": {
         "vi": "status phải là pending, approved hoặc denied.",
         "en": "status must be pending, approved or denied.",
+    },
+    "problem.invalid-flag-status.detail": {
+        "vi": "status phải là open hoặc reviewed.",
+        "en": "status must be open or reviewed.",
     },
     "problem.access-request-pending.title": {
         "vi": "Đã có yêu cầu đang chờ",
@@ -191,6 +254,8 @@ ACCESS_LOG = {
         "en": "open emergency access to",
     },
     "access-log.done.ask-access": {"vi": "đã gửi yêu cầu truy cập", "en": "asked for access to"},
+    "access-log.done.claim-guardian": {"vi": "đã xin làm", "en": "asked to become"},
+    "access-log.attempt.claim-guardian": {"vi": "xin làm", "en": "become"},
     "access-log.attempt.ask-access": {"vi": "gửi yêu cầu truy cập", "en": "ask for access to"},
     # Sections and other targets, as a citizen says them.
     "access-log.section.allergies": {"vi": "dị ứng", "en": "allergies"},
@@ -230,6 +295,11 @@ ACCESS_LOG = {
         "en": "notification settings",
     },
     "access-log.section.record": {"vi": "hồ sơ", "en": "record"},
+    "access-log.section.guardian-of": {"vi": "người giám hộ", "en": "guardian"},
+    "access-log.section.guardian-claim": {
+        "vi": "yêu cầu làm người giám hộ",
+        "en": "guardian claim",
+    },
 }
 
 register_messages(PROBLEMS)

@@ -1,7 +1,8 @@
 """Consent tables: consents, access requests, break-glass, guardianships, audit (DESIGN.md §5).
 
-Free text written about a citizen (an access request's or a break-glass reason, a flag's note)
-can carry health details, so it is encrypted under the citizen's data key like the record.
+Free text written about a citizen (an access request's or a break-glass reason, a flag's note,
+why a guardianship ended, a facility's answer to a flag) can carry health details, so it is
+encrypted under the citizen's data key like the record.
 Audit rows hold ids and codes only; they reference no other table so that they outlive
 anything they mention.
 """
@@ -34,6 +35,11 @@ GRANTEE_TYPES = ("practitioner", "facility")
 ACCESS_LEVELS = ("read", "read-write")
 GUARDIAN_KINDS = ("minor", "proxy")
 REQUEST_PENDING, REQUEST_APPROVED, REQUEST_DENIED = "pending", "approved", "denied"
+CLAIM_STATUSES = (REQUEST_PENDING, REQUEST_APPROVED, REQUEST_DENIED)
+FLAG_OPEN, FLAG_REVIEWED = "open", "reviewed"
+# What a facility found when it reviewed a flagged access: the access had a care reason
+# (`justified`), it had none and the facility acted (`unjustified`), or it cannot tell.
+FLAG_OUTCOMES = ("justified", "unjustified", "inconclusive")
 
 
 class Consent(db.Model):
@@ -109,8 +115,11 @@ class BreakGlassSession(EncryptedModelMixin, db.Model):
     reason = EncryptedField("reason_ct")
 
 
-class Guardianship(db.Model):
-    """A guardian of a minor, or an adult's named proxy; revoked, never deleted."""
+class Guardianship(EncryptedModelMixin, db.Model):
+    """A guardian of a minor, or an adult's named proxy; revoked, never deleted.
+
+    Ending one records who ended it and, for a station, why (told to the guardians; encrypted
+    under the dependant's data key)."""
 
     __tablename__ = "guardianships"
     __table_args__ = (
@@ -142,6 +151,46 @@ class Guardianship(db.Model):
     created_by_facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     revoked_by_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_by_citizen_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    revoked_by_facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    end_reason_ct: Mapped[bytes | None] = encrypted_column()
+
+    vault_citizen_attr = "dependant_citizen_id"
+    end_reason = EncryptedField("end_reason_ct")
+
+
+class GuardianClaim(db.Model):
+    """"This is my child": a citizen who knows a minor's health ID and birth date asks to be
+    their guardian. It opens nothing; a guardian in force or the child's own commune station
+    (papers seen) approves it, which creates the guardianship, or denies it."""
+
+    __tablename__ = "guardian_claims"
+    __table_args__ = (
+        Index("ix_guardian_claims_dependant_created", "dependant_citizen_id", "created_at"),
+        Index("ix_guardian_claims_claimant_created", "claimant_citizen_id", "created_at"),
+        Index(
+            "uq_guardian_claims_pending_pair",
+            "claimant_citizen_id",
+            "dependant_citizen_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    dependant_citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("citizens.id"))
+    claimant_citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("citizens.id"))
+    relationship: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=REQUEST_PENDING)
+    claimant_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_by_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    answered_by_citizen_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    answered_by_facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    guardianship_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("guardianships.id"))
 
 
 class AccessDigest(db.Model):
@@ -221,9 +270,13 @@ AUDIT_CONTENT_FIELDS = (
 
 
 class AccessLogFlag(EncryptedModelMixin, db.Model):
-    """The citizen's "I don't recognise this" on one access-log entry, for review."""
+    """The citizen's "I don't recognise this" on one access-log entry, for review by the
+    facility whose member (or system) made the access; the outcome is shown to the citizen."""
 
     __tablename__ = "access_log_flags"
+    __table_args__ = (
+        Index("ix_access_log_flags_facility_created", "facility_id", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("citizens.id"), index=True)
@@ -235,5 +288,11 @@ class AccessLogFlag(EncryptedModelMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The facility that reviews it: the one the access was made at (None: nobody's to review).
+    facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("facilities.id"))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_note_ct: Mapped[bytes | None] = encrypted_column()
+    reviewed_by_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     note = EncryptedField("note_ct")
+    outcome_note = EncryptedField("outcome_note_ct")

@@ -4,6 +4,12 @@ Everything runs in the caller's session and transaction and nothing here commits
 event commits together with the action it allowed. A denial has nothing else to commit, so
 callers commit before answering 404/403 (`raise_if_denied` does both) or the rollback at the
 end of the request would take the denial's audit event with it.
+
+A denial is answered 403 only to a caller the policy relates to the citizen (Decision.related:
+self, guardian, proxy, family doctor, consent, break-glass, the station's catchment); anyone
+else gets the 404 a missing person gets, so the answer never tells who exists (OWASP API1).
+Relatedness comes from the facts the decision loaded; only a station's denial loads one more
+part (its catchment) to tell.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from consent.audit import append_event, append_event_with, append_events
 from consent.models import AccessDigest, BreakGlassSession, Consent
 from consent.models import Guardianship as GuardianshipRow
-from consent.policy import decide, visible_scope
+from consent.policy import STATION_REGISTRY_ACTIONS, decide, visible_scope
 from consent.policy_types import (
+    SENSITIVITY_LABELS,
     VIETNAM_TZ,
     Actor,
     BreakGlass,
@@ -42,7 +49,8 @@ from core.db import utcnow
 from core.encryption import ERASED, KEY_RETIRED, DataKey, keyring
 from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
-from ehr.models import Citizen, FamilyDoctorAssignment
+from registry.caller import Caller
+from registry.models import Citizen, Facility, FamilyDoctorAssignment
 
 # Ended consents, guardianships and break-glass sessions are still loaded this long after they
 # ended, so a denial can name why ("consent-expired") instead of a bare default deny.
@@ -65,6 +73,12 @@ class RequestContext:
     client_id: str | None
     request_id: str | None
     actor_label: str | None
+
+
+def request_context(caller: Caller) -> RequestContext:
+    """The audit's view of the request, from the caller auth built at the edge."""
+    return RequestContext(account_id=caller.account_id, client_id=caller.client_id,
+                          request_id=caller.request_id, actor_label=caller.role)
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -93,6 +107,7 @@ class _Loaded:
     guardianships: tuple[Guardianship, ...] | None = None
     consents: tuple[Grant, ...] | None = None
     break_glass: tuple[BreakGlass, ...] | None = None
+    catchment: frozenset[uuid.UUID] = frozenset()
     parts: set[str] = field(default_factory=set)
     # Holds the ORM row so it stays in the session's (weak) identity map for the transaction:
     # services asking for the citizen after the decision get it without a query.
@@ -119,10 +134,17 @@ def _forget_at_transaction_end(session: Session) -> None:
     session.info.pop(_FACTS_KEY, None)
 
 
-def _parts_for(actor: Actor | None) -> frozenset[str]:
-    """The parts of the facts the policy reads for this actor (all of them when unknown)."""
+def _parts_for(actor: Actor | None, section: str | None = None,
+               action: str | None = None) -> frozenset[str]:
+    """The parts of the facts the policy reads for this actor (without one: the person's
+    relationships; ask for the catchment with `parts`).
+
+    A station's catchment is read only for its registry acts (and, by `authorize`, to answer a
+    denial): immunizations and lookups, a station's daily work, need no fact at all."""
     if actor is None:
         return frozenset({"citizen", "guardianships", "grants"})
+    if actor.role == "station" and (section, action) in STATION_REGISTRY_ACTIONS:
+        return frozenset({"catchment"})
     if actor.role == "citizen":
         acting_for = actor.acting_for or actor.citizen_id
         if actor.citizen_id is not None and acting_for != actor.citizen_id:
@@ -308,6 +330,55 @@ def _load_grants(session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.dat
         loaded.break_glass = tuple(emergencies[citizen_id])
 
 
+@functools.cache
+def _catchment_query() -> Any:
+    return select(Citizen.id, Citizen.registered_by_facility_id, Citizen.address_ct).where(
+        Citizen.id.in_(bindparam("ids", expanding=True)))
+
+
+def _load_catchment(
+    session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime
+) -> None:
+    """The facilities whose catchment holds each citizen: the one that registered them, and
+    the commune health station of the commune in their (encrypted) address."""
+    rows = session.connection().execute(_catchment_query(), {"ids": list(citizen_ids)}).all()
+    keyring(session).preload(row.id for row in rows if row.address_ct is not None)
+    served: dict[uuid.UUID, set[uuid.UUID]] = {cid: set() for cid in citizen_ids}
+    communes: dict[uuid.UUID, tuple[str | None, str]] = {}
+    for row in rows:
+        if row.registered_by_facility_id is not None:
+            served[row.id].add(row.registered_by_facility_id)
+        if row.address_ct is None:
+            continue
+        address = Citizen.address.decrypt_stored(session, row_id=row.id, citizen_id=row.id,
+                                                 ciphertext=row.address_ct)
+        if isinstance(address, dict) and address.get("commune_code"):
+            communes[row.id] = (_province(address.get("province_code")),
+                                str(address["commune_code"]))
+    if communes:
+        stations = session.execute(
+            select(Facility.id, Facility.province_code, Facility.commune_code).where(
+                Facility.kind == "commune-health-station", Facility.active.is_(True),
+                Facility.commune_code.in_({commune for _, commune in communes.values()}))
+        ).all()
+        for citizen_id, (province, commune) in communes.items():
+            served[citizen_id].update(
+                station.id for station in stations
+                if station.commune_code == commune
+                and province in (None, _province(station.province_code)))
+    cache = _cache(session)
+    for citizen_id in citizen_ids:
+        loaded = cache.setdefault(citizen_id, _Loaded())
+        loaded.parts.add("catchment")
+        loaded.catchment = frozenset(served[citizen_id])
+
+
+def _province(code: Any) -> str | None:
+    """A province code without its leading zeros (addresses say "27", health IDs "027")."""
+    text = str(code).strip().lstrip("0") if code else ""
+    return text or None
+
+
 def _grant(row: Consent) -> Grant:
     return Grant(
         id=row.id,
@@ -340,7 +411,8 @@ def preload_facts(
     with session.no_autoflush:
         # The entities carry the citizen part too: asked for both, one query loads both.
         for part, load in (("entity", _load_entities), ("citizen", _load_citizens),
-                           ("guardianships", _load_guardianships), ("grants", _load_grants)):
+                           ("guardianships", _load_guardianships), ("grants", _load_grants),
+                           ("catchment", _load_catchment)):
             if part not in parts:
                 continue
             missing = [cid for cid in ids if part not in cache.get(cid, _EMPTY).parts]
@@ -363,14 +435,20 @@ def _loaded(
 
 
 def load_facts(
-    session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, actor: Actor | None = None
+    session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, actor: Actor | None = None,
+    section: str | None = None, action: str | None = None,
+    parts: frozenset[str] | None = None,
 ) -> Facts:
     """Everything the policy needs about one citizen, cached for the transaction.
 
     With `actor`, only the parts the policy reads for that actor's role are loaded: one query
-    for a citizen, two for a guardian, three for a practitioner, none for a station.
+    for a citizen, two for a guardian, three for a practitioner, none for a station (two for
+    its registry acts, given `section` and `action`: the catchment). `parts` adds parts.
     """
-    loaded = _loaded(session, citizen_id, now, _parts_for(actor))
+    wanted = _parts_for(actor, section, action)
+    if parts:
+        wanted |= parts
+    loaded = _loaded(session, citizen_id, now, wanted)
     return Facts(
         citizen_id=citizen_id,
         now=now,
@@ -380,7 +458,27 @@ def load_facts(
         consents=loaded.consents or (),
         break_glass=loaded.break_glass or (),
         settings=policy_settings(),
+        catchment=loaded.catchment,
     )
+
+
+def entry_readers(
+    session: Session, *, citizen_id: uuid.UUID, candidates: Sequence[uuid.UUID], section: str,
+    sensitivity: str, clinical_date: dt.date | None, now: dt.datetime,
+) -> list[uuid.UUID]:
+    """Of `candidates` (the citizen and the people acting for them), those the policy lets read
+    such an entry, in order. A notice of a new entry tells of it: whoever may not read it
+    (a guardian of a teen's restricted care, a proxy without its category) is not told. The
+    policy answers on the facts the fan-out loaded; nothing is audited (a notice, not a read)."""
+    facts = load_facts(session, citizen_id=citizen_id, now=now,
+                       parts=frozenset({"citizen", "guardianships"}))
+    target = Target(citizen_id=citizen_id, section=section, sensitivity=sensitivity,
+                    clinical_date=clinical_date)
+    return [
+        reader for reader in candidates
+        if decide(actor=Actor(role="citizen", citizen_id=reader, acting_for=citizen_id),
+                  target=target, action="read", purpose=None, facts=facts).permit
+    ]
 
 
 def load_guardian_facts(session: Session, *, citizen_id: uuid.UUID, now: dt.datetime) -> Facts:
@@ -430,13 +528,20 @@ def authorize(
 ) -> Decision:
     """Decide one request, write its audit event (permit or deny), return the decision."""
     now = now or utcnow()
-    facts = load_facts(session, citizen_id=target.citizen_id, now=now, actor=actor)
+    facts = load_facts(session, citizen_id=target.citizen_id, now=now, actor=actor,
+                       section=target.section, action=action)
     decision = decide(actor=actor, target=target, action=action, purpose=purpose, facts=facts)
+    if not decision.permit:
+        reloaded = facts_to_answer_denial(session, actor, target.citizen_id, now)
+        if reloaded is not None:
+            facts = reloaded
+            decision = decide(actor=actor, target=target, action=action, purpose=purpose,
+                              facts=facts)
+    labelled = target.entry_id or action in _WRITES or target.sensitivity != "normal"
     record_decision(
         session, actor=actor, citizen_id=target.citizen_id, section=target.section,
         entry_id=target.entry_id, action=action, decision=decision, context=context, now=now,
-        facts=facts,
-        sensitivity=target.sensitivity if target.entry_id or action in _WRITES else None,
+        facts=facts, sensitivity=target.sensitivity if labelled else None,
     )
     return decision
 
@@ -454,11 +559,18 @@ def authorize_section(
 ) -> Scope:
     """What of a section a list query may return; audited once for the whole list."""
     now = now or utcnow()
-    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
+    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor, section=section,
+                       action=action)
     scope = visible_scope(
         actor=actor, citizen_id=citizen_id, section=section, action=action, purpose=purpose,
         facts=facts,
     )
+    if not scope.permit:
+        reloaded = facts_to_answer_denial(session, actor, citizen_id, now)
+        if reloaded is not None:
+            facts = reloaded
+            scope = visible_scope(actor=actor, citizen_id=citizen_id, section=section,
+                                  action=action, purpose=purpose, facts=facts)
     first = scope.clauses[0] if scope.clauses else None
     decision = Decision(
         permit=scope.permit,
@@ -467,6 +579,7 @@ def authorize_section(
         via=first.via if first is not None else None,
         consent_id=first.consent_id if first is not None else None,
         break_glass_id=first.break_glass_id if first is not None else None,
+        related=scope.related,
     )
     record_decision(
         session, actor=actor, citizen_id=citizen_id, section=section, entry_id=None,
@@ -485,10 +598,17 @@ def require(
     context: RequestContext,
     purpose: str | None = None,
     now: dt.datetime | None = None,
+    sensitivity: str = "normal",
 ) -> Decision:
-    """Authorize an action on one of a citizen's non-entry targets; 403 (audited) when denied."""
+    """Authorize an action on one of a citizen's non-entry targets. Denied (and audited): 403
+    to a caller related to the citizen, else 404 as for a citizen who does not exist.
+
+    `sensitivity`: the restricted category the act is about (a consent or request naming it):
+    the policy decides with it, and the audit event carries it, so the access log hides the
+    act from whoever may not see the category (a teen's guardian)."""
     decision = authorize(
-        session, actor=actor, target=Target(citizen_id=citizen_id, section=target),
+        session, actor=actor,
+        target=Target(citizen_id=citizen_id, section=target, sensitivity=sensitivity),
         action=action, purpose=purpose, context=context, now=now,
     )
     raise_if_denied(session, decision, entry=False)
@@ -496,13 +616,44 @@ def require(
 
 
 def raise_if_denied(session: Session, decision: Decision | Scope, *, entry: bool) -> None:
-    """Commit the denial's audit event and answer 404 (an entry) or 403 (a section)."""
+    """Commit the denial's audit event and answer 404 (an entry, or a caller no relationship
+    ties to the citizen: as for a person who does not exist) or 403 (a section)."""
     if decision.permit:
         return
     session.commit()
-    if entry:
+    if entry or not decision.related:
         raise NotFound()
     raise Forbidden()
+
+
+def facts_to_answer_denial(
+    session: Session, actor: Actor, citizen_id: uuid.UUID, now: dt.datetime
+) -> Facts | None:
+    """Facts that tell whether a denied actor is related, when the decision did not load them:
+    only a station's catchment (citizens and practitioners' relationships are the facts their
+    decisions read anyway). Denials only: the permit path loads nothing more."""
+    if actor.role != "station":
+        return None
+    loaded = _cache(session).get(citizen_id)
+    if loaded is not None and "catchment" in loaded.parts:
+        return None
+    return load_facts(session, citizen_id=citizen_id, now=now, actor=actor,
+                      parts=frozenset({"catchment"}))
+
+
+def visible_labels(
+    session: Session, *, actor: Actor, citizen_id: uuid.UUID, now: dt.datetime
+) -> frozenset[str]:
+    """The sensitivity labels of this citizen's record the policy shows the actor (a teen's
+    restricted categories are not shown to their guardian): what the actor may see about the
+    citizen's consents, requests and log entries naming a category, as of the record."""
+    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
+    return frozenset(
+        label for label in SENSITIVITY_LABELS
+        if decide(actor=actor, target=Target(citizen_id=citizen_id, section="conditions",
+                                             sensitivity=label),
+                  action="read", facts=facts).permit
+    )
 
 
 def record_decision(
@@ -546,7 +697,10 @@ def _audit_content(
     action: str, decision: Decision, context: RequestContext, now: dt.datetime,
     facts: Facts | None, sensitivity: str | None,
 ) -> dict[str, Any]:
-    on_behalf_of = actor.acting_for if actor.acting_for not in (None, actor.citizen_id) else None
+    # Acting for someone is a fact only when a guardianship or proxy relates the two: a citizen
+    # refused on a stranger's record acted as themselves, not "on behalf of" the stranger.
+    on_behalf_of = (actor.acting_for if actor.acting_for not in (None, actor.citizen_id)
+                    and decision.related else None)
     return {
         "citizen_id": citizen_id,
         "occurred_at": now,

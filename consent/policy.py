@@ -102,6 +102,10 @@ class _Basis:
     # Entry-level condition (author, source). Only write-only bases carry one, which keeps
     # `visible_scope` (reads) exact.
     entry_check: Callable[[Target, Actor], str | None] | None = None
+    # Built from a fact that ties the actor to this citizen (self, guardianship, family doctor,
+    # consent, break-glass session, catchment), in force or not; relation-free bases (lookup,
+    # asking for access, a station's public-health remit) do not.
+    relates: bool = False
 
 
 def _grant_all(targets: Iterable[str], actions: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -139,15 +143,21 @@ _STATION_IMMUNIZATIONS: Permissions = {
     "immunizations": frozenset({"read", "create"}),
     "immunization-schedule": _READ,
 }
-# DESIGN.md §2 and §7: stations register newborns, their guardians and family doctors, and
-# correct identity data against the person's papers (the citizen changes contact details
-# only). These are registry actions, not clinical access; they are kept apart so they can be
-# dropped alone.
+# DESIGN.md §2, §5 and §7: stations register newborns, their guardians and family doctors,
+# and correct identity data against the person's papers (the citizen changes contact details
+# only). These are registry actions, not clinical access, and only for people of the station's
+# own catchment (Facts.catchment): the papers are seen at the commune's station. Registering a
+# person who does not exist yet has no catchment to ask.
+_STATION_REGISTRATION: Permissions = {"demographics": frozenset({"create"})}
 _STATION_REGISTRY: Permissions = {
-    "demographics": frozenset({"create", "update"}),
+    "demographics": frozenset({"update"}),
     "guardians": _READ_MANAGE,
     "family-doctor": _READ_MANAGE,
 }
+# The (target, action) pairs of the registry acts: the decision point loads the catchment for
+# these only.
+STATION_REGISTRY_ACTIONS = frozenset(
+    (target, action) for target, actions in _STATION_REGISTRY.items() for action in actions)
 
 
 def birthday(birth_date: date, years: int) -> date:
@@ -202,7 +212,8 @@ def decide(
     _require_same_citizen(target.citizen_id, facts)
     invalid = _invalid_request(actor, target.section, action, purpose, target.sensitivity)
     if invalid is not None:
-        return Decision(permit=False, rule=invalid, purpose=purpose)
+        return Decision(permit=False, rule=invalid, purpose=purpose,
+                        related=_related_anyway(actor, target.citizen_id, facts))
     bases, best_rule = _bases(actor, target.citizen_id, facts)
     best_stage = -1
     for basis in bases:
@@ -215,10 +226,12 @@ def decide(
                 via=basis.via,
                 consent_id=basis.consent_id,
                 break_glass_id=basis.break_glass_id,
+                related=basis.relates or _relates(bases),
             )
         if rule is not None and stage > best_stage:
             best_stage, best_rule = stage, rule
-    return Decision(permit=False, rule=best_rule, purpose=purpose)
+    related = _relates(bases) or (target.section, action) in _NOBODY_TO_HIDE
+    return Decision(permit=False, rule=best_rule, purpose=purpose, related=related)
 
 
 def visible_scope(
@@ -237,8 +250,10 @@ def visible_scope(
     _require_same_citizen(citizen_id, facts)
     invalid = _invalid_request(actor, section, action, purpose, "normal")
     if invalid is not None:
-        return Scope(permit=False, rule=invalid)
+        return Scope(permit=False, rule=invalid,
+                     related=_related_anyway(actor, citizen_id, facts))
     bases, best_rule = _bases(actor, citizen_id, facts)
+    related = _relates(bases)
     best_stage = -1
     clauses: list[ScopeClause] = []
     for basis in bases:
@@ -248,8 +263,25 @@ def visible_scope(
         elif rule is not None and stage > best_stage:
             best_stage, best_rule = stage, rule
     if clauses:
-        return Scope(permit=True, rule=clauses[0].rule, clauses=tuple(clauses))
-    return Scope(permit=False, rule=best_rule)
+        return Scope(permit=True, rule=clauses[0].rule, clauses=tuple(clauses), related=related)
+    return Scope(permit=False, rule=best_rule, related=related)
+
+
+# Requests that name no existing person (registering a new one): a refusal hides nobody.
+_NOBODY_TO_HIDE = frozenset({("demographics", "create")})
+
+
+def _relates(bases: list[_Basis]) -> bool:
+    """Whether any basis comes from a relationship between the actor and the citizen."""
+    return any(basis.relates for basis in bases)
+
+
+def _related_anyway(actor: Actor, citizen_id: UUID, facts: Facts) -> bool:
+    """Relatedness for a malformed request (a caller bug, not a probe): the same facts decide,
+    so a wrong action on one's own record is not answered as if the record did not exist."""
+    if actor.role not in ROLES or not _actor_is_complete(actor):
+        return False
+    return _relates(_bases(actor, citizen_id, facts)[0])
 
 
 # --- request validation -------------------------------------------------------------------
@@ -388,7 +420,9 @@ def _bases(actor: Actor, citizen_id: UUID, facts: Facts) -> tuple[list[_Basis], 
     if actor.role == "practitioner":
         return _practitioner_bases(actor, facts), "default-deny"
     if actor.role == "station":
-        return list(_STATION_BASES), "station-scope"
+        served = bool(actor.facility_ids & facts.catchment)
+        registry = _STATION_REGISTRY_BASIS if served else _OUTSIDE_CATCHMENT
+        return [*_STATION_BASES, registry], "station-scope"
     # An admin runs the registry (clients, facilities, practitioners), never a citizen's data.
     return [], "admin-no-clinical"
 
@@ -476,6 +510,7 @@ def _acting_citizen_bases(
             label_deny_rule=label_deny_rule,
             inactive_rule=inactive_rule,
             action_deny_rule="self-reported-only",
+            relates=True,
         ),
         _Basis(
             rule=rule,
@@ -485,6 +520,7 @@ def _acting_citizen_bases(
             via=via,
             label_deny_rule=label_deny_rule,
             inactive_rule=inactive_rule,
+            relates=True,
         ),
         _Basis(
             rule=rule,
@@ -495,6 +531,7 @@ def _acting_citizen_bases(
             label_deny_rule=label_deny_rule,
             inactive_rule=inactive_rule,
             entry_check=_citizen_reported_only,
+            relates=True,
         ),
         _Basis(
             rule=rule,
@@ -504,6 +541,7 @@ def _acting_citizen_bases(
             via=via,
             label_deny_rule=label_deny_rule,
             inactive_rule=guardians_inactive_rule,
+            relates=True,
         ),
     ]
 
@@ -573,6 +611,7 @@ def _family_doctor_bases(actor: Actor, family_doctor: FamilyDoctor) -> list[_Bas
             permissions=_FAMILY_DOCTOR_PERMISSIONS,
             labels=_NORMAL,
             inactive_rule=None if member else "family-doctor-facility-membership",
+            relates=True,
         )
     ]
 
@@ -610,6 +649,7 @@ def _consent_basis(grant: Grant, facts: Facts) -> _Basis:
         consent_id=grant.id,
         inactive_rule=_consent_inactive(grant, facts.now),
         action_deny_rule="consent-read-only" if grant.access == "read" else None,
+        relates=True,
     )
 
 
@@ -635,6 +675,7 @@ def _break_glass_basis(session: BreakGlass, facts: Facts) -> _Basis:
         break_glass_id=session.id,
         inactive_rule=_break_glass_inactive(session, facts),
         action_deny_rule="break-glass-read-only",
+        relates=True,
     )
 
 
@@ -686,7 +727,8 @@ _RELATION_FREE_BASES = (
         rule="access-request",
         purposes=("treatment",),
         permissions={"access-requests": frozenset({"create"})},
-        labels=_NORMAL,
+        # Asking opens nothing: a request may name any category (the citizen answers).
+        labels=SENSITIVITY_LABELS,
     ),
     _Basis(
         rule="break-glass-open",
@@ -702,7 +744,8 @@ def _recorded_by_station(target: Target, actor: Actor) -> str | None:
     return None if own else "not-author"
 
 
-# A facility's station: lookup by health ID and immunizations, plus registry actions.
+# A facility's station: lookup by health ID, immunizations and registering a new person, for
+# anyone (the public-health remit); registry acts only within its catchment (below).
 _STATION_BASES = (
     _Basis(
         rule="station-lookup",
@@ -718,9 +761,9 @@ _STATION_BASES = (
         action_deny_rule="station-scope",
     ),
     _Basis(
-        rule="station-registry",
+        rule="station-registration",
         purposes=("public-health",),
-        permissions=_STATION_REGISTRY,
+        permissions=_STATION_REGISTRATION,
         labels=_NORMAL,
     ),
     _Basis(
@@ -731,3 +774,44 @@ _STATION_BASES = (
         entry_check=_recorded_by_station,
     ),
 )
+
+_STATION_REGISTRY_BASIS = _Basis(
+    rule="station-registry",
+    purposes=("public-health",),
+    permissions=_STATION_REGISTRY,
+    labels=_NORMAL,
+    relates=True,
+)
+# The same acts for someone of another commune: refused, and no relationship.
+_OUTSIDE_CATCHMENT = _Basis(
+    rule="station-registry",
+    purposes=("public-health",),
+    permissions=_STATION_REGISTRY,
+    labels=_NORMAL,
+    inactive_rule="outside-catchment",
+)
+
+
+# --- demographics: which fields, once the policy permits reading or correcting at all ---------
+
+# A person corrects how they are reached; identity data changes at a station, against the
+# person's papers, and a station does not touch how the person is reached. A role the policy
+# may come to allow to correct gets no field until it is named here.
+_CORRECTABLE_DEMOGRAPHICS: dict[str, tuple[frozenset[str], str]] = {
+    "citizen": (frozenset({"phone", "email", "address", "preferred_language"}),
+                "field-station-only"),
+    "station": (frozenset({"full_name", "date_of_birth", "sex", "ethnicity",
+                           "social_insurance_code"}), "field-citizen-only"),
+}
+
+
+def correctable_demographics(actor: Actor) -> tuple[frozenset[str], str]:
+    """The demographic fields `actor` may correct (after `decide` permitted the update), and
+    the reason code that refuses the others."""
+    return _CORRECTABLE_DEMOGRAPHICS.get(actor.role, (frozenset(), "field-station-only"))
+
+
+def sees_contact_details(actor: Actor) -> bool:
+    """Whether a permitted demographics read shows contact details and identifiers: the person,
+    those acting for them and clinicians; a station reads the minimal identity it works with."""
+    return actor.role in ("citizen", "practitioner")

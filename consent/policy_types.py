@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from uuid import UUID
 
-ROLES = frozenset({"citizen", "practitioner", "station", "admin"})
+from core.vietnam_time import VIETNAM_TZ as VIETNAM_TZ  # re-exported: the policy's calendar
+from registry.caller import ROLES as ROLES
+from registry.caller import Caller
 
 # Clinical record sections (DESIGN.md §2, §7 path names).
 SECTIONS = frozenset(
@@ -83,8 +85,6 @@ ACTIONS_BY_TARGET: dict[str, frozenset[str]] = {
     "notification-preferences": frozenset({"read", "manage", "break-glass"}),
 }
 
-# Vietnam has kept UTC+7 without daylight saving since 1975; a fixed offset needs no tz database.
-VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
@@ -93,19 +93,8 @@ def _require_aware(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime")
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who asks: role plus the ids the token carries."""
-
-    role: str
-    citizen_id: UUID | None = None
-    practitioner_id: UUID | None = None
-    facility_ids: frozenset[UUID] = field(default_factory=frozenset)
-    # The citizen a guardian or proxy acts for; None or citizen_id means the citizen themselves.
-    acting_for: UUID | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "facility_ids", frozenset(self.facility_ids))
+# The policy's name for the caller: the one type auth builds per request.
+Actor = Caller
 
 
 @dataclass(frozen=True)
@@ -229,9 +218,13 @@ class Facts:
     consents: tuple[Grant, ...] = ()
     break_glass: tuple[BreakGlass, ...] = ()
     settings: PolicySettings = field(default_factory=PolicySettings)
+    # The facilities whose catchment holds the citizen: the commune station of their address,
+    # and the facility that registered them. Loaded only when a station's registry act asks.
+    catchment: frozenset[UUID] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         _require_aware("now", self.now)
+        object.__setattr__(self, "catchment", frozenset(self.catchment))
         object.__setattr__(self, "guardianships", tuple(self.guardianships))
         object.__setattr__(self, "consents", tuple(self.consents))
         object.__setattr__(self, "break_glass", tuple(self.break_glass))
@@ -258,6 +251,11 @@ class Decision:
     via: str | None = None  # how the actor is connected, e.g. "facility:<id>", "on-behalf-of:<id>"
     consent_id: UUID | None = None
     break_glass_id: UUID | None = None
+    # Whether a relationship (self, guardian, proxy, family doctor, consent, break-glass
+    # session, the station's catchment) ties the actor to this citizen, in force or recently
+    # ended. A denial without one is answered as for a person who does not exist (a request
+    # naming no existing person, a registration, counts as related: it has nobody to hide).
+    related: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,6 +296,7 @@ class Scope:
     permit: bool
     rule: str
     clauses: tuple[ScopeClause, ...] = ()
+    related: bool = False  # as Decision.related
 
     @property
     def labels(self) -> frozenset[str]:

@@ -11,8 +11,8 @@ from consent.access_log import MAX_NOTE
 from consent.access_requests import MAX_REASON as MAX_REQUEST_REASON
 from consent.break_glass import MAX_REASON as MAX_BREAK_GLASS_REASON
 from consent.consents import GRANT_PURPOSES
-from consent.guardians import RELATIONSHIPS
-from consent.models import ACCESS_LEVELS, GRANTEE_TYPES, GUARDIAN_KINDS
+from consent.guardians import MAX_END_REASON, RELATIONSHIPS
+from consent.models import ACCESS_LEVELS, FLAG_OUTCOMES, GRANTEE_TYPES, GUARDIAN_KINDS
 from consent.policy_types import GRANTABLE_TARGETS, RESTRICTED_LABELS
 from core.errors import Message
 from core.schemas import ApiSchema, Text
@@ -49,7 +49,7 @@ class AccessRequestCreateSchema(ApiSchema):
     sections = _sections(required=True)
     categories = _categories()
     access = fields.String(load_default="read", validate=OneOf(ACCESS_LEVELS))
-    reason = Text(required=True, validate=Length(min=1, max=MAX_REQUEST_REASON))
+    reason = Text(required=True, multiline=True, validate=Length(min=1, max=MAX_REQUEST_REASON))
     facility_id = fields.UUID(load_default=None, allow_none=True)
 
 
@@ -62,7 +62,8 @@ class EmptySchema(ApiSchema):
 
 
 class BreakGlassCreateSchema(ApiSchema):
-    reason = Text(required=True, validate=Length(min=1, max=MAX_BREAK_GLASS_REASON))
+    reason = Text(required=True, multiline=True,
+                  validate=Length(min=1, max=MAX_BREAK_GLASS_REASON))
     facility_id = fields.UUID(load_default=None, allow_none=True)
 
 
@@ -91,4 +92,18 @@ class DependantClaimSchema(ApiSchema):
 
 
 class FlagSchema(ApiSchema):
-    note = Text(load_default=None, allow_none=True, validate=Length(max=MAX_NOTE))
+    note = Text(load_default=None, allow_none=True, multiline=True,
+                validate=Length(max=MAX_NOTE))
+
+
+class GuardianEndSchema(ApiSchema):
+    """Why a guardianship ends: the guardians are told."""
+
+    reason = Text(required=True, multiline=True, validate=Length(min=1, max=MAX_END_REASON))
+
+
+class FlagReviewSchema(ApiSchema):
+    outcome = fields.String(required=True, validate=OneOf(FLAG_OUTCOMES))
+    note = Text(load_default=None, allow_none=True, multiline=True,
+                validate=Length(max=MAX_NOTE))
+

@@ -56,7 +56,7 @@ def seed_consent_demo(identities: dict[str, Any]) -> int:
 
 
 def _facility_of(identities: dict[str, Any], practitioner_id: uuid.UUID) -> uuid.UUID | None:
-    from ehr.models import PractitionerMembership
+    from registry.models import PractitionerMembership
 
     return db.session.scalars(select(PractitionerMembership.facility_id).where(
         PractitionerMembership.practitioner_id == practitioner_id,

@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.access_log import FlagForReview, flag_view
 from consent.consents import consent_status
-from consent.guardians import GuardianView
+from consent.guardians import ClaimView, GuardianView, end_reason
 from consent.models import AccessRequest, BreakGlassSession, Consent
 from core.encryption import ERASED
-from ehr.models import Facility, Practitioner
+from registry.models import Facility, Practitioner
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:
@@ -122,5 +123,41 @@ def guardian_view(view: GuardianView) -> dict[str, Any]:
         "created_via": row.created_via,
         "valid_from": _iso(row.valid_from),
         "revoked_at": _iso(row.revoked_at),
+        "end_reason": end_reason(row),
         "created_at": _iso(row.created_at),
+    }
+
+
+def claim_view(view: ClaimView) -> dict[str, Any]:
+    """A claim to be a child's guardian: who claims, and where it stands (nothing about the
+    child but their id, which the claimant gave)."""
+    row = view.row
+    return {
+        "id": str(row.id),
+        "dependant_citizen_id": str(row.dependant_citizen_id),
+        "claimant": {"citizen_id": str(row.claimant_citizen_id),
+                     "full_name": _text(view.claimant_name)},
+        "relationship": row.relationship,
+        "status": row.status,
+        "created_at": _iso(row.created_at),
+        "answered_at": _iso(row.answered_at),
+        "guardianship_id": _id(row.guardianship_id),
+    }
+
+
+def flag_for_review_view(item: FlagForReview, register: Register) -> dict[str, Any]:
+    """A flag as the facility reviews it: the access it is about and the person's note."""
+    flag, event = item.flag, item.event
+    return {
+        **flag_view(flag),
+        "citizen_id": str(flag.citizen_id),
+        "note": _text(flag.note) if flag.note_ct is not None else None,
+        "access": {
+            "occurred_at": _iso(event.occurred_at),
+            "action": event.action,
+            "section": event.section,
+            "decision": event.decision,
+            "practitioner": register.practitioner(event.actor_practitioner_id),
+            "facility": register.facility(event.actor_facility_id),
+        },
     }

@@ -130,6 +130,10 @@ class PreconditionRequired(Problem):
     status, code = 428, "precondition-required"
 
 
+class RequestHeaderFieldsTooLarge(Problem):
+    status, code = 431, "request-header-fields-too-large"
+
+
 class TooManyRequests(Problem):
     status, code = 429, "too-many-requests"
 
@@ -163,6 +167,7 @@ _GENERIC = {
     422: "validation-error",
     428: "precondition-required",
     429: "too-many-requests",
+    431: "request-header-fields-too-large",
     500: "internal-error",
     503: "service-unavailable",
 }
@@ -172,7 +177,7 @@ _BY_STATUS: dict[int, type[Problem]] = {
     for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
         PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed,
-        PreconditionRequired, InternalError, ServiceUnavailable,
+        PreconditionRequired, RequestHeaderFieldsTooLarge, InternalError, ServiceUnavailable,
     )
 }
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 
 # The events the record and consent layers emit; handlers may subscribe to any of them.
-ENTRY_CREATED = "record.entry-created"  # data: section, entry_id, author_practitioner_id
+ENTRY_CREATED = "record.entry-created"  # data: section, entry_id, sensitivity, source,
+# clinical_date, author_practitioner_id
 RECORD_ACCESSED = "record.accessed"  # data: actor_kind, practitioner_id, facility_id, section
 BREAK_GLASS_OPENED = "consent.break-glass-opened"  # data: break_glass_id, practitioner_id
 ACCESS_REQUESTED = "consent.access-requested"  # data: request_id, practitioner_id

@@ -15,7 +15,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,10 @@ class IdempotencyRecord(EncryptedModelMixin, db.Model):
 class Replay:
     status: int
     body: Mapping[str, Any]
+    # Whom and what the first answer was about: a caller re-checks its permission on them
+    # before serving the answer again (a stored answer holds what was created).
+    citizen_id: uuid.UUID | None = None
+    resource_id: str | None = None
 
 
 def header_key() -> str | None:
@@ -67,7 +71,10 @@ def header_key() -> str | None:
 
 def _mac(domain: bytes, *parts: str) -> bytes:
     key = vault_settings().blind_index_key
-    message = domain + b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+    # surrogatepass: the fingerprint of a body with an unpaired surrogate (json_body refuses
+    # them; this is the second line) is computed, not a 500; valid text encodes as plain UTF-8.
+    encoded = [p.encode("utf-8", "surrogatepass") for p in parts]
+    message = domain + b"".join(len(p).to_bytes(4, "big") + p for p in encoded)
     return hmac.digest(key, message, hashlib.sha256)
 
 
@@ -91,15 +98,57 @@ def lookup(session: Session, *, scope: bytes, fingerprint: bytes) -> Replay | No
         session.flush()
         return None
     if not hmac.compare_digest(record.fingerprint, fingerprint):
-        raise ValidationFailed(Message("problem.idempotency-key-reused.detail"),
-                               code="idempotency-key-reused")
-    return Replay(status=record.response_status, body=record.response)
+        raise _key_reused()
+    return _replay(record)
+
+
+def lookup_many(
+    session: Session, keys: Sequence[tuple[bytes, bytes]]
+) -> dict[bytes, Replay | ValidationFailed]:
+    """`lookup` for many (scope, fingerprint) pairs in one query (a batch's items): per scope
+    the first answer, or the 422 of a key used for another body; unknown and expired keys are
+    absent (an expired one is removed, so the key can be used again)."""
+    if not keys:
+        return {}
+    records = session.scalars(_lookup_many_query(), {"scopes": [scope for scope, _ in keys]})
+    found = {record.scope: record for record in records}
+    now = utcnow()
+    expired = [record for record in found.values() if record.expires_at <= now]
+    for record in expired:
+        session.delete(record)
+        del found[record.scope]
+    if expired:
+        session.flush()
+    answers: dict[bytes, Replay | ValidationFailed] = {}
+    for scope, fingerprint in keys:
+        record = found.get(scope)
+        if record is not None:
+            answers[scope] = (_replay(record)
+                              if hmac.compare_digest(record.fingerprint, fingerprint)
+                              else _key_reused())
+    return answers
+
+
+def _replay(record: IdempotencyRecord) -> Replay:
+    return Replay(status=record.response_status, body=record.response,
+                  citizen_id=record.citizen_id, resource_id=record.resource_id)
+
+
+def _key_reused() -> ValidationFailed:
+    return ValidationFailed(Message("problem.idempotency-key-reused.detail"),
+                            code="idempotency-key-reused")
 
 
 @functools.cache
 def _lookup_query() -> Any:
     # Built once: every create with an Idempotency-Key runs it.
     return select(IdempotencyRecord).where(IdempotencyRecord.scope == bindparam("scope"))
+
+
+@functools.cache
+def _lookup_many_query() -> Any:
+    return select(IdempotencyRecord).where(
+        IdempotencyRecord.scope.in_(bindparam("scopes", expanding=True)))
 
 
 def remember(

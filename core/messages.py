@@ -17,6 +17,18 @@ MESSAGES = {
         "vi": "Nội dung yêu cầu phải là một đối tượng JSON.",
         "en": "The request body must be a JSON object.",
     },
+    "problem.json-too-deep.detail": {
+        "vi": "JSON lồng nhau quá sâu (tối đa {limit} cấp mảng hoặc đối tượng).",
+        "en": "The JSON nests too deeply (at most {limit} levels of arrays or objects).",
+    },
+    "problem.json-duplicate-key.detail": {
+        "vi": "Một đối tượng JSON có tên trường lặp lại; mỗi tên chỉ được xuất hiện một lần.",
+        "en": "A JSON object repeats a member name; each name may appear only once.",
+    },
+    "problem.json-not-a-number.detail": {
+        "vi": "JSON không chấp nhận NaN, Infinity hay số vượt quá phạm vi số thực.",
+        "en": "JSON does not allow NaN, Infinity or numbers beyond the range of a double.",
+    },
     "problem.unauthorized.title": {"vi": "Chưa xác thực", "en": "Unauthorized"},
     "problem.unauthorized.detail": {
         "vi": "Cần có mã truy cập hợp lệ.",
@@ -81,6 +93,16 @@ MESSAGES = {
     "problem.precondition-required.detail": {
         "vi": "Cập nhật cần tiêu đề If-Match với ETag của phiên bản bạn đang sửa.",
         "en": "Updates need an If-Match header with the ETag of the version you edit.",
+    },
+    "problem.request-header-fields-too-large.title": {
+        "vi": "Tiêu đề yêu cầu quá lớn",
+        "en": "Request header fields too large",
+    },
+    "problem.request-header-fields-too-large.detail": {
+        "vi": "Mỗi tiêu đề HTTP tối đa {field_limit} byte và tổng các tiêu đề tối đa "
+              "{total_limit} byte.",
+        "en": "Each HTTP header field may hold at most {field_limit} bytes, and all of them "
+              "together {total_limit} bytes.",
     },
     "problem.too-many-requests.title": {"vi": "Quá nhiều yêu cầu", "en": "Too many requests"},
     "problem.too-many-requests.detail": {
@@ -147,6 +169,10 @@ register_messages({
     "problem.idempotency-key-reused.detail": {
         "vi": "Khóa Idempotency-Key này đã được dùng cho một yêu cầu khác.",
         "en": "This Idempotency-Key was already used for a different request.",
+    },
+    "validation.unpaired-surrogate": {
+        "vi": "Chứa ký tự Unicode không hợp lệ (nửa cặp thay thế UTF-16 bị tách rời).",
+        "en": "Contains an invalid Unicode character (an unpaired UTF-16 surrogate).",
     },
     "problem.invalid-idempotency-key.title": {"vi": "Idempotency-Key không hợp lệ",
                                               "en": "Invalid Idempotency-Key"},

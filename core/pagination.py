@@ -45,7 +45,9 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() admits "²" and "٣", and int() of a 5,000-digit string
+    # raises; neither may reach int().
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 3 or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadRequest(Message("problem.invalid-limit.detail", max=MAX_LIMIT),
                          code="invalid-limit")
     return int(raw)

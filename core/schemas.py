@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow.exceptions import SCHEMA
 
 from core.errors import Message, ValidationFailed
@@ -28,9 +28,11 @@ __all__ = [
     "ApiSchema",
     "PhoneNumber",
     "Text",
+    "clean_text",
     "field_errors",
     "invalid",
     "load_or_problem",
+    "text_problems",
     "to_message",
 ]
 
@@ -133,12 +135,73 @@ def to_message(raw: object) -> Message:
     return Message("validation.invalid")
 
 
+# Free text (README "Design", input rules). Refused anywhere in a value: C0 and C1 control
+# characters and DEL (NUL ends strings in C and PostgreSQL; the others garble logs, CSV exports
+# and terminals), except tab and line breaks in multi-line fields (notes, summaries, reasons);
+# U+2028/U+2029 in single-line ones; the bidirectional embeddings, overrides and isolates
+# U+202A-U+202E and U+2066-U+2069 (they make text read other than it is stored: "Trojan
+# Source"); unpaired surrogates. Refused as a whole value: nothing, or only whitespace and
+# invisible characters (zero-width space/joiners, word joiner, BOM, direction marks).
+_CONTROL_SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INVISIBLE_ONLY = re.compile("[\\s\u200b-\u200f\u2060\ufeff]*")
+
+
+def clean_text(value: str) -> str:
+    """A text value as stored: Unicode NFC without surrounding whitespace."""
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def text_problems(value: str, *, multiline: bool = False) -> list[Message]:
+    """What is wrong with a free-text value (as the client sent it), as messages; [] when fine.
+
+    The one rule for every free-text field: the `Text` field applies it, and code that reads a
+    field by hand (a `reason` outside a schema) calls it, then stores ``clean_text(value)``.
+    """
+    if _SURROGATE.search(value):
+        return [Message("validation.unpaired-surrogate")]
+    text = clean_text(value)
+    problems: list[Message] = []
+    control = _CONTROL_MULTI_LINE if multiline else _CONTROL_SINGLE_LINE
+    if control.search(text):
+        line_break = not multiline and _CONTROL_MULTI_LINE.search(text) is None
+        problems.append(Message("validation.text.line-break" if line_break
+                                else "validation.text.control-character"))
+    if _BIDI_CONTROL.search(text):
+        problems.append(Message("validation.text.bidi-control"))
+    if not problems and _INVISIBLE_ONLY.fullmatch(text):
+        problems.append(Message("validation.text.blank"))
+    return problems
+
+
 class Text(fields.String):
-    """A string in Unicode NFC without surrounding whitespace (names, address lines, notes)."""
+    """Free text: Unicode NFC without surrounding whitespace, refused when blank or when it
+    holds control or bidirectional-override characters (see `text_problems`).
+
+    ``multiline=True`` lets tab and line breaks through (notes, summaries, reasons). An empty
+    value is left to a ``Length(min=1)`` validator when the field has one (its message names
+    the limits); otherwise it is refused as blank like a whitespace-only one.
+    """
+
+    def __init__(self, *args: Any, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.multiline = multiline
+        self._length_refuses_empty = any(
+            isinstance(v, validate.Length) and ((v.min or 0) >= 1 or (v.equal or 0) >= 1)
+            for v in self.validators
+        )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        return unicodedata.normalize("NFC", text).strip()
+        cleaned = clean_text(text)
+        if not cleaned and self._length_refuses_empty:
+            return cleaned  # the Length validator refuses it, naming the limits
+        problems = text_problems(text, multiline=self.multiline)
+        if problems:
+            raise ValidationError(problems)
+        return cleaned
 
 
 class PhoneNumber(fields.String):
@@ -282,6 +345,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The value does not have the expected format.",
     },
     "validation.invalid": {"vi": "Giá trị không hợp lệ.", "en": "Invalid value."},
+    "validation.text.blank": {
+        "vi": "Không được để trống hoặc chỉ có khoảng trắng, ký tự vô hình.",
+        "en": "Must not be empty or consist only of spaces or invisible characters.",
+    },
+    "validation.text.control-character": {
+        "vi": "Không được chứa ký tự điều khiển (như NUL).",
+        "en": "Must not contain control characters (such as NUL).",
+    },
+    "validation.text.line-break": {
+        "vi": "Phải nằm trên một dòng (không có ký tự xuống dòng hay tab).",
+        "en": "Must be a single line (no line breaks or tabs).",
+    },
+    "validation.text.bidi-control": {
+        "vi": "Không được chứa ký tự điều khiển hướng văn bản (U+202A–U+202E, U+2066–U+2069).",
+        "en": "Must not contain bidirectional control characters (U+202A–U+202E, "
+              "U+2066–U+2069).",
+    },
     "validation.phone": {
         "vi": "Số điện thoại không hợp lệ.",
         "en": "Not a valid phone number.",

@@ -1,7 +1,9 @@
-"""The record: registry, record sections, vaccination schedule; models, services, API."""
+"""The record: sections, versions, the records repository, summary, export, schedule status,
+station batch; services and API."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,31 +15,28 @@ def init_app(app: Flask) -> None:
     import ehr.messages  # noqa: F401  (registers the record's texts)
     from ehr.api import bp as records_bp
     from ehr.api_citizens import bp as citizens_bp
-    from ehr.cli import register_cli
 
-    register_cli(app)
-    app.extensions["phr.immunization_doses"] = immunization_doses_of
     app.register_blueprint(citizens_bp)
     app.register_blueprint(records_bp)
 
 
 def immunization_doses_of(session: Any, citizen_ids: Iterable[Any]) -> dict[Any, list[Any]]:
-    """The recorded doses of many citizens at once (vaccination reminders ask through this)."""
-    from sqlalchemy import select
-
-    from core.encryption import keyring
-    from ehr.record_models import STATUS_CURRENT, RecordEntry
+    """The recorded doses of many citizens at once (the vaccination reminders; the records
+    repository selects them)."""
+    from ehr.repository import immunization_doses_of as doses_of
     from ehr.schedule_service import given_doses
 
-    ids = list(citizen_ids)
-    if not ids:
-        return {}
-    keyring(session).preload(ids)
-    entries = session.scalars(select(RecordEntry).where(
-        RecordEntry.citizen_id.in_(ids), RecordEntry.section == "immunizations",
-        RecordEntry.status == STATUS_CURRENT,
-    ))
-    grouped: dict[Any, list[Any]] = {citizen_id: [] for citizen_id in ids}
-    for entry in entries:
-        grouped.setdefault(entry.citizen_id, []).append(entry)
-    return {citizen_id: given_doses(found) for citizen_id, found in grouped.items()}
+    return {citizen_id: given_doses(found)
+            for citizen_id, found in doses_of(session, citizen_ids).items()}
+
+
+def periodic_exams_due(session: Any, citizen_ids: Iterable[Any], today: Any) -> dict[Any, Any]:
+    """Citizens whose next periodic examination (set at their latest one) falls due within
+    `PERIODIC_EXAM_NOTICE` of `today`, with its date (the periodic-exam reminders)."""
+    from ehr.repository import periodic_exams_due_of
+
+    return periodic_exams_due_of(session, citizen_ids, until=today + PERIODIC_EXAM_NOTICE)
+
+
+# Told two weeks ahead, like the schedule's due-soon window for vaccinations.
+PERIODIC_EXAM_NOTICE = dt.timedelta(days=14)

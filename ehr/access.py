@@ -9,62 +9,50 @@ found", a denied section is "forbidden".
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
-from dataclasses import dataclass, field
+from typing import NoReturn, Protocol
 
-from sqlalchemy import and_, false, or_
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from consent.pdp import (
-    RequestContext,
     WriteRequest,
     authorize,
     authorize_many,
     authorize_section,
     load_facts,
+    policy_settings,
+    record_decision,
+    request_context,
 )
-from consent.policy import visible_scope
-from consent.policy_types import Actor, Decision, Facts, Scope, Target
+from consent.policy import decide, visible_scope
+from consent.policy_types import Decision, Facts, Scope, Target
 from core.db import utcnow
 from core.errors import Forbidden, Message, NotFound
-from ehr.record_models import RecordEntry
+from registry.caller import Caller
+
+# The chains of lookups that found no one (DESIGN.md §5 "every decision is an audit event"):
+# there is no person whose chain could hold them, so each caller's facility (or, without one,
+# the practitioner, account or client) has a chain of its own, keyed by a name-based UUID in
+# this namespace. Such keys are never a citizen's id, so no access log shows them.
+UNKNOWN_LOOKUPS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:phr-vn:audit:unknown-lookups")
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who calls, as the record layer needs it (built by the API from the token)."""
+class EntryFacts(Protocol):
+    """What a decision reads of an entry: an entry, or the envelope of one (never content)."""
 
-    role: str
-    account_id: uuid.UUID | None
-    client_id: str | None
-    citizen_id: uuid.UUID | None = None
-    practitioner_id: uuid.UUID | None = None
-    facility_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
-    request_id: str | None = None
-
-    def actor_for(self, citizen_id: uuid.UUID) -> Actor:
-        acting_for = citizen_id if self.role == "citizen" else None
-        return Actor(
-            role=self.role, citizen_id=self.citizen_id, practitioner_id=self.practitioner_id,
-            facility_ids=self.facility_ids, acting_for=acting_for,
-        )
-
-    @property
-    def context(self) -> RequestContext:
-        return RequestContext(
-            account_id=self.account_id, client_id=self.client_id, request_id=self.request_id,
-            actor_label=self.role,
-        )
-
-    @property
-    def source(self) -> str:
-        """Where an entry written by this caller comes from."""
-        return {"citizen": "citizen-reported", "station": "station"}.get(self.role, "clinician")
+    id: uuid.UUID
+    sensitivity: str
+    author_practitioner_id: uuid.UUID | None
+    clinical_date: dt.date | None
+    source: str
+    facility_id: uuid.UUID | None
 
 
-def section_denied() -> Forbidden:
+def section_denied(related: bool = True) -> Forbidden | NotFound:
+    """The answer to a denied section or view: 403, or, to a caller no relationship ties to
+    the citizen, the 404 a missing person gets (the answer must not tell who exists)."""
+    if not related:
+        return NotFound()
     return Forbidden(Message("problem.section-forbidden.detail"), code="section-forbidden")
 
 
@@ -78,11 +66,11 @@ class RecordAccess:
 
     def facts(self, citizen_id: uuid.UUID) -> Facts:
         return load_facts(self.session, citizen_id=citizen_id, now=self.now,
-                          actor=self.caller.actor_for(citizen_id))
+                          actor=self.caller.acting_for_citizen(citizen_id))
 
     def decide(
         self, *, citizen_id: uuid.UUID, section: str, action: str,
-        entry: RecordEntry | None = None, sensitivity: str = "normal",
+        entry: EntryFacts | None = None, sensitivity: str = "normal",
         clinical_date: dt.date | None = None, source: str | None = None,
         purpose: str | None = None,
     ) -> Decision:
@@ -99,8 +87,8 @@ class RecordAccess:
             target = Target(citizen_id=citizen_id, section=section, sensitivity=sensitivity,
                             clinical_date=clinical_date, source=source)
         return authorize(
-            self.session, actor=self.caller.actor_for(citizen_id), target=target, action=action,
-            purpose=purpose, context=self.caller.context, now=self.now,
+            self.session, actor=self.caller.acting_for_citizen(citizen_id), target=target,
+            action=action, purpose=purpose, context=request_context(self.caller), now=self.now,
         )
 
     def decide_creates(
@@ -110,46 +98,80 @@ class RecordAccess:
         each; the audit events go out together (a station's batch)."""
         requests = [
             WriteRequest(
-                actor=self.caller.actor_for(citizen_id),
+                actor=self.caller.acting_for_citizen(citizen_id),
                 target=Target(citizen_id=citizen_id, section=section, sensitivity=sensitivity,
                               clinical_date=clinical_date, source=source),
                 action="create",
             )
             for citizen_id, section, sensitivity, clinical_date, source in creates
         ]
-        return authorize_many(self.session, requests, context=self.caller.context, now=self.now)
+        return authorize_many(self.session, requests, context=request_context(self.caller),
+                              now=self.now)
 
     def require(self, **kwargs: object) -> Decision:
         """Permit or raise: 404 for a single entry, 403 for anything else."""
         decision = self.decide(**kwargs)  # type: ignore[arg-type]
         if not decision.permit:
-            self.deny(entry=kwargs.get("entry") is not None)
+            self.deny(entry=kwargs.get("entry") is not None, decision=decision)
         return decision
 
-    def deny(self, *, entry: bool) -> None:
-        """Keep the denial's audit event (the request's transaction is about to roll back)."""
+    def deny(self, *, entry: bool, decision: Decision | Scope | None = None) -> NoReturn:
+        """Keep the denial's audit event (the request's transaction is about to roll back) and
+        answer it: 404 for an entry, 403 for a section, and 404 for anything when the policy
+        relates the caller to the citizen in no way (an entry needs no `decision`)."""
+        related = decision is not None and decision.related
         self.session.commit()
         if entry:
             raise NotFound()
-        raise section_denied()
+        raise section_denied(related)
 
     def section_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:
         """The audited scope of a list read; 403 when nothing of the section is visible."""
         scope = authorize_section(
-            self.session, actor=self.caller.actor_for(citizen_id), citizen_id=citizen_id,
-            section=section, action="read", purpose=None, context=self.caller.context,
+            self.session, actor=self.caller.acting_for_citizen(citizen_id), citizen_id=citizen_id,
+            section=section, action="read", purpose=None, context=request_context(self.caller),
             now=self.now,
         )
         if not scope.permit:
-            self.deny(entry=False)
+            self.deny(entry=False, decision=scope)
         return scope
 
     def quiet_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:
         """The scope of a section read that is part of an already audited read (summary)."""
         return visible_scope(
-            actor=self.caller.actor_for(citizen_id), citizen_id=citizen_id, section=section,
-            action="read", facts=self.facts(citizen_id),
+            actor=self.caller.acting_for_citizen(citizen_id), citizen_id=citizen_id,
+            section=section, action="read", facts=self.facts(citizen_id),
         )
+
+    def decide_unknown_lookup(self) -> Decision:
+        """Ask and audit a lookup by health ID that found no one. Whoever may not look people
+        up must learn nothing about which numbers exist, so the permission is asked all the
+        same, of nobody in particular; the event goes to the caller's lookup chain."""
+        chain = unknown_lookup_chain(self.caller)
+        actor = self.caller.acting_for_citizen(chain)
+        facts = Facts(citizen_id=chain, now=self.now, settings=policy_settings())
+        decision = decide(actor=actor, target=Target(citizen_id=chain, section="identity-lookup"),
+                          action="lookup", facts=facts)
+        record_decision(
+            self.session, actor=actor, citizen_id=chain, section="identity-lookup",
+            entry_id=None, action="lookup", decision=decision,
+            context=request_context(self.caller), now=self.now, facts=facts,
+        )
+        return decision
+
+
+def unknown_lookup_chain(caller: Caller) -> uuid.UUID:
+    """The audit chain of a caller's lookups that found no one: one per facility, so the
+    stations of a campaign do not wait on one another's chain head."""
+    if caller.facility_ids:
+        holder = f"facility:{min(caller.facility_ids)}"
+    elif caller.practitioner_id is not None:
+        holder = f"practitioner:{caller.practitioner_id}"
+    elif caller.account_id is not None:
+        holder = f"account:{caller.account_id}"
+    else:
+        holder = f"client:{caller.client_id}"
+    return uuid.uuid5(UNKNOWN_LOOKUPS, holder)
 
 
 ScopeKey = tuple[tuple[tuple[str, ...], dt.date | None, dt.date | None], ...]
@@ -160,21 +182,3 @@ def scope_key(scope: Scope) -> ScopeKey | None:
     if not scope.permit or not scope.clauses:
         return None
     return tuple((tuple(sorted(c.labels)), c.data_from, c.data_until) for c in scope.clauses)
-
-
-@functools.lru_cache(maxsize=512)
-def filter_for(key: ScopeKey | None) -> ColumnElement[bool]:
-    """A scope as SQL: OR over clauses of (label allowed AND clinical date in the period).
-    Built once per distinct scope: most readers see a section through the same few scopes, and
-    building the expression cost more than running it."""
-    if key is None:
-        return false()
-    clauses = []
-    for labels, data_from, data_until in key:
-        parts: list[ColumnElement[bool]] = [RecordEntry.sensitivity.in_(labels)]
-        if data_from is not None:
-            parts.append(RecordEntry.clinical_date >= data_from)
-        if data_until is not None:
-            parts.append(RecordEntry.clinical_date <= data_until)
-        clauses.append(and_(*parts))
-    return or_(*clauses)

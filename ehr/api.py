@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from auth.resource import current_principal, require_scope
+from auth.resource import current_caller, require_scope
 from auth.scopes import SECTION_RESOURCES
 from core import idempotency
 from core.conditional import body_etag, json_with_etag, require_if_match, version_etag
@@ -22,10 +22,14 @@ from core.db import db
 from core.errors import Message, NotFound, ValidationFailed
 from core.http import json_body
 from core.pagination import decode_cursor, encode_cursor, parse_limit, parse_timestamp
+from core.schemas import clean_text, text_problems
 from ehr import records
-from ehr.access import Caller, RecordAccess
-from ehr.record_models import RecordEntry
+from ehr.access import RecordAccess
+from ehr.repository import RecordRepository
 from ehr.views import entry_view, page_view, parse_fields, version_view
+
+if TYPE_CHECKING:
+    from ehr.record_models import RecordEntry
 
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
@@ -33,17 +37,12 @@ bp = Blueprint("records", __name__, url_prefix="/api/v1")
 SECTION = "<any(" + ", ".join(f'"{name}"' for name in records.SECTIONS) + "):section>"
 
 
-def caller() -> Caller:
-    principal = current_principal()
-    return Caller(
-        role=principal.role, account_id=principal.account_id, client_id=principal.client_id,
-        citizen_id=principal.citizen_id, practitioner_id=principal.practitioner_id,
-        facility_ids=frozenset(principal.facility_ids), request_id=g.get("request_id"),
-    )
-
-
 def new_access() -> RecordAccess:
-    return RecordAccess(db.session, caller())
+    return RecordAccess(db.session, current_caller())
+
+
+def new_repository() -> RecordRepository:
+    return RecordRepository(new_access())
 
 
 def _section(section: str) -> str:
@@ -60,19 +59,20 @@ def entry_response(access: RecordAccess, entry: RecordEntry, *, status: int = 20
 
 def idempotent_create(
     *, route: str, citizen_id: uuid.UUID, body: dict[str, Any],
-    create: Callable[[], tuple[dict[str, Any], str, str]],
+    create: Callable[[], tuple[dict[str, Any], str, str]], section: str | None,
 ) -> Response:
-    """Run `create` once per Idempotency-Key: replays return the first answer, byte for byte."""
+    """Run `create` once per Idempotency-Key: replays return the first answer, byte for byte,
+    to a caller who may read now what it created (`section`; None: a registration)."""
     key = idempotency.header_key()
-    principal = current_principal()
+    principal = current_caller()
     scope = fingerprint = None
     if key is not None:
         scope = idempotency.scope_of(client_id=principal.client_id,
                                      account_id=principal.account_id, key=key)
         fingerprint = idempotency.fingerprint_of(method="POST", route=route, body=body)
-        replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
+        replay = new_repository().replay(scope=scope, fingerprint=fingerprint, section=section)
         if replay is not None:
-            db.session.rollback()
+            _end_replay(section)
             return _replayed(replay, location=_location(replay))
     view, etag, resource_id = create()
     if scope is not None and fingerprint is not None:
@@ -86,15 +86,25 @@ def idempotent_create(
         db.session.rollback()
         if scope is None or fingerprint is None:
             raise
-        replay = idempotency.lookup(db.session, scope=scope, fingerprint=fingerprint)
+        replay = new_repository().replay(scope=scope, fingerprint=fingerprint, section=section)
         if replay is None:
             raise
+        _end_replay(section)
         return _replayed(replay, location=_location(replay))
     response = jsonify(view)
     response.status_code = 201
     response.headers["ETag"] = etag
     response.headers["Location"] = f"{request.path.rstrip('/')}/{resource_id}"
     return response
+
+
+def _end_replay(section: str | None) -> None:
+    """Keep the audit event of a replayed entry's read decision; a registration's replay made
+    no decision of its own (the route's, about a person it did not create, is dropped)."""
+    if section is None:
+        db.session.rollback()
+    else:
+        db.session.commit()
 
 
 def _location(replay: idempotency.Replay) -> str | None:
@@ -127,8 +137,8 @@ def list_section(citizen_id: uuid.UUID, section: str) -> Response:
     updated_since = parse_timestamp(request.args.get("updated_since"), name="updated_since")
     include_eie = request.args.get("include_entered_in_error", "false") == "true"
     access = new_access()
-    page = records.list_entries(
-        access, citizen_id=citizen_id, section=section, limit=limit, position=position,
+    page = RecordRepository(access).page(
+        citizen_id=citizen_id, section=section, limit=limit, position=position,
         updated_since=updated_since, include_entered_in_error=include_eie,
     )
     names = records.names_of(access, page.entries)
@@ -153,7 +163,7 @@ def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
                 version_etag(entry.id, entry.version), str(entry.id))
 
     return idempotent_create(route=f"/citizens/{citizen_id}/{section}", citizen_id=citizen_id,
-                             body=body, create=create)
+                             body=body, create=create, section=section)
 
 
 @bp.get("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>")
@@ -161,7 +171,8 @@ def read_in_section(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) ->
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="r")
     access = new_access()
-    entry = records.read_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
+    entry = RecordRepository(access).entry(citizen_id=citizen_id, section=section,
+                                           entry_id=entry_id)
     response = entry_response(access, entry)
     db.session.commit()
     return response
@@ -193,6 +204,8 @@ def entered_in_error(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -
     errors: dict[str, list[Message | str]] = {}
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
         errors["reason"] = [Message("record.reason-required")]
+    elif problems := text_problems(reason, multiline=True):
+        errors["reason"] = problems
     for name in unknown:
         errors[name] = [Message("record.unknown-field")]
     if errors:
@@ -200,7 +213,7 @@ def entered_in_error(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -
     access = new_access()
     entry = records.mark_entered_in_error(
         access, citizen_id=citizen_id, section=section, entry_id=entry_id,
-        reason=str(reason).strip(),
+        reason=clean_text(reason),
     )
     db.session.flush()
     response = entry_response(access, entry)
@@ -213,8 +226,8 @@ def versions(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Respon
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="r")
     access = new_access()
-    entry, earlier = records.entry_versions(
-        access, citizen_id=citizen_id, section=section, entry_id=entry_id
+    entry, earlier = RecordRepository(access).versions(
+        citizen_id=citizen_id, section=section, entry_id=entry_id
     )
     names = records.names_of(access, [entry, *earlier])
     payload = {

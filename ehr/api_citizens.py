@@ -4,52 +4,58 @@ the phone's summary, the immunization schedule, family doctor, export and the va
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import bindparam, or_, select
+from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from auth.resource import current_principal, require_scope
-from auth.scopes import SECTION_RESOURCES
+from auth.resource import current_caller, has_scope, require_scope
+from consent import services as consent_services
+from consent.pdp import request_context
+from consent.views import consent_view, guardian_view
 from core.conditional import json_with_etag, require_if_match, version_etag
 from core.db import db
 from core.errors import Conflict, Message, NotFound, ValidationFailed, problem_body
+from core.hooks import Hook
 from core.http import json_body
 from core.i18n import current_language
 from core.schemas import load_or_problem
-from ehr import batch, records
-from ehr.access import RecordAccess, ScopeKey, filter_for, scope_key, section_denied
+from ehr import batch, demographics, records
+from ehr.access import RecordAccess
 from ehr.api import idempotent_create, new_access, today_in_vietnam
-from ehr.citizen_schemas import CitizenCreateSchema, CitizenUpdateSchema, health_id_problems
-from ehr.models import PractitionerMembership
-from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
-from ehr.reference.vaccines import vaccine_catalogue, vaccine_catalogue_source
-from ehr.registry import (
-    assign_family_doctor,
+from ehr.repository import RecordRepository
+from ehr.schedule_service import schedule_for, schedule_view
+from ehr.views import Names, citizen_view, entry_view, iso, lookup_view, version_view
+from registry.caller import Caller
+from registry.reference.vaccines import vaccine_catalogue, vaccine_catalogue_source
+from registry.schemas import CitizenCreateSchema, CitizenUpdateSchema
+from registry.services import (
     family_doctor_history,
     find_citizen_by_health_id,
     register_citizen,
 )
-from ehr.schedule_service import schedule_for, schedule_view
-from ehr.views import Names, citizen_view, entry_view, iso, lookup_view, version_view
+
+if TYPE_CHECKING:
+    from ehr.record_models import RecordEntry
 
 bp = Blueprint("citizens", __name__, url_prefix="/api/v1")
+
+UnreadCounter = Callable[[Session, uuid.UUID], int]
+ExportPart = Callable[[Session, uuid.UUID, Caller], dict[str, Any]]
+
+# Answered by notifications (above the record): the citizen's unread count on the home screen.
+UNREAD_COUNT: Hook[UnreadCounter] = Hook("summary-unread-count", lambda session, citizen: 0)
+# Answered by notifications: the notifications held about the person, as this caller may see
+# them (an export key and its list, or nothing).
+EXPORT_NOTIFICATIONS: Hook[ExportPart] = Hook(
+    "export-notifications", lambda session, citizen, caller: {})
 log = logging.getLogger("phr.registry")
 
 SUMMARY_SECTIONS = ("allergies", "conditions", "medications", "immunizations")
-
-
-def token_allows(*, resource: str, interaction: str) -> bool:
-    return current_principal().has_scope(resource=resource, interaction=interaction)
-
-
-def _full_view_allowed(access: RecordAccess, citizen_id: uuid.UUID) -> bool:
-    # Contact details and identifiers: the person, their guardian and clinicians with access.
-    return access.caller.role in ("citizen", "practitioner")
 
 
 # Registry ----------
@@ -60,6 +66,8 @@ def register() -> Response:
     require_scope(resource="Patient", interaction="c")
     body = json_body()
     data = load_or_problem(CitizenCreateSchema(), body)
+    # The parents a station names from the birth papers: the consent layer's to decide.
+    parents = data.pop("guardians", [])
     access = new_access()
     new_id = uuid.uuid4()
     access.require(citizen_id=new_id, section="demographics", action="create")
@@ -74,10 +82,16 @@ def register() -> Response:
             citizen_id=new_id, **data,
         )
         db.session.flush()
+        consent_services.name_parents_at_registration(
+            db.session, actor=access.caller.acting_for_citizen(new_id), citizen_id=new_id,
+            parents=[consent_services.NamedParent(**parent) for parent in parents],
+            context=request_context(access.caller), account_id=access.caller.account_id,
+            now=access.now)
         return citizen_view(citizen, full=True), version_etag(citizen.id, 1), str(citizen.id)
 
     try:
-        return idempotent_create(route="/citizens", citizen_id=new_id, body=body, create=create)
+        return idempotent_create(route="/citizens", citizen_id=new_id, body=body, create=create,
+                                 section=None)
     except IntegrityError:
         db.session.rollback()
         raise Conflict(Message("record.health-id-taken"), code="health-id-taken") from None
@@ -92,8 +106,8 @@ def lookup() -> Response:
     extra = sorted(set(body) - {"health_id"})
     errors: dict[str, list[Message | str]] = {name: [Message("record.unknown-field")]
                                               for name in extra}
-    if not isinstance(health_id, str) or not health_id.strip().isdigit() or len(
-            health_id.strip()) != 12:
+    digits = health_id.strip() if isinstance(health_id, str) else ""
+    if not (digits.isascii() and digits.isdigit() and len(digits) == 12):
         errors["health_id"] = [Message("record.lookup-health-id")]
     if errors:
         raise ValidationFailed(errors=errors)
@@ -101,17 +115,11 @@ def lookup() -> Response:
     citizen = find_citizen_by_health_id(session=db.session, health_id=health_id)
     if citizen is None:
         # Whoever may not look people up learns nothing about which numbers exist: the
-        # permission is asked first, of a person who does not exist (no facts, nothing audited).
-        from consent.policy import decide
-        from consent.policy_types import Facts, Target
-
-        ghost = uuid.uuid4()
-        decision = decide(actor=access.caller.actor_for(ghost),
-                          target=Target(citizen_id=ghost, section="identity-lookup"),
-                          action="lookup", facts=Facts(citizen_id=ghost, now=access.now))
-        db.session.rollback()
+        # permission is asked all the same and audited in the caller's lookup chain.
+        decision = access.decide_unknown_lookup()
         if not decision.permit:
-            raise section_denied()
+            access.deny(entry=False, decision=decision)
+        db.session.commit()
         log.info("lookup found no one", extra={"caller_role": access.caller.role})
         raise NotFound()
     access.require(citizen_id=citizen.id, section="identity-lookup", action="lookup")
@@ -123,56 +131,19 @@ def lookup() -> Response:
 @bp.get("/citizens/<uuid:citizen_id>")
 def read_citizen(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Patient", interaction="r")
-    access = new_access()
-    citizen = records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="demographics", action="read")
-    view = citizen_view(citizen, full=_full_view_allowed(access, citizen_id))
+    view, etag = demographics.read_demographics(new_access(), citizen_id)
     db.session.commit()
-    return json_with_etag(view, etag=version_etag(citizen.id, citizen.version))
-
-
-# Who may correct which demographic fields (the policy decides who may correct at all).
-_CORRECTABLE: dict[str, tuple[frozenset[str], str]] = {
-    "citizen": (frozenset({"phone", "email", "address", "preferred_language"}),
-                "record.field-station-only"),
-    "station": (frozenset({"full_name", "date_of_birth", "sex", "ethnicity",
-                           "social_insurance_code"}), "record.field-citizen-only"),
-}
+    return json_with_etag(view, etag=etag)
 
 
 @bp.patch("/citizens/<uuid:citizen_id>")
 def update_citizen(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Patient", interaction="u")
-    body = json_body()
-    data = load_or_problem(CitizenUpdateSchema(), body)
-    access = new_access()
-    citizen = records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="demographics", action="update")
-    require_if_match(version_etag(citizen.id, citizen.version))
-    # A person corrects their contact details; identity data changes at a station, against
-    # the person's papers, and a station does not touch how the person is reached.
-    # A role the policy may come to allow gets no field until it is named here.
-    allowed, refusal = _CORRECTABLE.get(access.caller.role,
-                                        (frozenset(), "record.field-station-only"))
-    refused = sorted(set(data) - allowed)
-    if refused:
-        raise ValidationFailed(errors={name: [Message(refusal)] for name in refused})
-    if "date_of_birth" in data or "sex" in data:
-        problems = health_id_problems(
-            str(citizen.health_id), date_of_birth=data.get("date_of_birth", citizen.date_of_birth),
-            sex=data.get("sex", citizen.sex),
-        )
-        if problems:
-            field = "date_of_birth" if "date_of_birth" in data else "sex"
-            raise ValidationFailed(errors={field: problems})
-    for name, value in data.items():
-        setattr(citizen, name, value)
-    citizen.version += 1
-    citizen.updated_at = access.now
-    db.session.flush()
-    view = citizen_view(citizen, full=_full_view_allowed(access, citizen_id))
+    changes = load_or_problem(CitizenUpdateSchema(), json_body())
+    view, etag = demographics.correct_demographics(new_access(), citizen_id, changes,
+                                                   check_version=require_if_match)
     db.session.commit()
-    return json_with_etag(view, etag=version_etag(citizen.id, citizen.version))
+    return json_with_etag(view, etag=etag)
 
 
 # The phone's home screen ----------
@@ -186,24 +157,9 @@ def summary(citizen_id: uuid.UUID) -> Response:
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="summary", action="read")
     lang = current_language()
-    sections = [s for s in SUMMARY_SECTIONS if token_allows(resource=SECTION_RESOURCES[s],
-                                                              interaction="r")]
-    scopes = {s: access.quiet_scope(citizen_id=citizen_id, section=s) for s in sections}
-    vitals_key = None
-    if token_allows(resource=SECTION_RESOURCES["observations"], interaction="r"):
-        vitals_key = scope_key(access.quiet_scope(citizen_id=citizen_id, section="observations"))
-    entries_query, vitals_query = _summary_queries(
-        tuple((s, key) for s, scope in scopes.items() if (key := scope_key(scope)) is not None),
-        vitals_key)
-    params = {"citizen_id": citizen_id}
-    entries: list[RecordEntry] = (list(db.session.scalars(entries_query, params))
-                                  if entries_query is not None else [])
-    vitals: list[RecordEntry] = (list(db.session.scalars(vitals_query, params))
-                                 if vitals_query is not None else [])
-    by_section: dict[str, list[RecordEntry]] = {s: [] for s in SUMMARY_SECTIONS}
-    for entry in entries:
-        by_section[entry.section].append(entry)
-    names = records.names_of(access, entries + vitals)
+    found = RecordRepository(access).summary(citizen_id=citizen_id, sections=SUMMARY_SECTIONS)
+    by_section, vitals = found.entries, found.vitals
+    names = records.names_of(access, [e for part in by_section.values() for e in part] + vitals)
     facts = access.facts(citizen_id)
     today = today_in_vietnam()
     payload: dict[str, Any] = {
@@ -218,36 +174,14 @@ def summary(citizen_id: uuid.UUID) -> Response:
         "latest_vitals": _latest_vitals(vitals, names),
         "vaccination": None,
         "unread_notifications": _unread(citizen_id, access),
-        "sections_shown": sorted(set(sections) | ({"observations"} if vitals else set())),
+        "sections_shown": sorted(set(found.sections) | ({"observations"} if vitals else set())),
     }
-    if "immunizations" in sections and scopes["immunizations"].permit:
+    if "immunizations" in found.visible:
         doses = schedule_for(citizen, by_section["immunizations"], today=today)
         view = schedule_view(doses, citizen_id=citizen_id, today=today, lang=lang)
         payload["vaccination"] = {"counts": view["counts"], "next_due": view["next_due"]}
     db.session.commit()
     return json_with_etag(payload)
-
-
-@functools.lru_cache(maxsize=256)
-def _summary_queries(sections: tuple[tuple[str, ScopeKey], ...],
-                     vitals: ScopeKey | None) -> tuple[Any, Any]:
-    """The summary's two queries (current entries of the summary sections, the latest vitals),
-    built once per combination of visible scopes: building them cost more than running them."""
-    citizen = bindparam("citizen_id", type_=RecordEntry.__table__.c.citizen_id.type)
-    newest_first = RecordEntry.clinical_date.desc().nulls_last()
-    entries = None
-    if sections:
-        entries = select(RecordEntry).where(
-            RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT,
-            or_(*((RecordEntry.section == s) & filter_for(key) for s, key in sections)),
-        ).order_by(newest_first)
-    latest_vitals = None
-    if vitals is not None:
-        latest_vitals = select(RecordEntry).where(
-            RecordEntry.citizen_id == citizen, RecordEntry.section == "observations",
-            RecordEntry.status == STATUS_CURRENT, filter_for(vitals),
-        ).order_by(newest_first).limit(60)
-    return entries, latest_vitals
 
 
 def _active(entry: RecordEntry, field: str) -> bool:
@@ -272,10 +206,7 @@ def _unread(citizen_id: uuid.UUID, access: RecordAccess) -> int | None:
     summary has no business with a patient's inbox (null)."""
     if access.caller.role != "citizen":
         return None
-    counter = current_app.extensions.get("phr.unread_count")
-    if counter is None:
-        return 0
-    return int(counter(db.session, citizen_id=citizen_id, account_id=access.caller.account_id))
+    return int(UNREAD_COUNT()(db.session, citizen_id))
 
 
 def _family_doctor_view(access: RecordAccess, doctor: Any) -> dict[str, Any] | None:
@@ -298,7 +229,7 @@ def immunization_schedule(citizen_id: uuid.UUID) -> Response:
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="immunization-schedule", action="read")
     today = today_in_vietnam()
-    doses = schedule_for(citizen, records.immunization_doses(access, citizen_id=citizen_id),
+    doses = schedule_for(citizen, RecordRepository(access).schedule_doses(citizen_id=citizen_id),
                          today=today)
     payload = schedule_view(doses, citizen_id=citizen_id, today=today, lang=current_language())
     db.session.commit()
@@ -311,15 +242,19 @@ def immunization_schedule(citizen_id: uuid.UUID) -> Response:
 def get_family_doctor(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Patient", interaction="r")
     access = new_access()
-    records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="family-doctor", action="read")
-    payload = _family_doctor_payload(access, citizen_id)
+    history = consent_services.family_doctor_of(
+        db.session, actor=access.caller.acting_for_citizen(citizen_id), citizen_id=citizen_id,
+        context=request_context(access.caller), now=access.now)
+    payload = _family_doctor_payload(access, citizen_id, history)
     db.session.commit()
     return json_with_etag(payload)
 
 
-def _family_doctor_payload(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any]:
-    history = family_doctor_history(session=db.session, citizen_id=citizen_id)
+def _family_doctor_payload(access: RecordAccess, citizen_id: uuid.UUID,
+                           history: list[Any] | None = None) -> dict[str, Any]:
+    """The registration and its history (read here when the caller has not: the export)."""
+    if history is None:
+        history = family_doctor_history(session=db.session, citizen_id=citizen_id)
     current = next((a for a in history if a.ended_at is None), None)
 
     def view(assignment: Any) -> dict[str, Any]:
@@ -352,24 +287,14 @@ def put_family_doctor(citizen_id: uuid.UUID) -> Response:
     if errors:
         raise ValidationFailed(errors=errors)
     access = new_access()
-    records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="family-doctor", action="manage")
-    membership = db.session.scalars(select(PractitionerMembership).where(
-        PractitionerMembership.practitioner_id == ids["practitioner_id"],
-        PractitionerMembership.facility_id == ids["facility_id"],
-        PractitionerMembership.ended_on.is_(None),
-    )).first()
-    if membership is None or membership.practitioner.profession not in (
-            "doctor", "physician-assistant"):
-        raise ValidationFailed(
-            errors={"practitioner_id": [Message("record.not-a-family-doctor")]}
-        )
-    assign_family_doctor(
-        session=db.session, citizen_id=citizen_id, practitioner_id=ids["practitioner_id"],
-        facility_id=ids["facility_id"], changed_by=str(access.caller.account_id or "-"),
-    )
-    db.session.flush()
-    payload = _family_doctor_payload(access, citizen_id)
+    # The rules (who may, catchment, who may be a family doctor, history, audit, notices) are
+    # the consent layer's: a relationship that opens the record.
+    history = consent_services.register_family_doctor(
+        db.session, actor=access.caller.acting_for_citizen(citizen_id), citizen_id=citizen_id,
+        practitioner_id=ids["practitioner_id"], facility_id=ids["facility_id"],
+        context=request_context(access.caller), account_id=access.caller.account_id,
+        now=access.now)
+    payload = _family_doctor_payload(access, citizen_id, history)
     db.session.commit()
     return jsonify(payload)
 
@@ -378,53 +303,85 @@ def put_family_doctor(citizen_id: uuid.UUID) -> Response:
 
 @bp.get("/citizens/<uuid:citizen_id>/export")
 def export(citizen_id: uuid.UUID) -> Response:
-    """Everything held about the person: demographics, every entry and its versions."""
+    """Everything held about the person (the data-subject right), as this caller may see it:
+    demographics, family doctor, the entries of every section with their earlier versions
+    (what the caller's lists and versions routes show), consents, guardians and proxies, the
+    access log, and the parts packages above the record add."""
     require_scope(resource="Patient", interaction="r")
     access = new_access()
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="export", action="read")
-    # Only the sections the token may read (a token for vaccinations exports vaccinations).
-    readable = [s for s in records.SECTIONS
-                if token_allows(resource=SECTION_RESOURCES[s], interaction="r")]
-    entries = list(db.session.scalars(
-        select(RecordEntry).where(RecordEntry.citizen_id == citizen_id,
-                                  RecordEntry.section.in_(readable))
-        .order_by(RecordEntry.section, RecordEntry.clinical_date.desc().nulls_last())
-    ))
-    versions = list(db.session.scalars(
-        select(RecordEntryVersion).join(RecordEntry, RecordEntry.id == RecordEntryVersion.entry_id)
-        .where(RecordEntryVersion.citizen_id == citizen_id, RecordEntry.section.in_(readable))
-        .order_by(RecordEntryVersion.entry_id, RecordEntryVersion.version)
-    ))
-    names = records.names_of(access, [*entries, *versions])
-    by_entry: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for version in versions:
-        by_entry.setdefault(version.entry_id, []).append(version_view(version, names))
-    sections: dict[str, list[dict[str, Any]]] = {s: [] for s in readable}
-    for entry in entries:
-        view = entry_view(entry, names)
-        view["earlier_versions"] = by_entry.get(entry.id, [])
-        sections[entry.section].append(view)
     payload = {
         "exported_at": iso(access.now),
         "citizen": citizen_view(citizen, full=True),
         "family_doctor": _family_doctor_payload(access, citizen_id),
-        "sections": sections,
+        **_exported_entries(access, citizen_id),
+        **_exported_relationships(access, citizen_id),
     }
-    extra = current_app.extensions.get("phr.export_parts", [])
-    for part in extra:
-        payload.update(part(db.session, citizen_id))
+    payload.update(EXPORT_NOTIFICATIONS()(db.session, citizen_id, access.caller))
     db.session.commit()
     response = jsonify(payload)
     response.headers["Content-Disposition"] = "attachment; filename=health-record.json"
     return response
 
 
+# The access log is exported in pages of this size (each page is one audited read of it).
+EXPORT_LOG_PAGE = 500
+
+
+def _exported_entries(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any]:
+    """The sections, each as the caller's list with entered-in-error entries shows it, every
+    entry with the earlier versions its versions route shows (oldest first)."""
+    exported = RecordRepository(access).export(citizen_id=citizen_id)
+    earlier = [version for found in exported.versions.values() for version in found]
+    names = records.names_of(access, [*exported.entries, *earlier])
+    sections: dict[str, list[dict[str, Any]]] = {s: [] for s in records.SECTIONS}
+    for entry in exported.entries:
+        view = entry_view(entry, names)
+        view["earlier_versions"] = [version_view(version, names)
+                                    for version in exported.versions.get(entry.id, [])]
+        sections[entry.section].append(view)
+    return {"sections": sections, "sections_shown": list(exported.sections)}
+
+
+def _exported_relationships(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any]:
+    """Consents, guardians and proxies, and the access log, each as its own route shows it to
+    this caller (the consent package decides and audits each part, ended items included); a
+    part the token's scopes do not cover is left out."""
+    session, caller, now = access.session, access.caller, access.now
+    actor, context = caller.acting_for_citizen(citizen_id), request_context(caller)
+    parts: dict[str, Any] = {}
+    if has_scope(caller, resource="consents", interaction="s"):
+        consents = consent_services.list_consents(
+            session, actor=actor, citizen_id=citizen_id, context=context, include_ended=True,
+            now=now)
+        names = consent_services.grantee_names(session, consents)
+        parts["consents"] = [consent_view(row, names, now) for row in consents]
+    if has_scope(caller, resource="guardians", interaction="s"):
+        parts["guardians"] = [guardian_view(view) for view in consent_services.list_guardians(
+            session, actor=actor, citizen_id=citizen_id, context=context, include_ended=True,
+            now=now)]
+    if has_scope(caller, resource="access-log", interaction="s"):
+        items: list[dict[str, Any]] = []
+        before = None
+        while True:
+            page = consent_services.read_access_log(
+                session, actor=actor, citizen_id=citizen_id, context=context,
+                lang=current_language(), limit=EXPORT_LOG_PAGE, before=before,
+                include_own=True, now=now)
+            items.extend(page.items)
+            if page.next_before is None:
+                break
+            before = page.next_before
+        parts["access_log"] = items
+    return parts
+
+
 # Vaccine catalogue ----------
 
 @bp.get("/vaccines")
 def vaccines() -> Response:
-    current_principal()
+    current_caller()
     lang = current_language()
     items = [
         {"code": v.code, "name_vi": v.name("vi"), "name_en": v.name("en"),

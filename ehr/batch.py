@@ -9,13 +9,10 @@ about fifteen statements, not fifteen per item.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import select
 
 from consent.pdp import citizen_birth_date, preload_facts
 from core import idempotency
@@ -25,6 +22,7 @@ from core.errors import Forbidden, Message, NotFound, Problem, ValidationFailed
 from core.events import emit_many
 from ehr import records
 from ehr.access import RecordAccess
+from ehr.repository import RecordRepository
 from ehr.views import entry_view
 
 MAX_ITEMS = 500
@@ -76,6 +74,8 @@ def upload(
     Set-based whatever the batch size: one query for earlier uploads, one for the citizens
     with their data keys, one each for the performers and facilities named, the decisions
     audited in three statements, one fan-out of notifications, one flush of the new entries.
+    Items uploaded before are answered again only to a caller who may read their entries now
+    (one query for those entries, one audited read decision each: a retry's cost).
     """
     session = access.session
     results: list[ItemResult] = []
@@ -99,14 +99,10 @@ def upload(
     if not pending:
         return results
 
-    earlier = {
-        record.scope: record
-        for record in session.scalars(select(idempotency.IdempotencyRecord).where(
-            idempotency.IdempotencyRecord.scope.in_([p[4] for p in pending])
-        ))
-    }
     preload_facts(session, {p[2] for p in pending}, now=access.now,
                   parts=frozenset({"citizen"}))
+    earlier = RecordRepository(access).batch_replays(
+        section="immunizations", keys=[(p[4], p[5]) for p in pending])
     references = records.References(session)
     references.preload(p[3] for p in pending if p[4] not in earlier)
 
@@ -115,7 +111,7 @@ def upload(
     for index, _client_item_id, citizen_id, body, scope, fingerprint in pending:
         previous = earlier.get(scope)
         if previous is not None:
-            _answer_replay(results[index], previous, fingerprint)
+            _answer_replay(results[index], previous)
             continue
         try:
             try:
@@ -170,17 +166,14 @@ def upload(
     return results
 
 
-def _answer_replay(
-    result: ItemResult, previous: idempotency.IdempotencyRecord, fingerprint: bytes
-) -> None:
-    """An item uploaded before: the first answer again, or 422 when its content changed."""
-    if hmac.compare_digest(previous.fingerprint, fingerprint):
-        result.status = 200
-        result.entry = dict(previous.response)["body"]
-    else:
-        result.status = 422
-        result.problem = ValidationFailed(Message("problem.idempotency-key-reused.detail"),
-                                          code="idempotency-key-reused")
+def _answer_replay(result: ItemResult, previous: idempotency.Replay | Problem) -> None:
+    """An item uploaded before: the first answer again, or the item's problem (422 when its
+    content changed, 403/404 when the caller may not read its entry now)."""
+    if isinstance(previous, Problem):
+        result.status, result.problem = previous.status, previous
+        return
+    result.status = 200
+    result.entry = dict(previous.body)["body"]
 
 
 def result_view(result: ItemResult, render: Callable[[Problem], Mapping[str, Any]]) -> dict:

@@ -82,7 +82,7 @@ register_messages({
 
 
 def _register_reference_messages() -> None:
-    from ehr.reference.observations import OBSERVATION_MESSAGES
+    from registry.reference.observations import OBSERVATION_MESSAGES
 
     register_messages({f"observation.{code}": texts for code, texts in
                        OBSERVATION_MESSAGES.items()})

@@ -1,8 +1,10 @@
-"""Record services: create, read, list, correct and retract entries of a citizen's record.
+"""Record services: validate, create, correct and retract entries of a citizen's record.
 
 Each function takes a `RecordAccess` (session + caller) and plain arguments; the permission
 check (and its audit event), the change and its domain event share the caller's transaction,
-which the API commits once.
+which the API commits once. Reads, and the rows a write starts from, come from
+`ehr.repository` (the one module that selects record content); display names of authors and
+facilities from the worker's cache here.
 """
 
 from __future__ import annotations
@@ -13,25 +15,19 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.pdp import citizen_birth_date, loaded_citizen
 from core.errors import Conflict, Message, NotFound, ValidationFailed
 from core.events import ENTRY_CREATED, DomainEvent, emit
 from core.schemas import load_or_problem
-from ehr.access import RecordAccess, ScopeKey, filter_for, scope_key
-from ehr.models import Citizen, Facility, Practitioner
-from ehr.record_models import (
-    STATUS_CURRENT,
-    STATUS_ENTERED_IN_ERROR,
-    RecordEntry,
-    RecordEntryVersion,
-)
-from ehr.reference.icd10 import default_sensitivity, normalize_icd10_code
+from ehr.access import RecordAccess
+from ehr.record_models import STATUS_ENTERED_IN_ERROR
+from ehr.repository import RecordRepository
 from ehr.section_schemas import (
     CLINICAL_DATE_FIELD,
     SECTION_SCHEMAS,
@@ -39,6 +35,11 @@ from ehr.section_schemas import (
     ObservationSchema,
 )
 from ehr.views import Names
+from registry.models import Citizen, Facility, Practitioner
+from registry.reference.icd10 import default_sensitivity, normalize_icd10_code
+
+if TYPE_CHECKING:
+    from ehr.record_models import RecordEntry
 
 ENVELOPE_FIELDS = ("sensitivity", "source")
 SECTIONS = tuple(SECTION_SCHEMAS)
@@ -319,53 +320,20 @@ def add_entry(
     """Add an already validated and authorized entry; returns it with the event the caller
     emits (one by one, or a batch's all together). `stage=False`: the caller inserts it
     (a batch, with `core.db.insert_unstaged`)."""
-    now = access.now
-    entry = RecordEntry(
-        id=uuid.uuid4(), citizen_id=citizen_id, section=section,
-        clinical_date=prepared.clinical_date, status=STATUS_CURRENT,
-        sensitivity=prepared.sensitivity, source=prepared.source, version=1,
-        author_practitioner_id=access.caller.practitioner_id,
-        author_account_id=access.caller.account_id,
-        facility_id=_author_facility(access, prepared.content, references),
-        created_at=now, updated_at=now,
+    entry = RecordRepository(access).new_entry(
+        citizen_id=citizen_id, section=section, content=prepared.content,
+        clinical_date=prepared.clinical_date, sensitivity=prepared.sensitivity,
+        source=prepared.source, facility_id=_author_facility(access, prepared.content, references),
+        stage=stage,
     )
-    entry.content = prepared.content
-    if stage:
-        access.session.add(entry)
     created = DomainEvent(
-        name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=now,
+        name=ENTRY_CREATED, citizen_id=citizen_id, occurred_at=access.now,
         data={"section": section, "entry_id": str(entry.id), "sensitivity": entry.sensitivity,
               "source": entry.source,
+              "clinical_date": entry.clinical_date.isoformat() if entry.clinical_date else None,
               "author_practitioner_id": str(entry.author_practitioner_id or "")},
     )
     return entry, created
-
-
-@functools.cache
-def _entry_query() -> Any:
-    # Built once (session.get builds and keys a new statement on every call).
-    return select(RecordEntry).where(
-        RecordEntry.id == bindparam("entry_id", type_=RecordEntry.__table__.c.id.type))
-
-
-def _load_entry(
-    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
-) -> RecordEntry:
-    entry = access.session.scalars(_entry_query(), {"entry_id": entry_id}).one_or_none()
-    if entry is None or entry.citizen_id != citizen_id or entry.section != section:
-        # Audit the attempt all the same: probing for entries is worth knowing about.
-        access.decide(citizen_id=citizen_id, section=section, action="read")
-        access.session.commit()
-        raise NotFound()
-    return entry
-
-
-def read_entry(
-    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
-) -> RecordEntry:
-    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
-    access.require(citizen_id=citizen_id, section=section, action="read", entry=entry)
-    return entry
 
 
 def update_entry(
@@ -378,8 +346,9 @@ def update_entry(
     check_version: Any,
 ) -> RecordEntry:
     """A correction: the current content becomes a kept version, the patch the new one."""
-    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
-    access.require(citizen_id=citizen_id, section=section, action="update", entry=entry)
+    repository = RecordRepository(access)
+    entry = repository.entry_to_change(citizen_id=citizen_id, section=section,
+                                       entry_id=entry_id, action="update")
     check_version(entry)
     if entry.status == STATUS_ENTERED_IN_ERROR:
         raise Conflict(Message("record.entered-in-error"), code="entered-in-error")
@@ -402,7 +371,7 @@ def update_entry(
         access.require(citizen_id=citizen_id, section=section, action="update",
                        sensitivity=sensitivity, clinical_date=clinical_date,
                        source=entry.source)
-    _keep_version(access, entry)
+    repository.keep_version(entry)
     entry.content = content
     entry.sensitivity = sensitivity
     entry.clinical_date = clinical_date
@@ -411,18 +380,6 @@ def update_entry(
     entry.author_account_id = access.caller.account_id
     entry.updated_at = access.now
     return entry
-
-
-def _keep_version(access: RecordAccess, entry: RecordEntry) -> None:
-    version = RecordEntryVersion(
-        id=uuid.uuid4(), entry_id=entry.id, citizen_id=entry.citizen_id, version=entry.version,
-        clinical_date=entry.clinical_date, status=entry.status, sensitivity=entry.sensitivity,
-        source=entry.source, author_practitioner_id=entry.author_practitioner_id,
-        author_account_id=entry.author_account_id, facility_id=entry.facility_id,
-        recorded_at=entry.updated_at, superseded_at=access.now,
-    )
-    version.content = entry.content
-    access.session.add(version)
 
 
 def mark_entered_in_error(
@@ -434,12 +391,12 @@ def mark_entered_in_error(
     reason: str,
 ) -> RecordEntry:
     """Retract an entry: kept, versioned, hidden from summaries, shown as entered-in-error."""
-    entry = _load_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
-    access.require(citizen_id=citizen_id, section=section, action="entered-in-error",
-                   entry=entry)
+    repository = RecordRepository(access)
+    entry = repository.entry_to_change(citizen_id=citizen_id, section=section,
+                                       entry_id=entry_id, action="entered-in-error")
     if entry.status == STATUS_ENTERED_IN_ERROR:
         raise Conflict(Message("record.entered-in-error"), code="entered-in-error")
-    _keep_version(access, entry)
+    repository.keep_version(entry)
     entry.status = STATUS_ENTERED_IN_ERROR
     entry.error_reason = reason
     entry.entered_in_error_at = access.now
@@ -447,117 +404,6 @@ def mark_entered_in_error(
     entry.author_account_id = access.caller.account_id
     entry.updated_at = access.now
     return entry
-
-
-def entry_versions(
-    access: RecordAccess, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
-) -> tuple[RecordEntry, list[RecordEntryVersion]]:
-    entry = read_entry(access, citizen_id=citizen_id, section=section, entry_id=entry_id)
-    versions = list(access.session.scalars(
-        select(RecordEntryVersion)
-        .where(RecordEntryVersion.entry_id == entry.id,
-               RecordEntryVersion.citizen_id == citizen_id)
-        .order_by(RecordEntryVersion.version.desc())
-    ))
-    return entry, versions
-
-
-@dataclass(frozen=True)
-class Page:
-    entries: list[RecordEntry]
-    next_position: dict[str, Any] | None
-
-
-def list_entries(
-    access: RecordAccess,
-    *,
-    citizen_id: uuid.UUID,
-    section: str,
-    limit: int,
-    position: Mapping[str, Any] | None,
-    updated_since: dt.datetime | None,
-    include_entered_in_error: bool,
-) -> Page:
-    """One page of a section, the permission in the WHERE clause (never filtered after)."""
-    require_citizen(access, citizen_id)
-    scope = access.section_scope(citizen_id=citizen_id, section=section)
-    order = "updated" if updated_since is not None else "clinical"
-    after, params = _position_params(order, position)
-    query = _list_query(section, scope_key(scope), order,
-                        include_entered_in_error or updated_since is not None, after)
-    params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
-    rows = list(access.session.scalars(query, params))
-    next_position = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        if order == "updated":
-            next_position = {"o": "u", "t": last.updated_at.isoformat(), "id": str(last.id)}
-        else:
-            next_position = {"o": "c", "d": last.clinical_date.isoformat()
-                             if last.clinical_date else None, "id": str(last.id)}
-    return Page(entries=rows, next_position=next_position)
-
-
-@functools.lru_cache(maxsize=1024)
-def _list_query(section: str, scope: ScopeKey | None, order: str, any_status: bool,
-                after: str | None) -> Any:
-    """A section page's query, built once per shape (scope, ordering, cursor kind); values are
-    bound at execution (citizen_id, updated_since, limit, after_*)."""
-    entry = RecordEntry
-    query = select(entry).where(
-        entry.citizen_id == bindparam("citizen_id", type_=entry.__table__.c.citizen_id.type),
-        entry.section == section, filter_for(scope),
-    )
-    if order == "updated":
-        # Delta sync: everything changed since, retractions included, oldest change first.
-        query = query.where(entry.updated_at > bindparam(
-            "updated_since", type_=entry.__table__.c.updated_at.type))
-    elif not any_status:
-        query = query.where(entry.status == STATUS_CURRENT)
-    last_id = bindparam("after_id", type_=entry.__table__.c.id.type)
-    if after == "updated":
-        stamp = bindparam("after_stamp", type_=entry.__table__.c.updated_at.type)
-        query = query.where((entry.updated_at > stamp)
-                            | ((entry.updated_at == stamp) & (entry.id > last_id)))
-    elif after == "undated":
-        query = query.where(entry.clinical_date.is_(None), entry.id < last_id)
-    elif after == "dated":
-        day = bindparam("after_day", type_=entry.__table__.c.clinical_date.type)
-        query = query.where((entry.clinical_date < day)
-                            | ((entry.clinical_date == day) & (entry.id < last_id))
-                            | entry.clinical_date.is_(None))
-    if order == "updated":
-        query = query.order_by(entry.updated_at.asc(), entry.id.asc())
-    else:
-        query = query.order_by(entry.clinical_date.desc().nulls_last(), entry.id.desc())
-    return query.limit(bindparam("limit"))
-
-
-def _position_params(
-    order: str, position: Mapping[str, Any] | None
-) -> tuple[str | None, dict[str, Any]]:
-    """The cursor's kind and values (a cursor of another ordering is a 400)."""
-    if not position:
-        return None, {}
-    expected = "u" if order == "updated" else "c"
-    try:
-        if position.get("o") != expected:
-            raise ValueError("cursor of another ordering")
-        last_id = uuid.UUID(str(position["id"]))
-        if order == "updated":
-            stamp = dt.datetime.fromisoformat(str(position["t"]))
-            if stamp.tzinfo is None:
-                raise ValueError("cursor timestamp without offset")
-            return "updated", {"after_id": last_id, "after_stamp": stamp}
-        day = dt.date.fromisoformat(position["d"]) if position.get("d") else None
-    except (KeyError, ValueError, TypeError) as exc:
-        from core.errors import BadRequest
-
-        raise BadRequest(Message("problem.invalid-cursor.detail"), code="invalid-cursor") from exc
-    if day is None:
-        return "undated", {"after_id": last_id}
-    return "dated", {"after_id": last_id, "after_day": day}
 
 
 # Display names of practitioners and facilities change rarely and are public register data:
@@ -625,16 +471,3 @@ def names_of(access: RecordAccess, rows: Iterable[Any]) -> Names:
         practitioner_names(access, (row.author_practitioner_id for row in rows)),
         facility_names(access, (row.facility_id for row in rows)),
     )
-
-
-def immunization_doses(
-    access: RecordAccess, *, citizen_id: uuid.UUID
-) -> list[RecordEntry]:
-    """The citizen's current immunization entries (caller has checked the permission)."""
-    return list(access.session.scalars(
-        select(RecordEntry).where(
-            RecordEntry.citizen_id == citizen_id,
-            RecordEntry.section == "immunizations",
-            RecordEntry.status == STATUS_CURRENT,
-        ).order_by(RecordEntry.clinical_date.asc())
-    ))

@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.encryption import ERASED
-from ehr.models import Citizen
-from ehr.record_models import RecordEntry
-from ehr.reference.schedule import (
+from ehr.views import iso
+from registry.models import Citizen
+from registry.reference.schedule import (
     DOSE_STATUS_LABELS,
     GivenDose,
     ScheduledDoseStatus,
     compute_schedule,
 )
-from ehr.views import iso
+
+if TYPE_CHECKING:  # the doses come from the records repository
+    from ehr.record_models import RecordEntry
 
 
 def given_doses(entries: Iterable[RecordEntry]) -> list[GivenDose]:

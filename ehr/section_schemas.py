@@ -2,7 +2,7 @@
 
 Each schema validates the clinical content of one section; the common envelope (id, status,
 sensitivity, version, author...) is the service's. Plausibility and code lists come from
-ehr/reference. Dates are checked against today; the service checks them against birth.
+registry/reference. Dates are checked against today; the service checks them against birth.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from core.errors import Message
-from core.schemas import ApiSchema
-from ehr.reference.icd10 import lookup_icd10
-from ehr.reference.observations import (
+from core.schemas import ApiSchema, Text
+from registry.reference.icd10 import lookup_icd10
+from registry.reference.observations import (
     observation_kinds,
     to_canonical,
     validate_blood_pressure,
     validate_observation,
 )
-from ehr.reference.vaccines import get_vaccine
+from registry.reference.vaccines import get_vaccine
 
 SENSITIVITY_LABELS = ("normal", "mental-health", "hiv-sti", "reproductive", "substance-use",
                       "genetic")
@@ -52,7 +52,6 @@ class Number(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-Text = fields.String
 short = validate.Length(min=1, max=200)
 long = validate.Length(min=1, max=4000)
 
@@ -68,7 +67,7 @@ class AllergySchema(ApiSchema):
     clinical_status = Text(load_default="active",
                            validate=validate.OneOf(["active", "inactive", "resolved"]))
     onset_date = fields.Date(validate=not_in_future)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
 
 class ConditionSchema(ApiSchema):
@@ -78,7 +77,7 @@ class ConditionSchema(ApiSchema):
                            validate=validate.OneOf(["active", "remission", "resolved"]))
     onset_date = fields.Date(validate=not_in_future)
     abatement_date = fields.Date(validate=not_in_future)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -92,8 +91,8 @@ class EncounterSchema(ApiSchema):
     end_date = fields.Date(validate=not_in_future)
     reason = Text(validate=short)
     diagnosis_codes = fields.List(Text(validate=icd10_code), validate=validate.Length(max=20))
-    summary = Text(validate=long)
-    note = Text(validate=long)
+    summary = Text(multiline=True, validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -109,7 +108,7 @@ class ObservationSchema(ApiSchema):
     diastolic = Number(allow_nan=False)
     effective_at = fields.AwareDateTime(required=True, validate=not_in_future)
     method = Text(validate=validate.OneOf(["clinic", "home", "device"]))
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _plausible(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -165,7 +164,7 @@ class MedicationSchema(ApiSchema):
     medication_status = Text(load_default="active",
                              validate=validate.OneOf(["active", "completed", "stopped"]))
     reason_code = Text(validate=icd10_code)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -186,7 +185,7 @@ class ImmunizationSchema(ApiSchema):
     facility_code = Text(validate=validate.Length(min=1, max=32))
     performer_id = fields.UUID()
     reaction = Text(validate=short)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates("vaccine_code")
     def _vaccine(self, value: str, **kwargs: Any) -> None:
@@ -210,7 +209,7 @@ class LabResultSchema(ApiSchema):
         ["normal", "abnormal", "low", "high", "critical-low", "critical-high"]))
     issued_on = fields.Date(required=True, validate=not_in_future)
     specimen = Text(validate=short)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
 
 class FamilyHistorySchema(ApiSchema):
@@ -220,7 +219,7 @@ class FamilyHistorySchema(ApiSchema):
     condition_text = Text(validate=short)
     onset_age = fields.Integer(strict=True, validate=validate.Range(min=0, max=120))
     deceased = fields.Boolean()
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -232,12 +231,12 @@ class HistorySchema(ApiSchema):
     category = Text(required=True, validate=validate.OneOf(
         ["birth-condition", "smoking", "alcohol", "physical-activity", "diet", "disability",
          "surgery", "reproductive", "occupational-exposure", "other-risk"]))
-    description = Text(required=True, validate=long)
+    description = Text(required=True, multiline=True, validate=long)
     status = Text(validate=validate.OneOf(["current", "former", "never"]))
     quantity = Text(validate=short)
     start_date = fields.Date(validate=not_in_future)
     end_date = fields.Date(validate=not_in_future)
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -248,14 +247,14 @@ class ExaminationSchema(ApiSchema):
     exam_type = Text(required=True, validate=validate.OneOf(
         ["periodic", "school", "pre-employment", "antenatal", "elderly", "other"]))
     examined_on = fields.Date(required=True, validate=not_in_future)
-    history = Text(validate=long)
-    physical_exam = Text(validate=long)
-    test_summary = Text(validate=long)
+    history = Text(multiline=True, validate=long)
+    physical_exam = Text(multiline=True, validate=long)
+    test_summary = Text(multiline=True, validate=long)
     diagnosis_codes = fields.List(Text(validate=icd10_code), validate=validate.Length(max=20))
-    conclusion = Text(validate=long)
-    counselling = Text(validate=long)
+    conclusion = Text(multiline=True, validate=long)
+    counselling = Text(multiline=True, validate=long)
     next_exam_due = fields.Date()
-    note = Text(validate=long)
+    note = Text(multiline=True, validate=long)
 
 
 def _ordered(data: dict[str, Any], start: str, end: str) -> None:

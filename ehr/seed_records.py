@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 from ehr.record_models import STATUS_CURRENT, RecordEntry
 from ehr.records import validate_content
-from ehr.reference.icd10 import default_sensitivity
 from ehr.section_schemas import CLINICAL_DATE_FIELD
+from registry.reference.icd10 import default_sensitivity
 
 
 def _entry(session: Session, *, citizen_id: uuid.UUID, section: str, content: dict[str, Any],
@@ -44,6 +44,28 @@ def _has_entries(session: Session, citizen_id: uuid.UUID) -> bool:
     return bool(session.scalar(
         select(func.count()).select_from(RecordEntry).where(RecordEntry.citizen_id == citizen_id)
     ))
+
+
+def seed_demo_records(identities: dict[str, Any]) -> int:
+    """The record part of `seed demo`: the demo citizens' entries (0 on a re-run)."""
+    from core.db import db
+    from registry.models import Citizen, Practitioner
+    from registry.services import get_facility_by_code
+
+    session = db.session
+    citizens = {c["demo_role"]: session.get(Citizen, uuid.UUID(c["id"]))
+                for c in identities["citizens"]}
+    practitioners = {p["demo_role"]: session.get(Practitioner, uuid.UUID(p["id"]))
+                     for p in identities["practitioners"]}
+    station_id = uuid.UUID(identities["stations"][0]["facility_id"])
+    hospital = get_facility_by_code(session=session, code="27260-BV-TIENDU")
+    if hospital is None:
+        raise RuntimeError("the registry seed creates the district hospital first")
+    created = seed_records(session, citizens=citizens, practitioners=practitioners,
+                           station_id=station_id, hospital_id=hospital.id,
+                           today=utcnow().date())
+    session.commit()
+    return created
 
 
 def seed_records(session: Session, *, citizens: dict[str, Any], practitioners: dict[str, Any],

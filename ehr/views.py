@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.encryption import ERASED
 from core.errors import BadRequest, Message
-from ehr.models import Citizen
-from ehr.record_models import STATUS_ENTERED_IN_ERROR, RecordEntry, RecordEntryVersion
+from ehr.record_models import STATUS_ENTERED_IN_ERROR
+from registry.models import Citizen
+
+if TYPE_CHECKING:  # views get rows from the records repository, never select them
+    from ehr.record_models import RecordEntry, RecordEntryVersion
 
 ENTRY_FIELDS = (
     "id", "citizen_id", "section", "version", "status", "sensitivity", "source", "clinical_date",

@@ -5,9 +5,8 @@ written in the transaction of the change that caused it), the API blueprint, the
 seeder and the worker of NOTIFICATIONS_WORKER (thread: started by the first request a web
 process serves; celery: publishing to the broker on commit; none: `flask notifications process`).
 
-Hooks other packages may set in ``app.extensions`` (see recipients.py and reminders.py):
-``phr.recipients_for``, ``phr.recipients_for_many``, ``phr.accounts_for_practitioner``,
-``phr.immunization_doses``, ``phr.periodic_exam_due``.
+It answers two questions the record asks of it (typed hooks declared in `ehr.api_citizens`):
+the unread count on the summary and the notifications held about a person in the export.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from notifications.runtime import EXTENSION, NotificationsRuntime
 def init_app(app: Flask) -> None:
     """Set the notification service up on ``app``."""
     from core.events import EventBus
-    from ehr.cli import register_seeder
+    from ehr.api_citizens import EXPORT_NOTIFICATIONS, UNREAD_COUNT
     from notifications import messages
     from notifications.api import bp
     from notifications.cli import notifications_cli
@@ -37,8 +36,8 @@ def init_app(app: Flask) -> None:
     subscribe(events)
     app.register_blueprint(bp)
     app.cli.add_command(notifications_cli)
-    register_seeder(app, _demo_reminders(app))
-    app.extensions.setdefault("phr.unread_count", _unread_count)
+    UNREAD_COUNT.install(app, _unread_count)
+    EXPORT_NOTIFICATIONS.install(app, _exported)
 
     if state.settings.worker == "celery":
         from notifications.tasks import close_celery, make_celery, publisher
@@ -51,12 +50,31 @@ def init_app(app: Flask) -> None:
         app.before_request(_start_worker_once(app, state))
 
 
-def _unread_count(session: Any, *, citizen_id: Any, account_id: Any = None) -> int:
-    """The badge on the phone's home screen (the record summary asks through this hook)."""
+def _unread_count(session: Any, citizen_id: Any) -> int:
+    """The badge on the phone's home screen (the record summary asks)."""
     from notifications.inbox import unread_count
     from notifications.recipients import Recipient
 
     return unread_count(session, Recipient.citizen(citizen_id))
+
+
+def _exported(session: Any, citizen_id: Any, caller: Any) -> dict[str, Any]:
+    """The person's own inbox, in their export. Only for the person: a guardian's export of a
+    child does not hold the child's inbox, which may tell of care the child alone sees (the
+    guardian's notifications about the child are in the guardian's own inbox)."""
+    from auth.resource import has_scope
+    from core.i18n import current_language
+    from notifications.api import RESOURCE
+    from notifications.inbox import all_notifications, render
+    from notifications.recipients import Recipient
+
+    if caller.role != "citizen" or caller.citizen_id != citizen_id:
+        return {}
+    if not has_scope(caller, resource=RESOURCE, interaction="r"):
+        return {}  # a token for vaccinations exports no inbox, as it reads none
+    me = Recipient.citizen(citizen_id)
+    return {"notifications": render(session, me, all_notifications(session, me),
+                                    lang=current_language())}
 
 
 def _start_worker_once(app: Flask, state: NotificationsRuntime) -> Any:
@@ -69,7 +87,7 @@ def _start_worker_once(app: Flask, state: NotificationsRuntime) -> Any:
     return start
 
 
-def _demo_reminders(app: Flask) -> Any:
+def demo_reminders(app: Flask) -> Any:
     def seed(identities: dict[str, Any]) -> int:
         """Reminders for the demo world as of today (idempotent: dedup keys)."""
         from core.db import db

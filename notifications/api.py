@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from auth.resource import current_principal, require_scope
+from auth.resource import current_caller, require_scope
 from core.conditional import json_with_etag, require_if_match, version_etag
 from core.db import db
 from core.errors import BadRequest, Forbidden, Message, NotFound
@@ -46,7 +46,7 @@ class RecipientRequired(Forbidden):
 
 def _me(interaction: str) -> Recipient:
     """Authenticate, check the scope, and name whose notifications these are."""
-    principal = current_principal()
+    principal = current_caller()
     require_scope(resource=RESOURCE, interaction=interaction)
     if principal.role == "citizen" and principal.citizen_id is not None:
         return Recipient.citizen(principal.citizen_id)

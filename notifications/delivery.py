@@ -28,7 +28,6 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from core.db import db
 from core.encryption import ERASED, keyring
-from ehr.models import Citizen
 from notifications.channels import (
     ChannelSet,
     OutboundMessage,
@@ -53,6 +52,7 @@ from notifications.recipients import Recipient
 from notifications.runtime import runtime
 from notifications.settings import NotificationSettings
 from notifications.triggers import EMAIL, PUSH, SMS
+from registry.models import Citizen
 
 log = logging.getLogger("phr.notifications")
 _random = secrets.SystemRandom()

@@ -20,11 +20,11 @@ from core.encryption import ERASED, keyring
 from core.errors import NotFound
 from core.i18n import translate
 from core.vault.errors import VaultError
-from ehr.models import Citizen, Facility, Practitioner, PractitionerMembership
-from ehr.reference.schedule import load_schedule
 from notifications import triggers
 from notifications.models import RECIPIENT_CITIZEN, Delivery, Notification
 from notifications.recipients import Recipient
+from registry.models import Citizen, Facility, Practitioner, PractitionerMembership
+from registry.reference.schedule import load_schedule
 
 IN_APP_STATUS = "delivered"
 
@@ -56,6 +56,12 @@ def list_notifications(
     query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
     rows = list(session.scalars(query))
     return rows[:limit], len(rows) > limit
+
+
+def all_notifications(session: Session, recipient: Recipient) -> list[Notification]:
+    """Every notification of the recipient, newest first (their data export)."""
+    return list(session.scalars(select(Notification).where(*_mine(recipient)).order_by(
+        Notification.created_at.desc(), Notification.id.desc())))
 
 
 def unread_count(session: Session, recipient: Recipient) -> int:

@@ -92,6 +92,77 @@ TEMPLATES = {
     "notification.periodic-exam-due.body.other": {
         "vi": "{name} đến hạn khám sức khỏe định kỳ vào ngày {due_date}.",
         "en": "{name}'s periodic health check is due on {due_date}."},
+    # Relationships: who may act on the record ------------------------------------------------
+    # Rendered with the subject's name only; the app fetches the details over the API.
+    "notification.guardian-claimed.title": {
+        "vi": "Có người xin làm người giám hộ", "en": "Someone asks to become a guardian"},
+    "notification.guardian-claimed.body.self": {
+        "vi": "Có người xin được đăng ký làm người giám hộ của bạn. Nếu bạn không biết người "
+              "này, hãy báo cho trạm y tế.",
+        "en": "Someone asked to be registered as your guardian. If you do not know them, tell "
+              "your health station."},
+    "notification.guardian-claimed.body.other": {
+        "vi": "Có người xin được đăng ký làm người giám hộ của {name}. Hãy xem và trả lời "
+              "trong ứng dụng; yêu cầu chưa có hiệu lực cho đến khi được chấp thuận.",
+        "en": "Someone asked to be registered as {name}'s guardian. Review and answer it in "
+              "the app; it gives no access unless approved."},
+    "notification.guardian-claim-answered.title": {
+        "vi": "Yêu cầu làm người giám hộ đã được trả lời",
+        "en": "Your guardian request was answered"},
+    "notification.guardian-claim-answered.body.self": {
+        "vi": "Yêu cầu làm người giám hộ của bạn đã được trả lời. Xem kết quả trong ứng dụng.",
+        "en": "Your request to become a guardian was answered. See the result in the app."},
+    # No name: a refused claimant must not learn whom the health ID belongs to.
+    "notification.guardian-claim-answered.body.other": {
+        "vi": "Yêu cầu làm người giám hộ của bạn đã được trả lời. Xem kết quả trong ứng dụng.",
+        "en": "Your request to become a guardian was answered. See the result in the app."},
+    "notification.guardians-changed.title": {
+        "vi": "Người giám hộ đã thay đổi", "en": "Guardians changed"},
+    "notification.guardians-changed.body.self": {
+        "vi": "Người giám hộ hoặc người đại diện trong hồ sơ của bạn đã thay đổi. Xem chi tiết "
+              "trong ứng dụng.",
+        "en": "The guardians or proxies on your record changed. See the details in the app."},
+    "notification.guardians-changed.body.other": {
+        "vi": "Người giám hộ hoặc người đại diện trong hồ sơ của {name} đã thay đổi. Xem chi "
+              "tiết trong ứng dụng.",
+        "en": "The guardians or proxies on {name}'s record changed. See the details in the "
+              "app."},
+    "notification.family-doctor-changed.title": {
+        "vi": "Đăng ký bác sĩ gia đình đã thay đổi", "en": "Family doctor changed"},
+    "notification.family-doctor-changed.body.self": {
+        "vi": "Đăng ký bác sĩ gia đình của bạn đã thay đổi. Xem chi tiết trong ứng dụng.",
+        "en": "Your family doctor registration changed. See the details in the app."},
+    "notification.family-doctor-changed.body.other": {
+        "vi": "Đăng ký bác sĩ gia đình của {name} đã thay đổi.",
+        "en": "{name}'s family doctor registration changed."},
+    "notification.consent-granted.title": {
+        "vi": "Quyền xem hồ sơ vừa được cấp", "en": "Access to a record was granted"},
+    "notification.consent-granted.body.self": {
+        "vi": "Một quyền xem hồ sơ của bạn vừa được cấp. Xem chi tiết trong ứng dụng.",
+        "en": "A consent on your record was granted. See the details in the app."},
+    "notification.consent-granted.body.other": {
+        "vi": "Một quyền xem hồ sơ của {name} vừa được cấp.",
+        "en": "A consent on {name}'s record was granted."},
+    "notification.consent-revoked.title": {
+        "vi": "Quyền xem hồ sơ đã bị thu hồi", "en": "Access to a record was revoked"},
+    "notification.consent-revoked.body.self": {
+        "vi": "Một quyền xem hồ sơ của bạn đã bị thu hồi.",
+        "en": "A consent on your record was revoked."},
+    "notification.consent-revoked.body.other": {
+        "vi": "Một quyền xem hồ sơ của {name} đã bị thu hồi.",
+        "en": "A consent on {name}'s record was revoked."},
+    "notification.access-flag-reviewed.title": {
+        "vi": "Báo cáo truy cập đã được xem xét", "en": "Your report was reviewed"},
+    "notification.access-flag-reviewed.body.self": {
+        "vi": "Cơ sở y tế đã xem xét lượt truy cập bạn báo là không nhận ra. Xem kết quả trong "
+              "nhật ký truy cập.",
+        "en": "The health facility reviewed the access you did not recognise. See the outcome "
+              "in your access log."},
+    "notification.access-flag-reviewed.body.other": {
+        "vi": "Cơ sở y tế đã xem xét lượt truy cập hồ sơ của {name} mà bạn đã báo. Xem kết quả "
+              "trong nhật ký truy cập.",
+        "en": "The health facility reviewed the access to {name}'s record you reported. See "
+              "the outcome in the access log."},
     # Fragments -------------------------------------------------------------------------------
     "notification.actor.practitioner-at": {
         "vi": "{practitioner} ({facility})", "en": "{practitioner} ({facility})"},

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, scoped_session
 from core.encryption import encrypt_value, keyring
 from core.vault.cipher import FieldContext
 from core.vault.errors import KeyDestroyedError
-from ehr.models import Citizen
 from notifications.channels import route_of
 from notifications.models import (
     PENDING,
@@ -37,6 +36,7 @@ from notifications.preferences import Preferences, effective, load_rows
 from notifications.recipients import Recipient
 from notifications.runtime import runtime
 from notifications.triggers import EMAIL, PUSH, SMS, get_trigger
+from registry.models import Citizen
 
 _PENDING_KEY = "phr.notifications.new_deliveries"
 _LISTENING_KEY = "phr.notifications.listening"

@@ -14,11 +14,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
-from ehr.models import Citizen
 from notifications.models import RECIPIENT_CITIZEN, Preference
 from notifications.quiet_hours import QuietHours, parse_quiet_hours
 from notifications.recipients import Recipient
 from notifications.triggers import EXTERNAL_CHANNELS, TRIGGERS
+from registry.models import Citizen
 
 QUIET_DEFAULT = "default"
 QUIET_OFF = "off"

@@ -3,7 +3,7 @@
 A run walks the citizens in id order, in chunks: decrypts each date of birth (dates of birth are
 encrypted, so a database filter on age is impossible), skips adults, asks the dose provider for
 the recorded doses of the chunk, computes each child's schedule, and writes reminders through the
-outbox for the child's recipients (the guardians, through ``phr.recipients_for``).
+outbox for the child's recipients (the guardians: `notifications.recipients`).
 
 Per child and due date, doses due together become one notification, at most:
 - "soon": once, when the doses enter the schedule's due-soon window (14 days by the data file);
@@ -12,11 +12,9 @@ Per child and due date, doses due together become one notification, at most:
 Each is keyed by child, stage, due date (and overdue round), so running the computation twice, or
 on two machines at once, notifies once.
 
-Hooks (``app.extensions``):
-- ``phr.immunization_doses``: ``(session, citizen_ids) -> {citizen_id: [GivenDose]}``, the recorded
-  doses; default: none recorded (every dose then counts as missing).
-- ``phr.periodic_exam_due``: ``(session, citizen_ids, today) -> {citizen_id: date}``, citizens whose
-  periodic examination falls due; default: none.
+The recorded doses and the periodic examinations falling due come from the record (`ehr`,
+through its repository); `DOSES` and `EXAMS` are typed hooks whose defaults are those, so a test
+or the reminders benchmark can answer for a world without records.
 """
 
 from __future__ import annotations
@@ -28,15 +26,20 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.encryption import ERASED, keyring
+from core.hooks import Hook
 from core.vault.errors import VaultError
-from ehr.models import Citizen
-from ehr.reference.durations import Duration
-from ehr.reference.schedule import (
+from ehr import immunization_doses_of, periodic_exams_due
+from notifications import triggers
+from notifications.models import Notification
+from notifications.outbox import NotificationRequest, enqueue
+from notifications.recipients import recipients_for_many
+from registry.models import Citizen
+from registry.reference.durations import Duration
+from registry.reference.schedule import (
     DoseStatus,
     GivenDose,
     Schedule,
@@ -44,10 +47,6 @@ from ehr.reference.schedule import (
     compute_schedule,
     load_schedule,
 )
-from notifications import triggers
-from notifications.models import Notification
-from notifications.outbox import NotificationRequest, enqueue
-from notifications.recipients import recipients_for_many
 
 log = logging.getLogger("phr.notifications.reminders")
 
@@ -128,14 +127,11 @@ def reminders_for(statuses: Sequence[ScheduledDoseStatus], today: dt.date) -> li
     ]
 
 
-def _no_doses(session: Session, citizen_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
-    return {}
-
-
-def _no_exams(
-    session: Session, citizen_ids: Sequence[uuid.UUID], today: dt.date
-) -> dict[uuid.UUID, dt.date]:
-    return {}
+# (session, citizen ids) -> {citizen id: recorded doses}; the record's answer unless a test or
+# the benchmark installs another.
+DOSES: Hook[DosesProvider] = Hook("reminder-doses", immunization_doses_of)
+# (session, citizen ids, today) -> {citizen id: the periodic examination's due date}
+EXAMS: Hook[ExamProvider] = Hook("reminder-exams", periodic_exams_due)
 
 
 def _date_of_birth(citizen: Citizen) -> dt.date | None:
@@ -160,12 +156,8 @@ def run_reminders(
 ) -> ReminderRun:
     """Compute and write every reminder due ``today`` for the citizens with ids in
     (start_after, up_to] (everyone by default); one transaction per chunk."""
-    doses_provider: DosesProvider = current_app.extensions.get(
-        "phr.immunization_doses", _no_doses
-    )
-    exams_provider: ExamProvider = current_app.extensions.get(
-        "phr.periodic_exam_due", _no_exams
-    )
+    doses_provider = DOSES()
+    exams_provider = EXAMS()
     schedule = load_schedule()
     age_limit = child_age_limit(schedule)
     run = ReminderRun()

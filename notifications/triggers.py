@@ -33,6 +33,15 @@ ACCESS_REQUESTED = "access-requested"
 ACCESS_REQUEST_ANSWERED = "access-request-answered"
 CONSENT_EXPIRING = "consent-expiring"
 PERIODIC_EXAM_DUE = "periodic-exam-due"
+# Relationship changes (DESIGN §5 "Relationships are the perimeter"): told to everyone whose
+# access they change.
+GUARDIAN_CLAIMED = "guardian-claimed"
+GUARDIAN_CLAIM_ANSWERED = "guardian-claim-answered"
+GUARDIANS_CHANGED = "guardians-changed"
+FAMILY_DOCTOR_CHANGED = "family-doctor-changed"
+CONSENT_GRANTED = "consent-granted"
+CONSENT_REVOKED = "consent-revoked"
+ACCESS_FLAG_REVIEWED = "access-flag-reviewed"
 
 TRIGGERS: dict[str, Trigger] = {
     t.code: t
@@ -49,6 +58,14 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(ACCESS_REQUEST_ANSWERED, frozenset({PUSH})),
         Trigger(CONSENT_EXPIRING, frozenset({PUSH, EMAIL})),
         Trigger(PERIODIC_EXAM_DUE, frozenset({PUSH})),
+        # Someone asks to become a child's guardian: the parents must hear of it, SMS too.
+        Trigger(GUARDIAN_CLAIMED, frozenset({PUSH, SMS})),
+        Trigger(GUARDIAN_CLAIM_ANSWERED, frozenset({PUSH})),
+        Trigger(GUARDIANS_CHANGED, frozenset({PUSH, SMS})),
+        Trigger(FAMILY_DOCTOR_CHANGED, frozenset({PUSH})),
+        Trigger(CONSENT_GRANTED, frozenset({PUSH})),
+        Trigger(CONSENT_REVOKED, frozenset({PUSH})),
+        Trigger(ACCESS_FLAG_REVIEWED, frozenset({PUSH, EMAIL})),
     )
 }
 

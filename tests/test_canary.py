@@ -32,10 +32,10 @@ from core.http import json_body
 from core.schemas import load_or_problem
 from core.vault.kek import LocalKeyFileKekProvider
 from core.vault_admin import encrypted_models
-from ehr.citizen_schemas import CitizenCreateSchema
-from ehr.models import Citizen
-from ehr.reference.health_id import make_health_id
-from ehr.registry import find_citizen_by_health_id, register_citizen
+from registry.models import Citizen
+from registry.reference.health_id import make_health_id
+from registry.schemas import CitizenCreateSchema
+from registry.services import find_citizen_by_health_id, register_citizen
 from tests.conftest import LOG_FILE
 
 # Encrypted fields of tables whose issue has not added its producer yet ("table.field"). A new
@@ -206,7 +206,7 @@ def produce_vault_operations(app: Flask, canary: Canary) -> None:
 
 
 def _api_world(app: Flask) -> dict[str, Any]:
-    from ehr.registry import assign_family_doctor
+    from registry.services import assign_family_doctor
     from tests.support.auth import (
         make_facility,
         make_practitioner,
@@ -299,9 +299,46 @@ def produce_consent_and_notifications(app: Flask, canary: Canary) -> None:
     assert http.get("/api/v1/me/notifications", headers=citizen).status_code == 200
 
 
+def produce_relationships(app: Flask, canary: Canary) -> None:
+    """Text typed about a family or an access (issue 14): why station staff ended a
+    guardianship, named at a newborn's registration; a facility's answer to a flag."""
+    from tests.support.auth import make_facility, token_for
+
+    http = app.test_client()
+    station = make_facility(app)
+    staff = token_for(http, app, role="station", facility=station).headers
+    mother = canary.citizen()
+    registered = http.post("/api/v1/citizens", json=mother, headers=staff)
+    assert registered.status_code == 201, registered.get_json()
+    born = dt.date.today() - dt.timedelta(days=3)  # noqa: DTZ011
+    baby = http.post("/api/v1/citizens", headers=staff, json={
+        "health_id": canary.health_id(date_of_birth=born, sex="female"),
+        "full_name": canary.name(), "date_of_birth": born.isoformat(), "sex": "female",
+        "guardians": [{"health_id": mother["health_id"],
+                       "date_of_birth": mother["date_of_birth"], "relationship": "mother"}]})
+    assert baby.status_code == 201, baby.get_json()
+    base = f"/api/v1/citizens/{baby.get_json()['id']}"
+    [guardianship] = http.get(base + "/guardians", headers=staff).get_json()["items"]
+    ended = http.post(f"{base}/guardians/{guardianship['id']}/end", headers=staff,
+                      json={"reason": "Quyết định của tòa án: " + canary.name()})
+    assert ended.status_code == 200, ended.get_json()
+    person = token_for(http, app, citizen=uuid.UUID(registered.get_json()["id"])).headers
+    mother_base = f"/api/v1/citizens/{registered.get_json()['id']}"
+    [event] = [e for e in http.get(mother_base + "/access-log", headers=person).get_json()[
+        "items"] if e["actor"]["kind"] == "station"][:1]
+    flag = http.post(f"{mother_base}/access-log/{event['id']}/flag", headers=person,
+                     json={"note": "Không nhận ra " + canary.name()})
+    assert flag.status_code == 201, flag.get_json()
+    colleague = token_for(http, app, role="station", facility=station).headers  # not the actor
+    reviewed = http.post(f"/api/v1/facilities/{station}/access-flags/{flag.get_json()['id']}"
+                         "/review", headers=colleague,
+                         json={"outcome": "justified", "note": "Đã kiểm tra " + canary.name()})
+    assert reviewed.status_code == 200, reviewed.get_json()
+
+
 PRODUCERS: list[Producer] = [
     produce_registry, produce_vault_operations, produce_record_api,
-    produce_consent_and_notifications,
+    produce_consent_and_notifications, produce_relationships,
 ]
 
 
@@ -411,7 +448,7 @@ def test_the_scan_finds_a_planted_value(canary_app, database_url, log_stream):
     name = canary.name()
     with canary_app.app_context():
         # Practitioners are stored in clear (public register): a stand-in for a leaking table.
-        from ehr.models import Practitioner
+        from registry.models import Practitioner
 
         db.session.add(Practitioner(full_name=unicodedata.normalize("NFD", name),
                                     practising_certificate=secrets.token_hex(6),

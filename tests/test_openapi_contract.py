@@ -377,12 +377,12 @@ def _without_description(node: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def test_enumerations_mirror_the_code(contract: Contract):
-    from ehr.models import SEXES
     from ehr.record_models import SOURCES
-    from ehr.reference.observations import observation_kinds
-    from ehr.reference.schedule import DoseStatus, NotCountedReason
     from ehr.section_schemas import SECTION_SCHEMAS, SENSITIVITY_LABELS
     from ehr.views import ENTRY_FIELDS
+    from registry.models import SEXES
+    from registry.reference.observations import observation_kinds
+    from registry.reference.schedule import DoseStatus, NotCountedReason
 
     schemas = _schemas(contract)
     assert schemas["Section"]["enum"] == list(SECTION_SCHEMAS)
@@ -402,7 +402,7 @@ def test_enumerations_mirror_the_code(contract: Contract):
 
 
 def test_citizen_bodies_mirror_the_citizen_schemas(contract: Contract):
-    from ehr.citizen_schemas import AddressSchema, CitizenCreateSchema, CitizenUpdateSchema
+    from registry.schemas import AddressSchema, CitizenCreateSchema, CitizenUpdateSchema
 
     schemas = _schemas(contract)
     for spec_name, schema in (("CitizenCreate", CitizenCreateSchema()),

@@ -16,8 +16,6 @@ from core.vault.cipher import (
     encrypt_json,
 )
 from core.vault.datakeys import (
-    KeyLoader,
-    KeyRing,
     WrappedKey,
     needs_rewrap,
     new_data_key,
@@ -51,9 +49,7 @@ __all__ = [
     "KekProvider",
     "KekUnavailableError",
     "KeyDestroyedError",
-    "KeyLoader",
     "KeyNotFoundError",
-    "KeyRing",
     "KeyUnwrapError",
     "LocalKeyFileKekProvider",
     "VaultError",

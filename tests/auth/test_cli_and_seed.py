@@ -9,7 +9,7 @@ import uuid
 from auth.models import Account, OAuthClient
 from auth.seed import seed_demo_accounts
 from core.db import db
-from ehr.seed import seed_demo
+from registry.seed import seed_demo
 from tests.support.auth import (
     ClientInfo,
     Login,
@@ -33,7 +33,7 @@ def _run(app, *args, input=None):
 def test_create_client_prints_the_secret_once_and_stores_a_digest(app, client):
     facility = make_facility(app)
     with app.app_context():
-        from ehr.models import Facility
+        from registry.models import Facility
 
         code = db.session.get(Facility, facility).code
     result = _run(app, "auth", "create-client", "--client-id", "station-x", "--name",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from auth.api import DEPENDANTS
 from tests.support.auth import bearer, make_citizen, station_token, token_for
 
 
@@ -35,7 +36,7 @@ def test_dependants_come_from_the_guardianship_hook(app, client):
         calls.append(citizen_id)
         return [{"citizen_id": str(child), "full_name": "Bé Na"}]
 
-    app.extensions["phr.dependants"] = dependants
+    DEPENDANTS.install(app, dependants)
     tokens = token_for(client, app, citizen=guardian)
     body = client.get("/api/v1/me", headers=bearer(tokens)).get_json()
     assert body["dependants"] == [{"citizen_id": str(child), "full_name": "Bé Na"}]
@@ -43,7 +44,7 @@ def test_dependants_come_from_the_guardianship_hook(app, client):
 
     doctor = token_for(client, app, role="practitioner")
     assert client.get("/api/v1/me", headers=bearer(doctor)).get_json()["dependants"] == []
-    del app.extensions["phr.dependants"]
+    DEPENDANTS.uninstall(app)
     assert client.get("/api/v1/me", headers=bearer(tokens)).get_json()["dependants"] == []
 
 

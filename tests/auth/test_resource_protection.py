@@ -10,9 +10,9 @@ from flask import Blueprint, jsonify
 
 from auth.accounts import set_password
 from auth.models import Account
-from auth.resource import current_principal, require_role, require_scope
+from auth.resource import current_caller, require_role, require_scope
 from core.db import db
-from ehr.models import PractitionerMembership
+from registry.models import PractitionerMembership
 from tests.support.auth import (
     bearer,
     make_facility,
@@ -30,7 +30,7 @@ def probe(app):
     @bp.get("/_probe/<resource>/<interaction>")
     def scoped(resource, interaction):
         require_scope(resource=resource, interaction=interaction)
-        principal = current_principal()
+        principal = current_caller()
         return jsonify(role=principal.role, token_id=str(principal.token_id))
 
     @bp.get("/_probe/staff-only")
@@ -40,7 +40,7 @@ def probe(app):
 
     @bp.get("/_probe/actor/<uuid:acting_for>")
     def actor(acting_for):
-        actor = current_principal().policy_actor(acting_for=acting_for)
+        actor = current_caller().acting_for_citizen(acting_for)
         return jsonify(role=actor.role, acting_for=str(actor.acting_for)
                        if actor.acting_for else None,
                        facility_ids=sorted(str(f) for f in actor.facility_ids))
@@ -228,7 +228,7 @@ def test_the_token_check_is_one_query(app, client):
     tokens = token_for(client, app, role="practitioner")
     statements = []
     with app.app_context():
-        from auth.resource import load_principal
+        from auth.resource import load_caller
         from core.db import utcnow
 
         engine = db.engine
@@ -238,7 +238,7 @@ def test_the_token_check_is_one_query(app, client):
 
         event.listen(engine, "before_cursor_execute", count)
         try:
-            principal = load_principal(tokens.access_token, now=utcnow())
+            principal = load_caller(tokens.access_token, now=utcnow())
         finally:
             event.remove(engine, "before_cursor_execute", count)
     assert principal is not None

@@ -131,9 +131,11 @@ def test_a_teens_restricted_entries_stay_out_of_the_guardians_log(world):
 
 
 def test_only_the_citizen_and_guardians_read_the_log(world):
-    for actor in (w.practitioner_actor(world.family_doctor), w.station_actor(world.station),
-                  w.citizen_actor(world.stranger)):
-        with pytest.raises(Forbidden):
+    # The family doctor is related to the adult (403); the others are no one to them (404).
+    for actor, refusal in ((w.practitioner_actor(world.family_doctor), Forbidden),
+                           (w.station_actor(world.station), NotFound),
+                           (w.citizen_actor(world.stranger), NotFound)):
+        with pytest.raises(refusal):
             _log(actor, world.adult)
         db.session.rollback()
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from core.db import db
-from ehr.registry import assign_family_doctor
+from registry.services import assign_family_doctor
 from tests.support.auth import (
     bearer,
     health_id_of,
@@ -137,8 +137,8 @@ def test_break_glass_over_http_shows_in_the_log_and_the_facility_reviews_it(app,
 
 def test_access_log_pages_and_flags(http, people):
     doctor, citizen = bearer(people["doctor_token"]), bearer(people["citizen_token"])
-    for _ in range(3):  # refused: the doctor has no relationship with the citizen
-        assert http.get(_url(people, "/consents"), headers=doctor).status_code == 403
+    for _ in range(3):  # refused: no relationship with the citizen, answered as for nobody
+        assert http.get(_url(people, "/consents"), headers=doctor).status_code == 404
     page = http.get(_url(people, "/access-log?limit=2"), headers=citizen).get_json()
     assert len(page["items"]) == 2
     assert page["next_cursor"]
@@ -159,17 +159,43 @@ def test_access_log_pages_and_flags(http, people):
     assert log["items"][0]["flag"]["id"] == flagged.get_json()["id"]
 
 
+def _registered_by(app, citizen_id, facility_id):
+    from registry.models import Citizen
+
+    with app.app_context():
+        db.session.get(Citizen, citizen_id).registered_by_facility_id = facility_id
+        db.session.commit()
+
+
 def test_a_parent_claims_a_child_and_acts_for_them(app, http):
+    station = make_facility(app)
     infant = make_citizen(app, full_name="Nguyễn Minh Khôi",
                           date_of_birth=dt.date.today() - dt.timedelta(days=150))  # noqa: DTZ011
+    _registered_by(app, infant, station)
     parent_token = token_for(http, app)
     parent = bearer(parent_token)
     claim = http.post("/api/v1/me/dependants", headers={**parent, **JSON}, json={
         "health_id": health_id_of(app, infant),
         "date_of_birth": (dt.date.today() - dt.timedelta(days=150)).isoformat(),  # noqa: DTZ011
         "relationship": "mother"})
-    assert claim.status_code == 201, claim.get_json()
-    guardianship = claim.get_json()
+    assert claim.status_code == 202, claim.get_json()
+    assert claim.get_json()["status"] == "pending"
+    assert http.get(claim.headers["Location"], headers=parent).get_json()["status"] == "pending"
+    assert http.get(f"/api/v1/citizens/{infant}/guardians", headers=parent).status_code == 404
+    # The station that registered the child sees the papers and approves.
+    staff = bearer(token_for(http, app, role="station", facility=station))
+    pending = http.get(f"/api/v1/citizens/{infant}/guardian-claims?status=pending",
+                       headers=staff).get_json()["items"]
+    assert [c["id"] for c in pending] == [claim.get_json()["id"]]
+    approved = http.post(f"/api/v1/citizens/{infant}/guardian-claims/{pending[0]['id']}/approve",
+                         headers=staff)
+    assert approved.status_code == 200, approved.get_json()
+    mine = http.get("/api/v1/me/guardian-claims", headers=parent).get_json()
+    assert [(c["status"], c["guardianship_id"]) for c in mine["items"]] == [
+        ("approved", approved.get_json()["guardianship_id"])]
+    guardianship = http.get(
+        f"/api/v1/citizens/{infant}/guardians/{approved.get_json()['guardianship_id']}",
+        headers=parent).get_json()
     assert guardianship["status"] == "active"
     assert guardianship["dependant_citizen_id"] == str(infant)
     me = http.get("/api/v1/me", headers=parent).get_json()
@@ -187,6 +213,7 @@ def test_a_parent_claims_a_child_and_acts_for_them(app, http):
 def test_a_station_registers_a_guardian_by_health_id(app, http):
     facility = make_facility(app)
     infant = make_citizen(app, date_of_birth=dt.date.today() - dt.timedelta(days=30))  # noqa: DTZ011
+    _registered_by(app, infant, facility)  # the child of this station's catchment
     mother = make_citizen(app, full_name="Đỗ Thị Lan Anh", sex="female")
     staff = bearer(token_for(http, app, role="station", facility=facility))
     added = http.post(f"/api/v1/citizens/{infant}/guardians", headers={**staff, **JSON}, json={
@@ -220,17 +247,22 @@ def test_who_may_do_what(app, http, people):
     family = bearer(token_for(http, app, role="practitioner",
                               practitioner=people["family_doctor"]))
     station = bearer(token_for(http, app, role="station", facility=people["station"]))
-    forbidden = [
-        (stranger, "get", "/consents"), (stranger, "get", "/access-log"),
-        (doctor, "get", "/access-log"), (family, "get", "/consents"),
-        (family, "get", "/access-log"), (station, "get", "/consents"),
-        (station, "post", "/break-glass"), (stranger, "post", "/break-glass"),
+    elsewhere = bearer(token_for(http, app, role="station", facility=make_facility(app)))
+    _registered_by(app, people["citizen"], people["station"])  # the citizen's own station
+    refused = [
+        # No relationship: answered as for a person who does not exist.
+        (stranger, "get", "/consents", 404), (stranger, "get", "/access-log", 404),
+        (doctor, "get", "/access-log", 404), (stranger, "post", "/break-glass", 404),
+        (elsewhere, "get", "/consents", 404), (elsewhere, "get", "/guardians", 404),
+        # Related, but not to this part: 403.
+        (family, "get", "/consents", 403), (family, "get", "/access-log", 403),
+        (station, "get", "/consents", 403), (station, "post", "/break-glass", 403),
     ]
-    for headers, method, tail in forbidden:
+    for headers, method, tail, status in refused:
         kwargs = {"json": {"reason": "x"}} if method == "post" else {}
         response = getattr(http, method)(_url(people, tail), headers={**headers, **JSON},
                                          **kwargs)
-        assert response.status_code == 403, (method, tail, response.get_json())
+        assert response.status_code == status, (method, tail, response.get_json())
     assert http.get(_url(people, "/guardians"), headers=station).status_code == 200
     narrow = bearer(token_for(http, app, login=people["citizen_token"].login,
                               scopes="openid patient/Immunization.rs"))

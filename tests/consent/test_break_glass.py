@@ -14,7 +14,7 @@ from consent.models import AuditEvent, BreakGlassSession
 from consent.pdp import authorize
 from consent.policy_types import Target
 from core.db import db, utcnow
-from core.errors import Forbidden, ValidationFailed
+from core.errors import Forbidden, NotFound, ValidationFailed
 from core.events import BREAK_GLASS_OPENED, bus
 from tests.consent import world as w
 
@@ -92,8 +92,9 @@ def test_a_reason_is_required(world, opened):
 
 
 def test_only_practitioners_break_glass(world):
+    # Neither is related to the adult: refused as if the adult did not exist (and audited).
     for actor in (w.station_actor(world.station), w.citizen_actor(world.stranger)):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):
             services.open_break_glass(db.session, actor=actor, citizen_id=world.adult.id,
                                       reason=REASON, context=w.context())
         db.session.rollback()

@@ -241,12 +241,13 @@ def test_a_request_needs_a_reason_and_known_sections(world):
 
 def test_a_practitioner_cannot_answer_and_a_station_cannot_ask(world):
     asked = _ask(world)
-    with pytest.raises(Forbidden):
+    # Asking relates no one to the citizen: the answer is the one a missing person gets.
+    with pytest.raises(NotFound):
         services.answer_access_request(
             db.session, actor=w.practitioner_actor(world.other_doctor),
             citizen_id=world.adult.id, request_id=asked.id, approve=True, context=w.context())
     db.session.rollback()
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         services.request_access(
             db.session, actor=w.station_actor(world.station), citizen_id=world.adult.id,
             sections=frozenset({"conditions"}), reason="x", context=w.context())

@@ -1,5 +1,6 @@
-"""Guardians: created by a station or by a parent who proves the child's health ID and birth
-date; acting for the child; ending at the age limit; adults naming a proxy; the hooks."""
+"""Guardians: created by the child's station, a guardian in force, or an approved claim (a
+claim by health ID and birth date alone opens nothing); acting for the child; ending at the
+age limit or with a reason; adults naming a proxy; the hooks."""
 
 from __future__ import annotations
 
@@ -7,22 +8,28 @@ import datetime as dt
 import uuid
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 
+from auth.api import DEPENDANTS
 from consent import services
-from consent.models import AuditEvent, GuardianClaimFailure, Guardianship
+from consent.models import AuditEvent, GuardianClaim, GuardianClaimFailure, Guardianship
 from consent.pdp import authorize
 from consent.policy import birthday
 from consent.policy_types import Target
 from core.db import db, utcnow
-from core.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from notifications.recipients import Recipient, recipients_for
 from tests.consent import world as w
 
 
 @pytest.fixture
 def world(app_context):
-    return w.build_world(db.session)
+    built = w.build_world(db.session)
+    # The station registered the infant, and the adult lives in the commune it serves.
+    built.infant.registered_by_facility_id = built.station.id
+    built.adult.address = {"province_code": "27", "commune_code": "09334", "line": "Thôn Đông"}
+    db.session.commit()
+    return built
 
 
 def _station_adds(world, *, dependant=None, guardian=None, kind="minor", **kwargs):
@@ -71,17 +78,63 @@ def test_a_station_registers_the_mother_of_a_newborn(world):
         (row.id, "active", "Đỗ Thị Lan Anh")]
 
 
-def test_a_parent_claims_their_child_with_health_id_and_birth_date(world):
+def test_a_claim_with_health_id_and_birth_date_waits_for_the_station(world):
     row = _claim(world)
-    assert (row.guardian_citizen_id, row.dependant_citizen_id, row.created_via) == (
-        world.parent.id, world.infant.id, "citizen")
-    assert _guardian_reads(world).permit
+    assert (row.claimant_citizen_id, row.dependant_citizen_id, row.status) == (
+        world.parent.id, world.infant.id, "pending")
+    assert not _guardian_reads(world).permit  # a pending claim opens nothing
     claim = db.session.scalars(select(AuditEvent).where(AuditEvent.rule == "guardian-claim")).one()
     assert claim.citizen_id == world.infant.id
     assert claim.actor_citizen_id == world.parent.id
     with pytest.raises(Conflict):
-        _claim(world)
+        _claim(world)  # one pending claim at a time
     db.session.rollback()
+    # The child has no guardian in force: the station of the child's catchment answers.
+    answered = services.answer_claim(
+        db.session, actor=w.station_actor(world.station), citizen_id=world.infant.id,
+        claim_id=row.id, approve=True, context=w.context())
+    db.session.commit()
+    assert answered.row.status == "approved"
+    guardianship = db.session.get(Guardianship, answered.row.guardianship_id)
+    assert (guardianship.guardian_citizen_id, guardianship.created_via) == (
+        world.parent.id, "station")
+    assert _guardian_reads(world).permit
+    with pytest.raises(Conflict):
+        services.answer_claim(
+            db.session, actor=w.station_actor(world.station), citizen_id=world.infant.id,
+            claim_id=row.id, approve=False, context=w.context())
+    db.session.rollback()
+
+
+def test_a_guardian_in_force_answers_a_claim_and_a_station_of_elsewhere_cannot(world):
+    _station_adds(world)
+    row = _claim(world, claimant=world.stranger)
+    elsewhere = w.facility(db.session, name="Trạm Y tế xã khác")
+    elsewhere.commune_code = "09340"
+    db.session.commit()
+    with pytest.raises(NotFound):
+        services.answer_claim(
+            db.session, actor=w.station_actor(elsewhere), citizen_id=world.infant.id,
+            claim_id=row.id, approve=True, context=w.context())
+    db.session.rollback()
+    with pytest.raises(NotFound):  # the claimant is no one to the child yet
+        services.list_claims(db.session, actor=w.citizen_actor(world.stranger, world.infant),
+                             citizen_id=world.infant.id, context=w.context())
+    db.session.rollback()
+    mother = w.citizen_actor(world.parent, acting_for=world.infant)
+    pending = services.list_claims(db.session, actor=mother, citizen_id=world.infant.id,
+                                   context=w.context(), status="pending")
+    assert [(v.row.id, v.claimant_name) for v in pending] == [(row.id, "Hoàng Thị Thu Trang")]
+    denied = services.answer_claim(db.session, actor=mother, citizen_id=world.infant.id,
+                                   claim_id=row.id, approve=False, context=w.context())
+    db.session.commit()
+    assert (denied.row.status, denied.row.answered_by_citizen_id) == ("denied", world.parent.id)
+    assert db.session.scalars(select(Guardianship).where(
+        Guardianship.guardian_citizen_id == world.stranger.id)).all() == []
+    own = services.read_claim(db.session, actor=w.citizen_actor(world.stranger, world.infant),
+                              citizen_id=world.infant.id, claim_id=row.id, context=w.context())
+    assert own.row.status == "denied"
+    assert db.session.scalars(select(GuardianClaim.status)).all() == ["denied"]
 
 
 def test_a_wrong_birth_date_is_refused_audited_on_the_child_and_throttled(world):
@@ -138,11 +191,11 @@ def test_guardianship_ends_at_the_configured_age_and_teen_privacy_starts_at_twel
 
 def test_the_hooks_name_dependants_and_notification_recipients(world):
     _station_adds(world)
-    dependants = current_app.extensions["phr.dependants"](db.session, world.parent.id)
+    dependants = DEPENDANTS()(db.session, world.parent.id)
     assert dependants == [{"citizen_id": str(world.infant.id), "full_name": "Nguyễn Minh Khôi",
                            "relationship": "mother", "kind": "minor"}]
-    recipients = current_app.extensions["phr.recipients_for"](db.session, world.infant.id)
-    assert recipients == [world.infant.id, world.parent.id]
+    recipients = recipients_for(db.session, world.infant.id)
+    assert recipients == [Recipient.citizen(world.infant.id), Recipient.citizen(world.parent.id)]
     assert services.dependants_of(db.session, world.stranger.id) == []
 
 
@@ -204,8 +257,9 @@ def test_stations_register_guardians_of_minors_only(world):
 
 
 def test_a_practitioner_or_stranger_cannot_manage_guardians(world):
+    # Neither is anyone to the infant: the answer is the one a missing person gets.
     for actor in (w.practitioner_actor(world.family_doctor), w.citizen_actor(world.stranger)):
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):
             services.add_guardian(
                 db.session, actor=actor, dependant_id=world.infant.id,
                 guardian=services.PersonRef(citizen_id=world.stranger.id), kind="minor",
@@ -221,10 +275,22 @@ def test_a_guardian_steps_down_and_a_station_corrects_the_registry(world):
     db.session.commit()
     assert not _guardian_reads(world).permit
     again = _station_adds(world)
+    with pytest.raises(ValidationFailed) as no_reason:
+        services.revoke_guardian(db.session, actor=w.station_actor(world.station),
+                                 citizen_id=world.infant.id, guardianship_id=again.id,
+                                 context=w.context(), now=utcnow())
+    assert set(no_reason.value.errors) == {"reason"}
+    db.session.rollback()
     services.revoke_guardian(db.session, actor=w.station_actor(world.station),
                              citizen_id=world.infant.id, guardianship_id=again.id,
-                             context=w.context(), now=utcnow())
+                             context=w.context(), now=utcnow(),
+                             reason="Quyết định của tòa án về quyền nuôi con")
     db.session.commit()
+    ended = db.session.get(Guardianship, again.id)
+    assert ended.end_reason == "Quyết định của tòa án về quyền nuôi con"
+    assert ended.end_reason_ct is not None
+    assert "tòa án".encode() not in ended.end_reason_ct
+    assert ended.revoked_by_facility_id == world.station.id
     views = services.list_guardians(db.session, actor=w.station_actor(world.station),
                                     citizen_id=world.infant.id, context=w.context(),
                                     include_ended=True)

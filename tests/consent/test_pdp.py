@@ -91,19 +91,63 @@ def test_authorize_does_not_commit_the_audit_event_commits_with_the_action(world
 
 
 def test_raise_if_denied_keeps_the_denial_and_answers_404_for_an_entry_403_for_a_section(world):
-    actor = w.practitioner_actor(world.other_doctor)
-    target = Target(citizen_id=world.adult.id, section="conditions", entry_id=uuid.uuid4())
+    actor = w.practitioner_actor(world.family_doctor)
+    target = Target(citizen_id=world.adult.id, section="conditions", entry_id=uuid.uuid4(),
+                    sensitivity="mental-health")
     decision = authorize(db.session, actor=actor, target=target, action="read", purpose=None,
                          context=w.context())
     with pytest.raises(NotFound):
         raise_if_denied(db.session, decision, entry=True)
     db.session.rollback()
-    scope = authorize_section(db.session, actor=actor, citizen_id=world.adult.id,
-                              section="conditions", purpose=None, context=w.context())
+    denied = authorize(db.session, actor=actor, target=Target(
+        citizen_id=world.adult.id, section="consents"), action="read", purpose=None,
+        context=w.context())
+    assert denied.related
     with pytest.raises(Forbidden):
-        raise_if_denied(db.session, scope, entry=False)
+        raise_if_denied(db.session, denied, entry=False)
     db.session.rollback()
     assert [e.decision for e in _events()] == ["deny", "deny"]
+
+
+def test_a_denial_without_any_relationship_answers_404_as_for_nobody(world):
+    actor = w.practitioner_actor(world.other_doctor)
+    scope = authorize_section(db.session, actor=actor, citizen_id=world.adult.id,
+                              section="conditions", purpose=None, context=w.context())
+    assert not scope.related
+    with pytest.raises(NotFound):
+        raise_if_denied(db.session, scope, entry=False)
+    db.session.rollback()
+    [event] = _events()  # the denial is audited all the same
+    assert (event.decision, event.rule, event.citizen_id) == (
+        "deny", "default-deny", world.adult.id)
+
+
+def test_a_stations_denial_reads_its_catchment_and_a_permit_reads_nothing(world):
+    from consent.pdp import forget_facts
+
+    station = w.station_actor(world.station)
+    with w.statements() as seen:
+        permitted = authorize(db.session, actor=station, target=Target(
+            citizen_id=world.infant.id, section="immunizations"), action="read",
+            purpose=None, context=w.context())
+    assert permitted.permit
+    assert not any("address_ct" in statement for statement in seen)
+    db.session.rollback()
+    forget_facts(db.session)
+    with w.statements() as seen:
+        denied = authorize(db.session, actor=station, target=Target(
+            citizen_id=world.infant.id, section="allergies"), action="read", purpose=None,
+            context=w.context())
+    assert (denied.permit, denied.related) == (False, False)
+    assert any("address_ct" in statement for statement in seen)
+    db.session.rollback()
+    world.infant.registered_by_facility_id = world.station.id
+    db.session.commit()
+    served = authorize(db.session, actor=station, target=Target(
+        citizen_id=world.infant.id, section="allergies"), action="read", purpose=None,
+        context=w.context())
+    assert (served.permit, served.related) == (False, True)
+    db.session.rollback()
 
 
 def test_a_guardian_is_recorded_as_acting_on_behalf_of_the_child(world):

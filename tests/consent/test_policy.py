@@ -1213,7 +1213,7 @@ STATION_ALLOWED = [
     ("immunizations", "read", "station-immunizations"),
     ("immunizations", "create", "station-immunizations"),
     ("immunization-schedule", "read", "station-immunizations"),
-    ("demographics", "create", "station-registry"),
+    ("demographics", "create", "station-registration"),
     ("demographics", "update", "station-registry"),
     ("guardians", "read", "station-registry"),
     ("guardians", "manage", "station-registry"),
@@ -1221,9 +1221,12 @@ STATION_ALLOWED = [
     ("family-doctor", "manage", "station-registry"),
 ]
 STATION_OWN_ENTRY = {("immunizations", "update"), ("immunizations", "entered-in-error")}
+# The person lives in the commune the station serves (registry acts need it).
+SERVED = facts(catchment=frozenset({COMMUNE_STATION}))
 STATION_CASES = [
     *[
-        case(f"{action}-{name}", station_actor(), target(name), action, True, rule)
+        case(f"{action}-{name}", station_actor(), target(name), action, True, rule,
+             world=SERVED)
         for name, action, rule in STATION_ALLOWED
     ],
     *[
@@ -1236,6 +1239,7 @@ STATION_CASES = [
             # A station may correct doses its facility recorded (test_policy_station_
             # corrections); on an entry it did not record the refusal names the author check.
             "not-author" if (name, action) in STATION_OWN_ENTRY else "station-scope",
+            world=SERVED,
         )
         for name in sorted(TARGETS)
         for action in sorted(ACTIONS_BY_TARGET[name])
@@ -1276,6 +1280,62 @@ STATION_CASES = [
 @pytest.mark.parametrize(TABLE_ARGS, STATION_CASES)
 def test_station(actor, tgt, action, purpose, world, permit, rule) -> None:
     check(actor, tgt, action, purpose, world, permit, rule)
+
+
+REGISTRY_ACTS = [(n, a) for n, a, rule in STATION_ALLOWED if rule == "station-registry"]
+
+
+@pytest.mark.parametrize(("name", "action"), REGISTRY_ACTS)
+@pytest.mark.parametrize(
+    "catchment", [frozenset(), frozenset({HOSPITAL})], ids=["unknown", "another-facility"])
+def test_a_station_acts_on_the_registry_only_for_its_catchment(name, action, catchment) -> None:
+    decision = decide(actor=station_actor(), target=target(name), action=action,
+                      facts=facts(catchment=catchment))
+    assert (decision.permit, decision.rule, decision.related) == (
+        False, "outside-catchment", False)
+
+
+def test_the_public_health_remit_needs_no_catchment() -> None:
+    for name, action, rule in STATION_ALLOWED:
+        if rule == "station-registry":
+            continue
+        decision = decide(actor=station_actor(), target=target(name), action=action,
+                          facts=facts())
+        assert (decision.permit, decision.rule, decision.related) == (True, rule, False), name
+
+
+# --- relatedness: whom a denial may tell that the person exists (403) -------------------------
+
+RELATED_DENIALS = [
+    # (actor, facts, target): a relationship exists, the request is still refused.
+    (family_doctor_actor(), facts(), target("consents")),
+    (other_doctor_actor(), facts(consents=(grant(),)), target("allergies")),
+    (other_doctor_actor(), facts(consents=(grant(revoked_at=NOW - SECOND),)), target()),
+    (other_doctor_actor(), facts(break_glass=(break_glass(),)), target("consents")),
+    (citizen_actor(), facts(), target("allergies", source="clinician")),
+    (station_actor(), SERVED, target("allergies")),
+]
+UNRELATED_DENIALS = [
+    (other_doctor_actor(), facts(), target()),
+    (other_doctor_actor(), facts(consents=(grant(grantee_id=UUID(int=99)),)), target()),
+    (citizen_actor(STRANGER), facts(), target()),
+    (Actor(role="citizen", citizen_id=STRANGER, acting_for=CITIZEN), facts(), target()),
+    (station_actor(), facts(), target("allergies")),
+    (admin_actor(), facts(), target()),
+]
+
+
+@pytest.mark.parametrize(("actor", "world", "tgt"), RELATED_DENIALS)
+def test_a_denial_to_someone_related_says_so(actor, world, tgt) -> None:
+    action = "create" if tgt.source == "clinician" else "read"
+    decision = decide(actor=actor, target=tgt, action=action, facts=world)
+    assert (decision.permit, decision.related) == (False, True)
+
+
+@pytest.mark.parametrize(("actor", "world", "tgt"), UNRELATED_DENIALS)
+def test_a_denial_to_someone_unrelated_does_not(actor, world, tgt) -> None:
+    decision = decide(actor=actor, target=tgt, action="read", facts=world)
+    assert (decision.permit, decision.related) == (False, False)
 
 
 def test_station_refusals_cover_every_other_pair() -> None:
@@ -1379,9 +1439,18 @@ def test_decisions_do_not_depend_on_the_utc_offset_of_now() -> None:
     assert first == second
 
 
-@pytest.mark.parametrize("module", ["policy.py", "policy_types.py"])
+# The policy's own modules and the two small ones below it that they use.
+_PURE_MODULES = {
+    "consent.policy": "consent/policy.py",
+    "consent.policy_types": "consent/policy_types.py",
+    "registry.caller": "registry/caller.py",
+    "core.vietnam_time": "core/vietnam_time.py",
+}
+
+
+@pytest.mark.parametrize("module", sorted(_PURE_MODULES))
 def test_policy_is_pure_standard_library(module: str) -> None:
-    source = (Path(__file__).parents[2] / "consent" / module).read_text(encoding="utf-8")
+    source = (Path(__file__).parents[2] / _PURE_MODULES[module]).read_text(encoding="utf-8")
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -1389,4 +1458,4 @@ def test_policy_is_pure_standard_library(module: str) -> None:
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
     allowed = {"__future__", "collections.abc", "dataclasses", "datetime", "uuid"}
-    assert imported <= allowed | {"consent.policy_types"}
+    assert imported <= allowed | set(_PURE_MODULES)

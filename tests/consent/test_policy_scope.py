@@ -288,6 +288,7 @@ def random_world(rng: random.Random) -> Facts:
         guardianships=guardianships,
         break_glass=sessions,
         settings=rng.choice([PolicySettings(), PolicySettings(break_glass_hours=2)]),
+        catchment=rng.choice([frozenset(), frozenset({COMMUNE_STATION}), frozenset({HOSPITAL})]),
     )
 
 
@@ -314,6 +315,7 @@ def test_decide_and_visible_scope_agree_on_every_entry() -> None:
             for section in rng.sample(READ_TARGETS, 4):
                 for purpose in (None, *rng.sample(sorted(PURPOSES), 2)):
                     result = scope(actor, world, section, purpose=purpose)
+                    relations: set[bool] = set()
                     for label in LABELS:
                         for day in ENTRY_DATES:
                             entry = target(section, sensitivity=label, clinical_date=day)
@@ -328,6 +330,10 @@ def test_decide_and_visible_scope_agree_on_every_entry() -> None:
                             _assert_agree(decision, result.match(label, day), result)
                             if decision.permit:
                                 permits_by_rule[decision.rule.split(":")[0]] += 1
+                            else:
+                                relations.add(decision.related)
+                    # Whether the actor is related does not depend on the entry asked for.
+                    assert relations <= {result.related}, (actor, section)
     assert checked > 50_000
     # The worlds must exercise every kind of basis, or the agreement proves little.
     assert {

@@ -7,7 +7,7 @@ import uuid
 from consent import services
 from consent.seed import seed_consent_demo
 from core.db import db
-from ehr.seed import seed_demo
+from registry.seed import seed_demo
 
 
 def test_the_demo_parent_is_guardian_of_the_infant_and_a_request_awaits_an_answer(app_context):

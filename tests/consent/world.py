@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from consent.pdp import RequestContext
 from consent.policy_types import Actor
 from core.db import db
-from ehr.models import Citizen, Facility, Practitioner
-from ehr.reference.health_id import make_health_id
-from ehr.registry import (
+from registry.models import Citizen, Facility, Practitioner
+from registry.reference.health_id import make_health_id
+from registry.services import (
     assign_family_doctor,
     create_facility,
     create_practitioner,

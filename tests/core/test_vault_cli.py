@@ -13,9 +13,9 @@ from sqlalchemy import select
 from core.db import db
 from core.encryption import ERASED, KEY_ACTIVE, KEY_RETIRED, DataKey, VaultSettings
 from core.vault.kek import LocalKeyFileKekProvider
-from ehr.models import Citizen
-from ehr.reference.health_id import make_health_id
-from ehr.registry import register_citizen
+from registry.models import Citizen
+from registry.reference.health_id import make_health_id
+from registry.services import register_citizen
 from tests.conftest import LOG_FILE
 
 FIELDS_PER_CITIZEN = 9  # every personal field is filled below

@@ -28,9 +28,9 @@ from core.encryption import (
 from core.vault.cipher import ciphertext_key_id
 from core.vault.errors import DecryptionError, KeyDestroyedError, VaultError
 from core.vault.kek import InMemoryKekProvider, LocalKeyFileKekProvider
-from ehr.models import Citizen
-from ehr.reference.health_id import make_health_id
-from ehr.registry import find_citizen_by_health_id, register_citizen
+from registry.models import Citizen
+from registry.reference.health_id import make_health_id
+from registry.services import find_citizen_by_health_id, register_citizen
 from tests.conftest import LOG_FILE
 
 PERSONAL_FIELDS = ("health_id", "social_insurance_code", "full_name", "date_of_birth", "sex",

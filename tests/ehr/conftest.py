@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.db import db
-from ehr.registry import assign_family_doctor
+from registry.services import assign_family_doctor
 from tests.ehr.samples import TODAY
 from tests.support.auth import (
     Tokens,

@@ -605,7 +605,8 @@ def test_every_read_write_and_denial_leaves_an_audit_event(app, client, world):
     client.get(f"{url}/{entry_id}", headers=world.headers("patient"))
     denied_list = client.get(url, headers=world.headers("other_doctor"))
     denied_entry = client.get(f"{url}/{entry_id}", headers=world.headers("other_doctor"))
-    assert (denied_list.status_code, denied_entry.status_code) == (403, 404)
+    # No relationship to the patient: 404 for the list as for the entry (DESIGN.md §5).
+    assert (denied_list.status_code, denied_entry.status_code) == (404, 404)
     events = _audit(app, world.patient)
     assert ("create", "allergies", "permit", "family-doctor", None) in events
     assert ("read", "allergies", "permit", "self", entry_id) in events

@@ -134,10 +134,11 @@ class Person:
 
 
 def use_recipients(app: Any, hook: Any) -> None:
-    """Who hears about a citizen, for one test: the single-citizen hook, with consent's batch
-    hook removed so that fan-outs of any size ask `hook` too."""
-    app.extensions["phr.recipients_for"] = hook
-    app.extensions.pop("phr.recipients_for_many", None)
+    """Who hears about a citizen, for one test: `hook(session, citizen_id)` answers for each
+    citizen of a fan-out of any size, instead of consent's guardianships."""
+    from notifications.recipients import RECIPIENTS
+
+    RECIPIENTS.install(app, lambda session, ids: {cid: hook(session, cid) for cid in ids})
 
 
 def make_person(
@@ -152,8 +153,8 @@ def make_person(
 ) -> Person:
     """A registered citizen with contact details (committed)."""
     from core.db import db
-    from ehr.reference.health_id import make_health_id
-    from ehr.registry import find_citizen_by_health_id, register_citizen
+    from registry.reference.health_id import make_health_id
+    from registry.services import find_citizen_by_health_id, register_citizen
 
     with app.app_context():
         while True:

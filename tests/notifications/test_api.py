@@ -10,7 +10,7 @@ import pytest
 
 from core.db import db
 from core.events import ACCESS_REQUEST_ANSWERED, ENTRY_CREATED, DomainEvent, emit
-from ehr.registry import create_facility, create_practitioner
+from registry.services import create_facility, create_practitioner
 from tests.notifications.conftest import browser_subscription, fcm_token, make_person
 from tests.notifications.helpers import deliveries, notify, process
 from tests.support.auth import bearer, make_login, make_practitioner, station_token, token_for

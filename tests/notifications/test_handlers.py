@@ -129,3 +129,39 @@ def test_an_answer_without_the_practitioner_is_not_notified(app):
     _emit(app, ACCESS_REQUEST_ANSWERED, person.id,
           {"request_id": str(uuid.uuid4()), "decision": "denied"})
     assert _all(app) == []
+
+
+def _guardian(app, guardian: uuid.UUID, dependant: uuid.UUID, *, kind: str = "minor",
+              categories: tuple[str, ...] = ()) -> None:
+    from consent.models import Guardianship
+    from core.db import utcnow
+
+    with app.app_context():
+        db.session.add(Guardianship(
+            id=uuid.uuid4(), guardian_citizen_id=guardian, dependant_citizen_id=dependant,
+            kind=kind, relationship="mother" if kind == "minor" else "relative",
+            categories=list(categories), valid_from=utcnow() - dt.timedelta(days=30),
+            created_via="station"))
+        db.session.commit()
+
+
+def test_who_hears_of_a_restricted_entry_is_the_policys_answer(app):
+    """Not a copy of teen privacy in the notification code: the policy decides, for each person
+    acting for the citizen, whether they may read such an entry (DESIGN.md §5)."""
+    today = dt.date.today()  # noqa: DTZ011
+    mother = make_person(app, full_name="Mẹ")
+    child = make_person(app, date_of_birth=dt.date(today.year - 8, 1, 1), phone=None)
+    teen = make_person(app, date_of_birth=dt.date(today.year - 13, 1, 1), phone=None)
+    adult, trusted, plain = make_person(app), make_person(app), make_person(app)
+    _guardian(app, mother.id, child.id)
+    _guardian(app, mother.id, teen.id)
+    _guardian(app, trusted.id, adult.id, kind="proxy", categories=("mental-health",))
+    _guardian(app, plain.id, adult.id, kind="proxy")
+    for person in (child, teen, adult):
+        _emit(app, ENTRY_CREATED, person.id, _entry("conditions", sensitivity="mental-health"))
+    told = {(row.subject_citizen_id, row.recipient_id) for row in _all(app)}
+    assert told == {
+        (child.id, child.id), (child.id, mother.id),  # under 12: the guardian reads it all
+        (teen.id, teen.id),  # from 12: hers alone
+        (adult.id, adult.id), (adult.id, trusted.id),  # the proxy named for the category
+    }

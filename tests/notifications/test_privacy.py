@@ -17,14 +17,14 @@ from core.events import (
     DomainEvent,
     emit,
 )
-from ehr.reference.schedule import load_schedule
-from ehr.reference.vaccines import antigens, vaccine_catalogue
-from ehr.registry import create_facility, create_practitioner
 from notifications.messages import SECTIONS
 from notifications.preferences import replace_preferences
 from notifications.recipients import Recipient
 from notifications.reminders import run_reminders
 from notifications.triggers import TRIGGERS
+from registry.reference.schedule import load_schedule
+from registry.reference.vaccines import antigens, vaccine_catalogue
+from registry.services import create_facility, create_practitioner
 from tests.notifications.conftest import (
     browser_subscription,
     fcm_token,

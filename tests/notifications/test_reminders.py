@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import db
-from ehr.reference.schedule import GivenDose, compute_schedule
 from notifications.models import Notification
 from notifications.reminders import (
+    DOSES,
+    EXAMS,
     STAGE_DUE,
     STAGE_OVERDUE,
     STAGE_SOON,
@@ -20,6 +21,7 @@ from notifications.reminders import (
     run_reminders,
     shard_bounds,
 )
+from registry.reference.schedule import GivenDose, compute_schedule
 from tests.notifications.conftest import fcm_token, make_person, use_recipients
 from tests.notifications.helpers import add_device, deliveries, process
 
@@ -88,7 +90,7 @@ def test_the_guardian_gets_the_childs_reminders(app, providers, clock):
                         phone=None, email=None)
     add_device(app, parent.id, platform="fcm", token=fcm_token())
     use_recipients(app, lambda session, cid: [parent.id] if cid == child.id else [cid])
-    app.extensions["phr.immunization_doses"] = _doses_hook({child.id: AT_BIRTH})
+    DOSES.install(app, _doses_hook({child.id: AT_BIRTH}))
 
     with app.app_context():
         run = run_reminders(db.session, today=TODAY)
@@ -127,7 +129,7 @@ def test_adults_get_no_vaccination_reminders_and_chunks_cover_everyone(app):
     for index in range(3):
         make_person(app, full_name=f"Người lớn {index}", phone=None, email=None)
     babies = [make_person(app, date_of_birth=BORN, phone=None, email=None) for _ in range(2)]
-    app.extensions["phr.immunization_doses"] = _doses_hook({b.id: AT_BIRTH for b in babies})
+    DOSES.install(app, _doses_hook({b.id: AT_BIRTH for b in babies}))
     with app.app_context():
         run = run_reminders(db.session, today=TODAY, chunk_size=2)
     assert (run.citizens, run.children, run.notifications) == (5, 2, 2)
@@ -137,14 +139,36 @@ def test_adults_get_no_vaccination_reminders_and_chunks_cover_everyone(app):
 def test_periodic_exam_reminders_come_from_their_hook(app):
     adult = make_person(app, phone=None, email=None)
     due = dt.date(2025, 3, 20)
-    app.extensions["phr.periodic_exam_due"] = (
-        lambda session, ids, today: {adult.id: due} if adult.id in ids else {}
-    )
+    EXAMS.install(app, lambda session, ids, today: {adult.id: due} if adult.id in ids else {})
     with app.app_context():
         run_reminders(db.session, today=TODAY)
         run_reminders(db.session, today=TODAY)
     (exam,) = _inbox(app, adult.id)
     assert exam.trigger == "periodic-exam-due"
+
+
+def test_periodic_exam_reminders_come_from_the_latest_examination_in_the_record(app):
+    from ehr.seed_records import _entry
+    from tests.support.auth import make_facility, make_practitioner
+
+    adult = make_person(app, phone=None, email=None)
+    later = make_person(app, full_name="Lý Văn Tư", phone=None, email=None)
+    station = make_facility(app)
+    doctor = make_practitioner(app, facility=station)
+    with app.app_context():
+        for citizen, examined, due in ((adult.id, "2023-03-02", "2024-03-02"),
+                                       (adult.id, "2024-03-01", "2025-03-20"),
+                                       (later.id, "2024-05-01", "2025-05-01")):
+            _entry(db.session, citizen_id=citizen, section="examinations", author=doctor,
+                   facility=station, content={"exam_type": "periodic", "examined_on": examined,
+                                              "next_exam_due": due})
+        db.session.commit()
+        run_reminders(db.session, today=TODAY)  # 2025-03-10: ten days before the 20th
+        run_reminders(db.session, today=TODAY)
+        (exam,) = _inbox(app, adult.id)
+        assert exam.trigger == "periodic-exam-due"
+        assert db.session.get(Notification, exam.id).params == {"due_date": "2025-03-20"}
+    assert _inbox(app, later.id) == []  # due in May: not yet
 
 
 def test_run_reminders_command(app, clock):

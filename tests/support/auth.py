@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from auth.accounts import create_account
 from auth.clients import create_client
 from core.db import db
-from ehr.reference.health_id import make_health_id
-from ehr.registry import (
+from registry.reference.health_id import make_health_id
+from registry.services import (
     create_facility,
     create_practitioner,
     find_citizen_by_health_id,
@@ -166,7 +166,7 @@ def make_citizen(
 
 
 def health_id_of(app: Any, citizen_id: uuid.UUID) -> str:
-    from ehr.models import Citizen
+    from registry.models import Citizen
 
     with app.app_context():
         return str(db.session.get(Citizen, citizen_id).health_id)
@@ -178,7 +178,7 @@ def make_practitioner(
 ) -> uuid.UUID:
     facility = facility or make_facility(app)
     with app.app_context():
-        from ehr.models import Facility
+        from registry.models import Facility
 
         practitioner = create_practitioner(
             session=db.session, full_name=full_name,

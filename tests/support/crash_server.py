@@ -89,8 +89,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, log_path: Path, *, timeout: float = 60) -> Iterator[str]:
-    """A gunicorn process serving `create_app()` on `database_url`; yields its base URL."""
+def running_server(database_url: str, log_path: Path, *, timeout: float = 60,
+                   app: str = "tests.support.crash_server:create_app()",
+                   ready_path: str = "/readyz") -> Iterator[str]:
+    """A gunicorn process (the project's gunicorn.conf.py) serving `app` (this module's
+    `create_app()` by default) on `database_url`; yields its base URL once `ready_path`
+    answers 200."""
     import requests
 
     port = free_port()
@@ -100,7 +104,7 @@ def running_server(database_url: str, log_path: Path, *, timeout: float = 60) ->
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{port}", "--no-control-socket",  # no shared ~/.gunicorn
-             "tests.support.crash_server:create_app()"],
+             app],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
@@ -110,8 +114,9 @@ def running_server(database_url: str, log_path: Path, *, timeout: float = 60) ->
             if process.poll() is not None:
                 raise AssertionError(f"the server exited with {process.returncode}:\n"
                                      + log_path.read_text(errors="replace"))
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(url + "/readyz", timeout=5).status_code == 200:
+            # A worker still loading may time out its first answer: wait on, like a refusal.
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url + ready_path, timeout=5).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise AssertionError("the server did not get ready:\n"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.encryption import compute_blind_index
-from ehr.models import (
+from registry.models import (
     Citizen,
     Facility,
     FamilyDoctorAssignment,
@@ -132,6 +132,28 @@ def active_family_doctor(
     ).one_or_none()
 
 
+# Who may be a family doctor (DESIGN.md §2): a doctor or a physician assistant.
+FAMILY_DOCTOR_PROFESSIONS = ("doctor", "physician-assistant")
+
+
+def family_doctor_membership(
+    *, session: Session, practitioner_id: uuid.UUID, facility_id: uuid.UUID
+) -> PractitionerMembership | None:
+    """The practitioner's current membership of the facility when they may be a family doctor
+    there (an active doctor or physician assistant), else None."""
+    membership = session.scalars(select(PractitionerMembership).where(
+        PractitionerMembership.practitioner_id == practitioner_id,
+        PractitionerMembership.facility_id == facility_id,
+        PractitionerMembership.ended_on.is_(None),
+    )).first()
+    if membership is None:
+        return None
+    practitioner = membership.practitioner
+    if not practitioner.active or practitioner.profession not in FAMILY_DOCTOR_PROFESSIONS:
+        return None
+    return membership
+
+
 def assign_family_doctor(
     *,
     session: Session,
@@ -139,9 +161,10 @@ def assign_family_doctor(
     practitioner_id: uuid.UUID,
     facility_id: uuid.UUID,
     changed_by: str,
+    now: dt.datetime | None = None,
 ) -> FamilyDoctorAssignment:
     """Register the citizen with a family doctor, ending the previous assignment (history kept)."""
-    now = utcnow()
+    now = now or utcnow()
     current = active_family_doctor(session=session, citizen_id=citizen_id)
     if current is not None:
         if current.practitioner_id == practitioner_id and current.facility_id == facility_id:

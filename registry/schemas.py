@@ -16,8 +16,8 @@ from marshmallow import ValidationError, fields, pre_load, validate, validates_s
 from core.errors import Message
 from core.i18n import register_messages
 from core.schemas import ApiSchema, PhoneNumber, Text, invalid
-from ehr.models import SEXES
-from ehr.reference.health_id import (
+from registry.models import SEXES
+from registry.reference.health_id import (
     HEALTH_ID_MESSAGES,
     SOCIAL_INSURANCE_MESSAGES,
     normalize_health_id,
@@ -92,6 +92,18 @@ class CitizenCreateSchema(ApiSchema):
     ethnicity = Text(allow_none=True, validate=validate.Length(min=1, max=64))
     social_insurance_code = Text(allow_none=True, validate=_social_insurance_code)
     preferred_language = fields.String(load_default="vi", validate=validate.OneOf(LANGUAGES))
+    # A newborn's parents, as on the birth papers the registering station saw: each becomes a
+    # guardian in force (the consent layer decides who may name them and checks the rest).
+    # Registration only: schemas built on this one (the update) do not take it.
+    guardians = fields.List(
+        fields.Nested(ApiSchema.from_dict({
+            "health_id": HealthId(required=True),
+            "date_of_birth": fields.Date(required=True),
+            "relationship": fields.String(required=True,
+                                          validate=validate.Length(min=1, max=32)),
+        }, name="NewbornParentSchema")),
+        validate=validate.Length(max=4),
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def _health_id_matches_birth_and_sex(self, data: Mapping[str, Any], **kwargs: Any) -> None:
@@ -110,7 +122,8 @@ class CitizenUpdateSchema(CitizenCreateSchema):
     of date of birth or sex with :func:`health_id_problems`)."""
 
     class Meta(ApiSchema.Meta):
-        exclude = ("health_id",)
+        # Guardians are named at registration only; later they change through their routes.
+        exclude = ("health_id", "guardians")
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("partial", True)

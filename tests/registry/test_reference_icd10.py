@@ -2,7 +2,7 @@
 
 import pytest
 
-from ehr.reference.icd10 import (
+from registry.reference.icd10 import (
     SENSITIVITY_LABELS,
     default_sensitivity,
     icd10_codes,

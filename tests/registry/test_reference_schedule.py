@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from ehr.reference.durations import Duration
-from ehr.reference.schedule import (
+from registry.reference.durations import Duration
+from registry.reference.schedule import (
     DEFAULT_SCHEDULE,
     DEFAULT_SCHEDULE_ID,
     DOSE_STATUS_LABELS,
@@ -19,7 +19,7 @@ from ehr.reference.schedule import (
     next_due_dose,
     schedule_ids,
 )
-from ehr.reference.vaccines import antigens
+from registry.reference.vaccines import antigens
 
 BORN = date(2024, 1, 15)
 

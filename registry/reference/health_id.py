@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 from functools import cache
 
-from ehr.reference._data import load_json
+from registry.reference._data import load_json
 
 HEALTH_ID_LENGTH = 12
 SOCIAL_INSURANCE_CODE_LENGTH = 10

@@ -10,13 +10,13 @@ from flask import Blueprint
 from core.errors import Message
 from core.http import json_body
 from core.schemas import load_or_problem
-from ehr.citizen_schemas import (
+from registry.reference.health_id import HEALTH_ID_MESSAGES, make_health_id
+from registry.schemas import (
     CitizenCreateSchema,
     CitizenUpdateSchema,
     health_id_problems,
     vietnam_today,
 )
-from ehr.reference.health_id import HEALTH_ID_MESSAGES, make_health_id
 
 
 @pytest.fixture(scope="module")

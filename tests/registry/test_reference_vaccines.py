@@ -6,10 +6,10 @@ from importlib import resources
 
 import pytest
 
-from ehr.reference import _data
-from ehr.reference.durations import Duration
-from ehr.reference.health_id import province_codes
-from ehr.reference.vaccines import (
+from registry.reference import _data
+from registry.reference.durations import Duration
+from registry.reference.health_id import province_codes
+from registry.reference.vaccines import (
     antigens,
     get_vaccine,
     vaccine_catalogue,
@@ -134,7 +134,7 @@ def test_data_files_load_from_the_package_not_the_working_directory(tmp_path, mo
 
 
 def test_every_data_file_is_valid_json_with_a_source():
-    folder = resources.files("ehr.reference") / "data"
+    folder = resources.files("registry.reference") / "data"
     names = sorted(item.name for item in folder.iterdir() if item.name.endswith(".json"))
     assert names == [
         "epi_schedule_2024.json",

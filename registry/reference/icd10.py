@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from ehr.reference._data import load_json
-from ehr.reference.text import fold
+from registry.reference._data import load_json
+from registry.reference.text import fold
 
 SENSITIVITY_LABELS = (
     "normal",

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from ehr.reference._data import load_json
-from ehr.reference.health_id import (
+from registry.reference._data import load_json
+from registry.reference.health_id import (
     HEALTH_ID_MESSAGES,
     SOCIAL_INSURANCE_MESSAGES,
     HealthIdError,

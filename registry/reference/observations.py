@@ -11,7 +11,7 @@ from functools import cache
 from numbers import Real
 from typing import Any
 
-from ehr.reference._data import load_json
+from registry.reference._data import load_json
 
 
 class ObservationError(StrEnum):

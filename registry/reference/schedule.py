@@ -19,9 +19,9 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from ehr.reference._data import load_json
-from ehr.reference.durations import Duration
-from ehr.reference.vaccines import Vaccine, antigens, get_vaccine, vaccine_catalogue
+from registry.reference._data import load_json
+from registry.reference.durations import Duration
+from registry.reference.vaccines import Vaccine, antigens, get_vaccine, vaccine_catalogue
 
 SCHEDULE_FILE = "epi_schedule_2024.json"
 DEFAULT_SCHEDULE_ID = "vn-epi-children-2024"

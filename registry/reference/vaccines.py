@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ehr.reference._data import load_json
-from ehr.reference.durations import Duration
+from registry.reference._data import load_json
+from registry.reference.durations import Duration
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,6 @@
-"""The demo world of DESIGN.md "Demo data" (registry part). Idempotent: a re-run changes nothing."""
+"""The demo world of DESIGN.md "Demo data", registry part: facilities, practitioners, citizens and
+family doctors. Idempotent: a re-run changes nothing. The packages above add their parts through
+the seeders `app.py` registers (`registry.cli`)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import datetime as dt
 from typing import Any
 
 from core.db import db, utcnow
-from ehr.reference.health_id import make_health_id
-from ehr.registry import (
+from registry.reference.health_id import make_health_id
+from registry.services import (
     active_family_doctor,
     assign_family_doctor,
     create_facility,
@@ -204,12 +206,6 @@ def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
              "demo_role": spec["demo_role"]}
         )
     identities["stations"].append({"facility_code": station.code, "facility_id": str(station.id)})
-    from ehr.seed_records import seed_records
-
-    created += seed_records(
-        session, citizens=citizens, practitioners=practitioners, station_id=station.id,
-        hospital_id=facilities["27260-BV-TIENDU"].id, today=today,
-    )
     session.commit()
     return identities, created
 

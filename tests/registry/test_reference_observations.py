@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from ehr.reference.observations import (
+from registry.reference.observations import (
     OBSERVATION_KINDS,
     OBSERVATION_MESSAGES,
     Measurement,

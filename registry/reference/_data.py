@@ -1,4 +1,4 @@
-"""Loading of the JSON files shipped in ``ehr/reference/data``."""
+"""Loading of the JSON files shipped in ``registry/reference/data``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ from typing import Any
 def load_json(name: str) -> Any:
     """Return the parsed content of a shipped data file (read once per process)."""
     # importlib.resources keeps this working from a wheel or a zipped install, not only a checkout.
-    resource = resources.files("ehr.reference") / "data" / name
+    resource = resources.files("registry.reference") / "data" / name
     with resource.open("r", encoding="utf-8") as handle:
         return json.load(handle)

@@ -1,0 +1,610 @@
+"""The records repository: the one module that selects record content (DESIGN.md §1).
+
+Record entries, their earlier versions and the stored answers of creates (an answer holds the
+view of the entry it created) are selected here and nowhere else;
+tests/ehr/test_repository_is_the_only_reader.py fails when another module names their models
+or tables. Every read carries the caller's permission in its SQL — the policy's
+`visible_scope` for the section, turned into a WHERE clause by `filter_for` — and every
+request's decision is audited once, in the request's transaction, by `RecordAccess`:
+
+- a single entry: the entry by id *within* the scope of its section; a hidden or missing one
+  is a 404 whose audit event names the entry and the rule that hid it;
+- versions: those of a readable entry, each itself within the scope (an earlier version may
+  have carried a label the caller may not see);
+- a list page: one audited scope (`authorize_section`), the page selected within it;
+- summary, export and schedule: one audited decision for the view, each section selected
+  within the caller's scope of it (the same clauses the section's list uses);
+- a replayed create: the stored answer is served only after the decision a read of the entry
+  it created gets (the token's read scope and the policy); the batch's replays alike.
+
+Writes are decided per entry (author, recording facility: conditions no read scope
+expresses): the entry to change is selected by id and decided before anything of it is used.
+
+Statements are built once per shape (scope, ordering, cursor kind) and reused with bound
+values: building them cost more than running them (README "Benchmarks").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from sqlalchemy import and_, bindparam, false, literal, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from auth.errors import InsufficientScope
+from auth.resource import has_scope, smart_context
+from auth.scopes import SECTION_RESOURCES, required_scope
+from consent.pdp import citizen_birth_date
+from core import idempotency
+from core.encryption import keyring
+from core.errors import BadRequest, Message, NotFound, Problem
+from ehr.access import RecordAccess, ScopeKey, scope_key
+from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
+from ehr.section_schemas import SECTION_SCHEMAS
+
+SECTIONS = tuple(SECTION_SCHEMAS)
+LATEST_VITALS = 60  # observations the summary looks through for the latest of each kind
+
+# What the vaccination reminders (a system job, no caller) count: the doses every recipient of
+# a reminder (the child and each guardian in force) may see. A restricted dose would otherwise
+# reveal itself to a guardian by a reminder that stops.
+REMINDER_SCOPE: ScopeKey = ((("normal",), None, None),)
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[RecordEntry]
+    next_position: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SummaryEntries:
+    sections: tuple[str, ...]  # the summary sections the token may read
+    visible: frozenset[str]  # those of them the policy shows something of
+    entries: dict[str, list[RecordEntry]]  # current entries per section, newest first
+    vitals: list[RecordEntry]  # the latest current observations, newest first
+
+
+@dataclass(frozen=True)
+class ExportedEntries:
+    sections: tuple[str, ...]  # the sections exported: the token and the policy allow them
+    entries: list[RecordEntry]  # per section newest first, entered-in-error ones included
+    versions: dict[uuid.UUID, list[RecordEntryVersion]]  # earlier versions per entry, oldest first
+
+
+class RecordRepository:
+    """Every selection of one caller's request (STYLE.md "A record read")."""
+
+    def __init__(self, access: RecordAccess) -> None:
+        self.access = access
+        self.session: Session = access.session
+
+    # --- single entries -----------------------------------------------------------------
+
+    def entry(self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> RecordEntry:
+        """An entry the caller may read (audited); 404 otherwise."""
+        return self._readable(citizen_id=citizen_id, section=section, entry_id=entry_id)[0]
+
+    def versions(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+    ) -> tuple[RecordEntry, list[RecordEntryVersion]]:
+        """A readable entry and its earlier versions within the caller's scope, newest first."""
+        entry, key = self._readable(citizen_id=citizen_id, section=section, entry_id=entry_id)
+        versions = list(self.session.scalars(
+            _versions_query(key), {"entry_id": entry.id, "citizen_id": citizen_id}))
+        return entry, versions
+
+    def entry_to_change(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID, action: str
+    ) -> RecordEntry:
+        """The entry a write (update, entered-in-error) may change, decided and audited on the
+        entry itself; 404 when it is missing or the caller may not change it."""
+        entry = self.session.scalars(_entry_query(None), {
+            "entry_id": entry_id, "citizen_id": citizen_id, "section": section,
+        }).one_or_none()
+        if entry is None:
+            self._deny_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
+                              action=action)
+        self.access.require(citizen_id=citizen_id, section=section, action=action, entry=entry)
+        return entry
+
+    def _readable(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+    ) -> tuple[RecordEntry, ScopeKey]:
+        key = scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=section))
+        entry = None
+        if key is not None:
+            entry = self.session.scalars(_entry_query(key), {
+                "entry_id": entry_id, "citizen_id": citizen_id, "section": section,
+            }).one_or_none()
+        if entry is None or key is None:
+            self._deny_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
+                              action="read")
+        # The audited decision of this read (the scope above is the same policy's list form).
+        self.access.require(citizen_id=citizen_id, section=section, action="read", entry=entry)
+        return entry, key
+
+    def _deny_hidden(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID, action: str
+    ) -> NoReturn:
+        """Audit a request for an entry the caller gets nothing of, then 404."""
+        self._audit_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
+                           action=action)
+        self.access.deny(entry=True)  # commits the audit event and raises
+        raise NotFound()
+
+    def _audit_hidden(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID, action: str
+    ) -> None:
+        """The audit event of a request for an entry the caller gets nothing of: it names the
+        entry and the rule that hid it (the entry's label is read for that, never its
+        content); probing for entries that do not exist is audited too."""
+        row = self.session.execute(_envelope_query(), {"entry_id": entry_id}).one_or_none()
+        if row is not None and (row.citizen_id, row.section) == (citizen_id, section):
+            self.access.decide(citizen_id=citizen_id, section=section, action=action, entry=row)
+        else:
+            self.access.decide(citizen_id=citizen_id, section=section, action=action)
+
+    # --- lists and views --------------------------------------------------------------------
+
+    def page(
+        self,
+        *,
+        citizen_id: uuid.UUID,
+        section: str,
+        limit: int,
+        position: Mapping[str, Any] | None,
+        updated_since: dt.datetime | None,
+        include_entered_in_error: bool,
+    ) -> Page:
+        """One page of a section, the permission in the WHERE clause (never filtered after)."""
+        citizen_birth_date(self.session, citizen_id)  # 404 for nobody
+        scope = self.access.section_scope(citizen_id=citizen_id, section=section)
+        order = "updated" if updated_since is not None else "clinical"
+        after, params = _position_params(order, position)
+        query = _list_query(section, scope_key(scope), order,
+                            include_entered_in_error or updated_since is not None, after)
+        params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
+        rows = list(self.session.scalars(query, params))
+        next_position = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            if order == "updated":
+                next_position = {"o": "u", "t": last.updated_at.isoformat(), "id": str(last.id)}
+            else:
+                next_position = {"o": "c", "d": last.clinical_date.isoformat()
+                                 if last.clinical_date else None, "id": str(last.id)}
+        return Page(entries=rows, next_position=next_position)
+
+    def summary(self, *, citizen_id: uuid.UUID, sections: Sequence[str]) -> SummaryEntries:
+        """The current entries of `sections` and the latest vitals, each within the caller's
+        scope of its section and the token's read scopes (the summary's decision is audited
+        by the caller: these are parts of that one read)."""
+        readable = tuple(s for s in sections if self._token_reads(s))
+        keys = {s: scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=s))
+                for s in readable}
+        vitals_key = None
+        if self._token_reads("observations"):
+            vitals_key = scope_key(
+                self.access.quiet_scope(citizen_id=citizen_id, section="observations"))
+        entries_query, vitals_query = _summary_queries(
+            tuple((s, key) for s, key in keys.items() if key is not None), vitals_key)
+        params = {"citizen_id": citizen_id}
+        entries = (list(self.session.scalars(entries_query, params))
+                   if entries_query is not None else [])
+        vitals = (list(self.session.scalars(vitals_query, params))
+                  if vitals_query is not None else [])
+        by_section: dict[str, list[RecordEntry]] = {s: [] for s in sections}
+        for entry in entries:
+            by_section[entry.section].append(entry)
+        return SummaryEntries(
+            sections=readable, visible=frozenset(s for s, key in keys.items() if key is not None),
+            entries=by_section, vitals=vitals,
+        )
+
+    def export(self, *, citizen_id: uuid.UUID) -> ExportedEntries:
+        """Every entry the caller's lists show (entered-in-error ones included, as a list asked
+        for them shows them) with the earlier versions the versions route shows (part of the
+        audited export)."""
+        pairs = []
+        for section in SECTIONS:
+            if not self._token_reads(section):
+                continue
+            key = scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=section))
+            if key is not None:
+                pairs.append((section, key))
+        if not pairs:
+            return ExportedEntries(sections=(), entries=[], versions={})
+        entries_query, versions_query = _export_queries(tuple(pairs))
+        params = {"citizen_id": citizen_id}
+        entries = list(self.session.scalars(entries_query, params))
+        versions: dict[uuid.UUID, list[RecordEntryVersion]] = {}
+        for version in self.session.scalars(versions_query, params):
+            versions.setdefault(version.entry_id, []).append(version)
+        return ExportedEntries(sections=tuple(s for s, _ in pairs), entries=entries,
+                               versions=versions)
+
+    def schedule_doses(self, *, citizen_id: uuid.UUID) -> list[RecordEntry]:
+        """The current immunizations the caller's schedule counts, oldest first: those within
+        the caller's scope of the immunization schedule (part of its audited read)."""
+        key = scope_key(self.access.quiet_scope(citizen_id=citizen_id,
+                                                section="immunization-schedule"))
+        if key is None:
+            return []
+        return list(self.session.scalars(_doses_query(key), {"citizen_id": citizen_id}))
+
+    def _token_reads(self, section: str) -> bool:
+        return has_scope(self.access.caller, resource=SECTION_RESOURCES[section],
+                         interaction="r")
+
+    def _require_token_read(self, section: str) -> None:
+        if not self._token_reads(section):
+            raise _insufficient_read_scope(self.access, section)
+
+    # --- stored answers of creates ----------------------------------------------------------
+
+    def replay(
+        self, *, scope: bytes, fingerprint: bytes, section: str | None
+    ) -> idempotency.Replay | None:
+        """The first answer to an Idempotency-Key (None: the key is new), served only after
+        the decision a read of the entry it created gets now: the token's read scope (403)
+        and the policy (404, audited). `section` None: a registration, whose answer is the
+        person the caller registered; the route has decided the registration already."""
+        replay = idempotency.lookup(self.session, scope=scope, fingerprint=fingerprint)
+        if replay is None or section is None:
+            return replay
+        self._require_token_read(section)
+        self._readable(citizen_id=_citizen_of(replay), section=section,
+                       entry_id=_entry_of(replay))
+        return replay
+
+    def batch_replays(
+        self, *, section: str, keys: Sequence[tuple[bytes, bytes]]
+    ) -> dict[bytes, idempotency.Replay | Problem]:
+        """`replay` for a batch's items, one answer per (scope, fingerprint) used before: the
+        first answer, or the item's problem (422 key reused, 403 scope, 404 not readable now).
+        The entries are selected together, within each citizen's scope; each replay is one
+        audited read decision."""
+        answers: dict[bytes, idempotency.Replay | Problem] = dict(
+            idempotency.lookup_many(self.session, keys))
+        replays = {scope: answer for scope, answer in answers.items()
+                   if isinstance(answer, idempotency.Replay)}
+        if not replays:
+            return answers
+        if not self._token_reads(section):
+            denied = _insufficient_read_scope(self.access, section)
+            return {**answers, **dict.fromkeys(replays, denied)}
+        citizens = {_citizen_of(replay) for replay in replays.values()}
+        by_key: dict[ScopeKey, list[uuid.UUID]] = {}
+        for citizen_id in sorted(citizens):
+            key = scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=section))
+            if key is not None:
+                by_key.setdefault(key, []).append(citizen_id)
+        visible: dict[uuid.UUID, RecordEntry] = {}
+        wanted = [_entry_of(replay) for replay in replays.values()]
+        for key, citizen_ids in by_key.items():
+            visible.update((entry.id, entry) for entry in self.session.scalars(
+                _replayed_query(key),
+                {"ids": wanted, "citizen_ids": citizen_ids, "section": section}))
+        for scope, replay in replays.items():
+            citizen_id, entry_id = _citizen_of(replay), _entry_of(replay)
+            entry = visible.get(entry_id)
+            decision = None
+            if entry is not None and entry.citizen_id == citizen_id:
+                decision = self.access.decide(citizen_id=citizen_id, section=section,
+                                              action="read", entry=entry)
+            if decision is None or not decision.permit:
+                if decision is None:
+                    self._audit_hidden(citizen_id=citizen_id, section=section,
+                                       entry_id=entry_id, action="read")
+                answers[scope] = NotFound()
+        return answers
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def new_entry(
+        self,
+        *,
+        citizen_id: uuid.UUID,
+        section: str,
+        content: Mapping[str, Any],
+        clinical_date: dt.date | None,
+        sensitivity: str,
+        source: str,
+        facility_id: uuid.UUID | None,
+        stage: bool = True,
+    ) -> RecordEntry:
+        """A new entry (version 1) written by the caller; `stage=False`: the caller inserts it
+        (a batch, with `core.db.insert_unstaged`)."""
+        now = self.access.now
+        entry = RecordEntry(
+            id=uuid.uuid4(), citizen_id=citizen_id, section=section,
+            clinical_date=clinical_date, status=STATUS_CURRENT, sensitivity=sensitivity,
+            source=source, version=1,
+            author_practitioner_id=self.access.caller.practitioner_id,
+            author_account_id=self.access.caller.account_id, facility_id=facility_id,
+            created_at=now, updated_at=now,
+        )
+        entry.content = dict(content)
+        if stage:
+            self.session.add(entry)
+        return entry
+
+    def keep_version(self, entry: RecordEntry) -> None:
+        """Keep the entry as it stands as an earlier version (before a correction)."""
+        version = RecordEntryVersion(
+            id=uuid.uuid4(), entry_id=entry.id, citizen_id=entry.citizen_id,
+            version=entry.version, clinical_date=entry.clinical_date, status=entry.status,
+            sensitivity=entry.sensitivity, source=entry.source,
+            author_practitioner_id=entry.author_practitioner_id,
+            author_account_id=entry.author_account_id, facility_id=entry.facility_id,
+            recorded_at=entry.updated_at, superseded_at=self.access.now,
+        )
+        version.content = entry.content
+        self.session.add(version)
+
+
+def immunization_doses_of(
+    session: Session, citizen_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[RecordEntry]]:
+    """The current immunizations of many citizens at once, oldest first (the vaccination
+    reminders: a system job with no caller, hence no decision to audit; it counts the doses
+    `REMINDER_SCOPE` shows, in its SQL like every other selection)."""
+    ids = list(citizen_ids)
+    if not ids:
+        return {}
+    keyring(session).preload(ids)
+    grouped: dict[uuid.UUID, list[RecordEntry]] = {citizen_id: [] for citizen_id in ids}
+    for entry in session.scalars(_doses_of_many_query(), {"citizen_ids": ids}):
+        grouped.setdefault(entry.citizen_id, []).append(entry)
+    return grouped
+
+
+def periodic_exams_due_of(
+    session: Session, citizen_ids: Iterable[uuid.UUID], *, until: dt.date
+) -> dict[uuid.UUID, dt.date]:
+    """The next periodic examination each citizen's latest examination set, when it falls on
+    or before `until` (the periodic-exam reminders; a system job like the doses above, with the
+    same `REMINDER_SCOPE` in its SQL)."""
+    ids = list(citizen_ids)
+    if not ids:
+        return {}
+    keyring(session).preload(ids)
+    latest: dict[uuid.UUID, RecordEntry] = {}
+    for entry in session.scalars(_exams_of_many_query(), {"citizen_ids": ids}):
+        latest[entry.citizen_id] = entry  # oldest first: the last one wins
+    due: dict[uuid.UUID, dt.date] = {}
+    for citizen_id, entry in latest.items():
+        content = entry.content
+        raw = content.get("next_exam_due") if isinstance(content, dict) else None
+        if raw:
+            day = dt.date.fromisoformat(raw)
+            if day <= until:
+                due[citizen_id] = day
+    return due
+
+
+def _citizen_of(replay: idempotency.Replay) -> uuid.UUID:
+    if replay.citizen_id is None:
+        raise NotFound()
+    return replay.citizen_id
+
+
+def _entry_of(replay: idempotency.Replay) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(replay.resource_id))
+    except ValueError:
+        raise NotFound() from None
+
+
+def _insufficient_read_scope(access: RecordAccess, section: str) -> InsufficientScope:
+    context = smart_context(access.caller) or "user"
+    return InsufficientScope(required_scope(context=context, resource=SECTION_RESOURCES[section],
+                                            interaction="r"))
+
+
+# --- the permission as SQL, and the statements built once ------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def filter_for(key: ScopeKey | None, model: Any = RecordEntry) -> ColumnElement[bool]:
+    """A scope as SQL on `model`'s label and clinical date (entries or versions): OR over
+    clauses of (label allowed AND clinical date in the period). Built once per distinct scope:
+    most readers see a section through the same few scopes, and building the expression cost
+    more than running it."""
+    if key is None:
+        return false()
+    clauses = []
+    for labels, data_from, data_until in key:
+        # The labels as plain bound values, not an expanding IN: that one is rendered anew at
+        # every execution, and these are a fixed vocabulary.
+        parts: list[ColumnElement[bool]] = [
+            model.sensitivity == labels[0] if len(labels) == 1
+            else model.sensitivity.in_([literal(label) for label in labels])]
+        if data_from is not None:
+            parts.append(model.clinical_date >= data_from)
+        if data_until is not None:
+            parts.append(model.clinical_date <= data_until)
+        clauses.append(and_(*parts))
+    return or_(*clauses)
+
+
+def _bound(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+_ENTRIES = RecordEntry.__table__.c
+_VERSIONS = RecordEntryVersion.__table__.c
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_query(key: ScopeKey | None) -> Any:
+    """One entry by id, citizen and section; within the scope `key` (None: a write, decided
+    on the entry itself)."""
+    query = select(RecordEntry).where(
+        RecordEntry.id == _bound("entry_id", _ENTRIES.id),
+        RecordEntry.citizen_id == _bound("citizen_id", _ENTRIES.citizen_id),
+        RecordEntry.section == _bound("section", _ENTRIES.section),
+    )
+    return query if key is None else query.where(filter_for(key))
+
+
+@functools.cache
+def _envelope_query() -> Any:
+    """What the audit of a hidden entry needs (never its content)."""
+    entry = RecordEntry
+    return select(entry.id, entry.citizen_id, entry.section, entry.sensitivity,
+                  entry.author_practitioner_id, entry.clinical_date, entry.source,
+                  entry.facility_id).where(entry.id == _bound("entry_id", _ENTRIES.id))
+
+
+@functools.lru_cache(maxsize=256)
+def _versions_query(key: ScopeKey) -> Any:
+    version = RecordEntryVersion
+    return select(version).where(
+        version.entry_id == _bound("entry_id", _VERSIONS.entry_id),
+        version.citizen_id == _bound("citizen_id", _VERSIONS.citizen_id),
+        filter_for(key, RecordEntryVersion),
+    ).order_by(version.version.desc())
+
+
+@functools.lru_cache(maxsize=1024)
+def _list_query(section: str, scope: ScopeKey | None, order: str, any_status: bool,
+                after: str | None) -> Any:
+    """A section page's query, built once per shape (scope, ordering, cursor kind); values are
+    bound at execution (citizen_id, updated_since, limit, after_*)."""
+    entry = RecordEntry
+    query = select(entry).where(
+        entry.citizen_id == _bound("citizen_id", _ENTRIES.citizen_id),
+        entry.section == section, filter_for(scope),
+    )
+    if order == "updated":
+        # Delta sync: everything changed since, retractions included, oldest change first.
+        query = query.where(entry.updated_at > _bound("updated_since", _ENTRIES.updated_at))
+    elif not any_status:
+        query = query.where(entry.status == STATUS_CURRENT)
+    last_id = _bound("after_id", _ENTRIES.id)
+    if after == "updated":
+        stamp = _bound("after_stamp", _ENTRIES.updated_at)
+        query = query.where((entry.updated_at > stamp)
+                            | ((entry.updated_at == stamp) & (entry.id > last_id)))
+    elif after == "undated":
+        query = query.where(entry.clinical_date.is_(None), entry.id < last_id)
+    elif after == "dated":
+        day = _bound("after_day", _ENTRIES.clinical_date)
+        query = query.where((entry.clinical_date < day)
+                            | ((entry.clinical_date == day) & (entry.id < last_id))
+                            | entry.clinical_date.is_(None))
+    if order == "updated":
+        query = query.order_by(entry.updated_at.asc(), entry.id.asc())
+    else:
+        query = query.order_by(entry.clinical_date.desc().nulls_last(), entry.id.desc())
+    return query.limit(bindparam("limit"))
+
+
+def _position_params(
+    order: str, position: Mapping[str, Any] | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The cursor's kind and values (a cursor of another ordering is a 400)."""
+    if not position:
+        return None, {}
+    expected = "u" if order == "updated" else "c"
+    try:
+        if position.get("o") != expected:
+            raise ValueError("cursor of another ordering")
+        last_id = uuid.UUID(str(position["id"]))
+        if order == "updated":
+            stamp = dt.datetime.fromisoformat(str(position["t"]))
+            if stamp.tzinfo is None:
+                raise ValueError("cursor timestamp without offset")
+            return "updated", {"after_id": last_id, "after_stamp": stamp}
+        day = dt.date.fromisoformat(position["d"]) if position.get("d") else None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BadRequest(Message("problem.invalid-cursor.detail"), code="invalid-cursor") from exc
+    if day is None:
+        return "undated", {"after_id": last_id}
+    return "dated", {"after_id": last_id, "after_day": day}
+
+
+@functools.lru_cache(maxsize=256)
+def _summary_queries(sections: tuple[tuple[str, ScopeKey], ...],
+                     vitals: ScopeKey | None) -> tuple[Any, Any]:
+    """The summary's two queries (current entries of the summary sections, the latest vitals),
+    built once per combination of visible scopes: building them cost more than running them."""
+    citizen = _bound("citizen_id", _ENTRIES.citizen_id)
+    newest_first = RecordEntry.clinical_date.desc().nulls_last()
+    entries = None
+    if sections:
+        entries = select(RecordEntry).where(
+            RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT,
+            or_(*((RecordEntry.section == s) & filter_for(key) for s, key in sections)),
+        ).order_by(newest_first)
+    latest_vitals = None
+    if vitals is not None:
+        latest_vitals = select(RecordEntry).where(
+            RecordEntry.citizen_id == citizen, RecordEntry.section == "observations",
+            RecordEntry.status == STATUS_CURRENT, filter_for(vitals),
+        ).order_by(newest_first).limit(LATEST_VITALS)
+    return entries, latest_vitals
+
+
+@functools.lru_cache(maxsize=256)
+def _export_queries(sections: tuple[tuple[str, ScopeKey], ...]) -> tuple[Any, Any]:
+    """The export's two queries: the entries a list of each section shows (any status, in the
+    list's order) and the versions the versions route shows of them."""
+    entry, version = RecordEntry, RecordEntryVersion
+    visible = or_(*((entry.section == s) & filter_for(key) for s, key in sections))
+    entries = select(entry).where(
+        entry.citizen_id == _bound("citizen_id", _ENTRIES.citizen_id), visible,
+    ).order_by(entry.section, entry.clinical_date.desc().nulls_last(), entry.id.desc())
+    versions = select(version).join(entry, entry.id == version.entry_id).where(
+        version.citizen_id == _bound("citizen_id", _VERSIONS.citizen_id),
+        entry.citizen_id == version.citizen_id,
+        or_(*((entry.section == s) & filter_for(key) & filter_for(key, RecordEntryVersion)
+              for s, key in sections)),
+    ).order_by(version.entry_id, version.version)
+    return entries, versions
+
+
+@functools.lru_cache(maxsize=256)
+def _doses_query(key: ScopeKey) -> Any:
+    return select(RecordEntry).where(
+        RecordEntry.citizen_id == _bound("citizen_id", _ENTRIES.citizen_id),
+        RecordEntry.section == "immunizations", RecordEntry.status == STATUS_CURRENT,
+        filter_for(key),
+    ).order_by(RecordEntry.clinical_date.asc())
+
+
+@functools.cache
+def _doses_of_many_query() -> Any:
+    return select(RecordEntry).where(
+        RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
+        RecordEntry.section == "immunizations", RecordEntry.status == STATUS_CURRENT,
+        filter_for(REMINDER_SCOPE),
+    ).order_by(RecordEntry.clinical_date.asc())
+
+
+@functools.cache
+def _exams_of_many_query() -> Any:
+    return select(RecordEntry).where(
+        RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
+        RecordEntry.section == "examinations", RecordEntry.status == STATUS_CURRENT,
+        filter_for(REMINDER_SCOPE),
+    ).order_by(RecordEntry.clinical_date.asc().nulls_first(), RecordEntry.created_at.asc())
+
+
+@functools.lru_cache(maxsize=64)
+def _replayed_query(key: ScopeKey) -> Any:
+    return select(RecordEntry).where(
+        RecordEntry.id.in_(bindparam("ids", expanding=True)),
+        RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
+        RecordEntry.section == _bound("section", _ENTRIES.section),
+        filter_for(key),
+    )
