@@ -114,12 +114,13 @@ def upload(
             _answer_replay(results[index], previous)
             continue
         try:
+            # Shape first: it says nothing about the person, whether they exist or not.
+            prepared = records.prepare_entry(access, section="immunizations", body=body,
+                                             references=references)
             try:
                 birth = citizen_birth_date(session, citizen_id)
             except NotFound:
-                raise NotFound(Message("record.citizen-unknown")) from None
-            prepared = records.prepare_entry(access, section="immunizations", body=body,
-                                             references=references)
+                raise _unknown_citizen() from None
         except Problem as problem:
             results[index].status, results[index].problem = problem.status, problem
             continue
@@ -138,6 +139,10 @@ def upload(
     ):
         try:
             if not decision.permit:
+                # To an uploader nothing relates to the person, the answer of a person who
+                # does not exist (the batch must not tell who exists, like the person's routes).
+                if not decision.related:
+                    raise _unknown_citizen()
                 raise Forbidden(Message("problem.section-forbidden.detail"),
                                 code="section-forbidden")
             records.check_against_person(birth, "immunizations", prepared)
@@ -183,3 +188,7 @@ def result_view(result: ItemResult, render: Callable[[Problem], Mapping[str, Any
     if result.problem is not None:
         view["problem"] = dict(render(result.problem))
     return view
+
+
+def _unknown_citizen() -> NotFound:
+    return NotFound(Message("record.citizen-unknown"))

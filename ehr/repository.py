@@ -117,7 +117,8 @@ class RecordRepository:
     def _readable(
         self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
     ) -> tuple[RecordEntry, ScopeKey]:
-        key = scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=section))
+        scope = self.access.quiet_scope(citizen_id=citizen_id, section=section)
+        key = scope_key(scope)
         entry = None
         if key is not None:
             entry = self.session.scalars(_entry_query(key), {
@@ -126,8 +127,9 @@ class RecordRepository:
         if entry is None or key is None:
             self._deny_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
                               action="read")
-        # The audited decision of this read (the scope above is the same policy's list form).
-        self.access.require(citizen_id=citizen_id, section=section, action="read", entry=entry)
+        # The audited decision of this read: the scope's clause that selected it.
+        self.access.audit_read_within(citizen_id=citizen_id, section=section, entry=entry,
+                                      scope=scope)
         return entry, key
 
     def _deny_hidden(

@@ -6,8 +6,12 @@ permitted → 2xx (a create 201 with its entry, a correction 200 with the change
 entry → 404, a denied section or view → 403 when the policy relates the caller to the person
 and 404 (as for a person who does not exist) when it does not. Besides the section routes:
 lookup, demographics update, family-doctor registration, newborn registration and the station
-batch (each item its own decision). No citizen ever reaches another's data. The child was
-registered by the world's station: its registry acts are in the station's catchment.
+batch (each item its own decision). No citizen ever reaches another's data. The child and the
+13-year-old were registered by the world's station: their registry acts are in the station's
+catchment, not in that of station staff of another commune. Besides one entry per section,
+the patient and the 13-year-old each have a mental-health diagnosis: a guardian of the teen,
+a proxy of the patient without and with that category, and everyone else see it only as the
+policy says.
 """
 
 from __future__ import annotations
@@ -32,43 +36,65 @@ from ehr.seed_records import _entry
 from registry.models import Citizen
 from registry.reference.health_id import make_health_id
 from tests.ehr.samples import SAMPLES, TODAY, YESTERDAY, body_for
-from tests.support.auth import Tokens, health_id_of, token_for
+from tests.support.auth import Tokens, health_id_of, make_citizen, make_facility, token_for
 
-IDENTITIES = ("patient", "guardian", "doctor", "other_doctor", "station", "vaccinator",
-              "stranger", "admin")
-CITIZENS = ("patient", "child", "stranger")
+IDENTITIES = ("patient", "guardian", "teen_guardian", "proxy", "proxy_mental_health", "doctor",
+              "other_doctor", "station", "vaccinator", "far_station", "stranger", "admin")
+CITIZENS = ("patient", "child", "teen", "stranger")
 SECTIONS = sorted(SAMPLES)
+# Every section's sample (normal), and a restricted diagnosis for the patient and the teen.
+RESTRICTED = ("conditions", "mental-health")
+KINDS = [(section, "normal") for section in SECTIONS] + [RESTRICTED]
+RESTRICTED_BODY = {"icd10_code": "F32.0", "clinical_status": "active",
+                   "onset_date": "2023-02-10"}
+STATION_STAFF = ("vaccinator", "far_station")
 
 
 @pytest.fixture
 def matrix(app, client, world, vaccinator):
-    guardian = token_for(client, app)
+    guardian, teen_guardian = token_for(client, app), token_for(client, app)
+    proxy, proxy_mental_health = token_for(client, app), token_for(client, app)
     admin = token_for(client, app, role="admin")
+    # Station staff of another commune's station: the same role, outside the catchment.
+    far_station = token_for(client, app, role="station", facility=make_facility(app))
+    world.teen = make_citizen(app, full_name="Trần Thị Mai", sex="female",
+                              date_of_birth=TODAY.replace(day=1) - dt.timedelta(days=13 * 366))
+    relations = ((guardian, world.child, "minor", []), (teen_guardian, world.teen, "minor", []),
+                 (proxy, world.patient, "proxy", []),
+                 (proxy_mental_health, world.patient, "proxy", ["mental-health"]))
     with app.app_context():
-        db.session.add(Guardianship(
-            id=uuid.uuid4(), guardian_citizen_id=guardian.login.citizen_id,
-            dependant_citizen_id=world.child, kind="minor", relationship="mother",
-            categories=[], valid_from=utcnow() - dt.timedelta(days=1), created_via="station",
-        ))
-        db.session.get(Citizen, world.child).registered_by_facility_id = world.station
-        entries: dict[tuple[str, str], uuid.UUID] = {}
+        for holder, dependant, kind, categories in relations:
+            db.session.add(Guardianship(
+                id=uuid.uuid4(), guardian_citizen_id=holder.login.citizen_id,
+                dependant_citizen_id=dependant, kind=kind,
+                relationship="mother" if kind == "minor" else "relative",
+                categories=categories, valid_from=utcnow() - dt.timedelta(days=1),
+                created_via="station",
+            ))
+        for registered in (world.child, world.teen):
+            db.session.get(Citizen, registered).registered_by_facility_id = world.station
+        entries: dict[tuple[str, str, str], uuid.UUID] = {}
         births: dict[str, dt.date] = {}
         for who in CITIZENS:
             citizen_id = getattr(world, who)
             births[who] = db.session.get(Citizen, citizen_id).date_of_birth
-            for section in SECTIONS:
-                body = dict(SAMPLES[section][0])
+            for section, label in KINDS:
+                if label != "normal" and who not in ("patient", "teen"):
+                    continue
+                body = dict(SAMPLES[section][0] if label == "normal" else RESTRICTED_BODY)
                 source = "clinician"
                 if section == "immunizations":
                     body["occurrence_date"] = dt.date.today().isoformat()  # noqa: DTZ011
                     source = "station"  # recorded by the world's station (station-own-entry)
                 entry = _entry(db.session, citizen_id=citizen_id, section=section, content=body,
                                author=world.doctor_id, facility=world.station, source=source)
-                entries[(who, section)] = entry.id
+                assert entry.sensitivity == label
+                entries[(who, section, label)] = entry.id
         db.session.commit()
     tokens = {name: getattr(world, f"{name}_token") for name in IDENTITIES
-              if name not in ("guardian", "admin")}
-    tokens.update(guardian=guardian, admin=admin)
+              if hasattr(world, f"{name}_token")}
+    tokens.update(guardian=guardian, teen_guardian=teen_guardian, proxy=proxy,
+                  proxy_mental_health=proxy_mental_health, far_station=far_station, admin=admin)
     return {"world": world, "tokens": tokens, "entries": entries, "births": births}
 
 
@@ -78,7 +104,7 @@ UNRELATED = "unrelated"  # denied, and nothing relates the caller to the person:
 
 def _expected(app: Any, token: Tokens, citizen_id: uuid.UUID, *, target: str, action: str,
               entry_id: uuid.UUID | None = None, resource: str, interaction: str,
-              listing: bool = False) -> bool | str:
+              listing: bool = False, sensitivity: str = "normal") -> bool | str:
     """True/False from the policy (UNRELATED for a denial to a caller the policy relates to
     the person in no way), or SCOPE_DENIED when the token cannot ask at all (403)."""
     with app.app_context():
@@ -107,6 +133,7 @@ def _expected(app: Any, token: Tokens, citizen_id: uuid.UUID, *, target: str, ac
             source = {"citizen": "citizen-reported", "station": "station"}.get(
                 principal.role, "clinician")
             tgt = Target(citizen_id=citizen_id, section=target, source=source,
+                         sensitivity=sensitivity,
                          clinical_date=dt.date.today())  # noqa: DTZ011
         decision = decide(actor=actor, target=tgt, action=action, facts=facts)
         return decision.permit or (False if decision.related else UNRELATED)
@@ -140,36 +167,52 @@ def test_route_identity_matrix(app, client, matrix, identity):
     for who in CITIZENS:
         citizen_id = getattr(world, who)
         base = f"/api/v1/citizens/{citizen_id}"
-        for section in SECTIONS:
+        for section, sensitivity in KINDS:
+            entry_id = matrix["entries"].get((who, section, sensitivity))
+            if entry_id is None:
+                continue
             resource = SECTION_RESOURCES[section]
-            entry_id = matrix["entries"][(who, section)]
             url = f"{base}/{section}"
             label = f"{identity}→{who}/{section}"
+            if sensitivity != "normal":
+                label += f" ({sensitivity})"
 
-            allowed = _expected(app, token, citizen_id, target=section, action="read",
-                                resource=resource, interaction="s", listing=True)
-            response = client.get(url, headers=headers)
-            _check(mismatches, label + " list", response.status_code, allowed, 403)
+            readable = _expected(app, token, citizen_id, target=section, action="read",
+                                 entry_id=entry_id, resource=resource, interaction="r")
+            if sensitivity == "normal":
+                allowed = _expected(app, token, citizen_id, target=section, action="read",
+                                    resource=resource, interaction="s", listing=True)
+                response = client.get(url, headers=headers)
+                _check(mismatches, label + " list", response.status_code, allowed, 403)
+            else:
+                response = client.get(url, headers=headers)  # checked above, with the section
             if response.status_code == 200:
+                listed = {item["id"] for item in response.get_json()["items"]}
                 for item in response.get_json()["items"]:
                     assert item["citizen_id"] == str(citizen_id)
+                if (str(entry_id) in listed) != (readable is True):
+                    mismatches.append(f"{label} listed: {str(entry_id) in listed}, "
+                                      f"policy says readable={readable}")
 
-            allowed = _expected(app, token, citizen_id, target=section, action="read",
-                                entry_id=entry_id, resource=resource, interaction="r")
             response = client.get(f"{url}/{entry_id}", headers=headers)
-            _check(mismatches, label + " read", response.status_code, allowed, 404)
+            _check(mismatches, label + " read", response.status_code, readable, 404)
             response = client.get(f"{url}/{entry_id}/versions", headers=headers)
-            _check(mismatches, label + " versions", response.status_code, allowed, 404)
+            _check(mismatches, label + " versions", response.status_code, readable, 404)
 
             # A body valid for this citizen: a permitted create is a 201, nothing else.
             allowed = _expected(app, token, citizen_id, target=section, action="create",
                                 resource=resource, interaction="c")
-            response = client.post(url, json=body_for(section, matrix["births"][who]),
-                                   headers=headers)
+            create_body = body_for(section, matrix["births"][who])
+            if sensitivity != "normal":
+                allowed = _expected(app, token, citizen_id, target=section, action="create",
+                                    resource=resource, interaction="c", sensitivity=sensitivity)
+                create_body = {**RESTRICTED_BODY, "onset_date": YESTERDAY}
+            response = client.post(url, json=create_body, headers=headers)
             if _check(mismatches, label + " create", response.status_code, allowed, 403,
                       ok=(201,)):
                 created = response.get_json()
                 assert (created["citizen_id"], created["section"]) == (str(citizen_id), section)
+                assert created["sensitivity"] == sensitivity
 
             allowed = _expected(app, token, citizen_id, target=section, action="update",
                                 entry_id=entry_id, resource=resource, interaction="u")
@@ -216,7 +259,7 @@ def test_route_identity_matrix(app, client, matrix, identity):
         allowed = _expected(app, token, citizen_id, target="demographics", action="update",
                             resource="Patient", interaction="u")
         # A person changes contact details; station staff correct identity data.
-        station = identity == "vaccinator"  # station staff
+        station = identity in STATION_STAFF
         change = {"sex": "female" if health_id_of(app, citizen_id)[3] in "13579" else "male"} \
             if station else {"phone": "0912 345 678"}
         response = client.patch(base, json=change, headers={
@@ -242,6 +285,32 @@ def test_route_identity_matrix(app, client, matrix, identity):
     assert not mismatches, "\n".join(mismatches)
 
 
+def test_the_matrix_pins_the_perimeter(app, client, matrix):
+    """The policy the matrix compares against says what issue 14 asks, for the new identities:
+    the HTTP answers above agree with it, and it agrees with these."""
+    world, tokens, entries = matrix["world"], matrix["tokens"], matrix["entries"]
+
+    def expect(identity: str, who: str, **kwargs: Any) -> bool | str:
+        return _expected(app, tokens[identity], getattr(world, who), **kwargs)
+
+    teen_mh = entries[("teen", *RESTRICTED)]
+    patient_mh = entries[("patient", *RESTRICTED)]
+    read = {"target": "conditions", "action": "read", "resource": "Condition",
+            "interaction": "r"}
+    assert expect("teen_guardian", "teen", entry_id=teen_mh, **read) is False
+    assert expect("teen_guardian", "teen", entry_id=entries[("teen", "conditions", "normal")],
+                  **read) is True
+    assert expect("proxy", "patient", entry_id=patient_mh, **read) is False
+    assert expect("proxy_mental_health", "patient", entry_id=patient_mh, **read) is True
+    registry = {"action": "manage", "resource": "Patient", "interaction": "u"}
+    assert expect("vaccinator", "teen", target="family-doctor", **registry) is True
+    for who in ("teen", "child", "patient"):
+        assert expect("far_station", who, target="family-doctor", **registry) == UNRELATED
+        assert expect("far_station", who, target="guardians", **registry) == UNRELATED
+    assert expect("stranger", "teen", target="summary", action="read", resource="Patient",
+                  interaction="r") == UNRELATED
+
+
 def _check_registration(app, client, world, token, identity, mismatches) -> None:
     """POST /citizens: the policy's answer for a person who does not exist yet."""
     birth = TODAY - dt.timedelta(days=3)
@@ -259,12 +328,11 @@ def _check_registration(app, client, world, token, identity, mismatches) -> None
 
 def _check_batch(app, client, world, token, identity, mismatches) -> None:
     """POST /immunizations/batch: the envelope needs the scope, each item the policy."""
-    # A refused item is 403 whether or not the uploader is related to the person (ehr/batch.py
-    # answers per item; issue 14's 404 rule covers the person's own routes).
+    # A refused item is 403 to an uploader related to the person, and the 404 of a person who
+    # does not exist to anyone else (the batch tells no more than the person's routes).
     allowed = {who: _expected(app, token, getattr(world, who), target="immunizations",
                               action="create", resource="Immunization", interaction="c")
                for who in CITIZENS}
-    allowed = {who: False if value == UNRELATED else value for who, value in allowed.items()}
     items = [{"client_item_id": f"m-{who}", "citizen_id": str(getattr(world, who)),
               "vaccine_code": "TD", "dose_number": 2, "occurrence_date": YESTERDAY,
               "lot_number": "TD-M"} for who in CITIZENS]

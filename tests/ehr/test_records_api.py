@@ -443,7 +443,9 @@ def test_a_batch_of_exactly_500_items_is_taken_whole_and_replays_whole(app, clie
 def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, world):
     """The envelope needs a scope covering Immunization create; then each item gets the
     policy's answer for its citizen: a station creates, a citizen (who cannot record doses,
-    not even their own) gets 403 per item, the family doctor creates for their patient only."""
+    not even their own) gets 403 for their own and, for a stranger they have nothing to do
+    with, the 404 of a person who does not exist; the family doctor creates for their patient
+    only (the stranger: 404 likewise)."""
     def items(prefix: str) -> list[dict]:
         return [{"client_item_id": f"{prefix}-{n}", "citizen_id": str(who), "vaccine_code": "TD",
                  "dose_number": 1, "occurrence_date": YESTERDAY, "lot_number": "L-1"}
@@ -453,14 +455,15 @@ def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, worl
     citizen = client.post(url, json={"items": items("c")}, headers=world.headers("patient"))
     assert citizen.status_code == 200, citizen.get_json()
     results = citizen.get_json()["results"]
-    assert [r["status"] for r in results] == [403, 403]
-    assert all(r["problem"]["type"].endswith("section-forbidden") for r in results)
+    assert [r["status"] for r in results] == [403, 404]
+    assert results[0]["problem"]["type"].endswith("section-forbidden")
+    assert results[1]["problem"]["type"].endswith("not-found")
     assert all("entry" not in r for r in results)
     assert count_entries(app, world.patient) == count_entries(app, world.stranger) == 0
 
     doctor = client.post(url, json={"items": items("d")}, headers=world.headers("doctor"))
     assert doctor.status_code == 200, doctor.get_json()
-    assert [r["status"] for r in doctor.get_json()["results"]] == [201, 403]
+    assert [r["status"] for r in doctor.get_json()["results"]] == [201, 404]
     assert doctor.get_json()["results"][0]["entry"]["source"] == "clinician"
 
     station = client.post(url, json={"items": items("s")}, headers=world.headers("station"))
