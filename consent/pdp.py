@@ -571,16 +571,10 @@ def authorize_section(
             facts = reloaded
             scope = visible_scope(actor=actor, citizen_id=citizen_id, section=section,
                                   action=action, purpose=purpose, facts=facts)
-    first = scope.clauses[0] if scope.clauses else None
-    decision = Decision(
-        permit=scope.permit,
-        rule=scope.rule,
-        purpose=first.purpose if first is not None else purpose,
-        via=first.via if first is not None else None,
-        consent_id=first.consent_id if first is not None else None,
-        break_glass_id=first.break_glass_id if first is not None else None,
-        related=scope.related,
-    )
+    # A permitted scope has its clauses (the first one's rule is the scope's); a denied one none.
+    decision = (scope.clauses[0].as_decision(related=scope.related) if scope.clauses
+                else Decision(permit=False, rule=scope.rule, purpose=purpose,
+                              related=scope.related))
     record_decision(
         session, actor=actor, citizen_id=citizen_id, section=section, entry_id=None,
         action=action, decision=decision, context=context, now=now, facts=facts,

@@ -276,6 +276,12 @@ class ScopeClause:
         """True when the clause does not restrict clinical dates (undated entries included)."""
         return self.data_from is None and self.data_until is None
 
+    def as_decision(self, *, related: bool) -> Decision:
+        """The permit this clause gives a request it covers (what the audit records)."""
+        return Decision(permit=True, rule=self.rule, purpose=self.purpose, via=self.via,
+                        consent_id=self.consent_id, break_glass_id=self.break_glass_id,
+                        related=related)
+
     def covers(self, sensitivity: str, clinical_date: date | None) -> bool:
         """Whether an entry with this label and clinical date falls inside the clause."""
         return sensitivity in self.labels and date_in_period(

@@ -25,7 +25,7 @@ from consent.pdp import (
     request_context,
 )
 from consent.policy import decide, visible_scope
-from consent.policy_types import Decision, Facts, Scope, ScopeClause, Target
+from consent.policy_types import Decision, Facts, Scope, Target
 from core.db import utcnow
 from core.errors import Forbidden, Message, NotFound
 from registry.caller import Caller
@@ -46,17 +46,6 @@ class EntryFacts(Protocol):
     clinical_date: dt.date | None
     source: str
     facility_id: uuid.UUID | None
-
-
-def _shows(clause: ScopeClause, entry: EntryFacts) -> bool:
-    """Whether a scope clause shows the entry (as `filter_for` says in SQL)."""
-    if entry.sensitivity not in clause.labels:
-        return False
-    if clause.all_dates:
-        return True
-    day = entry.clinical_date
-    return day is not None and (clause.data_from is None or day >= clause.data_from) and (
-        clause.data_until is None or day <= clause.data_until)
 
 
 def section_denied(related: bool = True) -> Forbidden | NotFound:
@@ -108,14 +97,12 @@ class RecordAccess:
         """Audit the read of `entry`, selected by SQL within `scope` (the policy's list form,
         which tests hold equal to `decide` on every entry): its decision is the first clause
         that shows the entry, so the policy is not asked twice for one read."""
-        clause = next((c for c in scope.clauses if _shows(c, entry)), None)
+        clause = next((c for c in scope.clauses
+                       if c.covers(entry.sensitivity, entry.clinical_date)), None)
         if clause is None:  # cannot happen while the SQL is the scope's; ask the policy then
             return self.require(citizen_id=citizen_id, section=section, action="read",
                                 entry=entry)
-        decision = Decision(
-            permit=True, rule=clause.rule, purpose=clause.purpose, via=clause.via,
-            consent_id=clause.consent_id, break_glass_id=clause.break_glass_id, related=True,
-        )
+        decision = clause.as_decision(related=True)
         record_decision(
             self.session, actor=self.caller.acting_for_citizen(citizen_id),
             citizen_id=citizen_id, section=section, entry_id=entry.id, action="read",
