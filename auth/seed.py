@@ -34,7 +34,7 @@ STAFF_LOGINS = {
 }
 
 STATION_SCOPES = (
-    "system/Patient.crs system/Immunization.crs system/ImmunizationRecommendation.rs"
+    "system/Patient.crs system/Immunization.crus system/ImmunizationRecommendation.rs"
 )
 
 

@@ -72,7 +72,7 @@ BENCH_REDIRECT_URI = "vn.gov.phr.bench:/oauth/callback"
 DOCTOR_USERNAME = "bench.doctor"
 STATION_CODE = "BENCH-TYT-01"
 HOSPITAL_CODE = "BENCH-BV-01"
-STATION_SCOPES = "system/Patient.crs system/Immunization.crs system/ImmunizationRecommendation.rs"
+STATION_SCOPES = "system/Patient.crs system/Immunization.crus system/ImmunizationRecommendation.rs"
 DOCTOR_SCOPES = "openid user/*.cruds"
 
 
@@ -837,7 +837,8 @@ def empty_audit_tables() -> None:
 # --- plans: what each route's requests are ------------------------------------------------------
 
 
-ROUTE_ORDER = ("baseline-read", "entry", "summary", "list", "baseline-insert", "create", "batch")
+ROUTE_ORDER = ("baseline-read", "entry", "summary", "list", "panel", "baseline-insert", "create",
+               "batch")
 
 
 @dataclass(frozen=True)
@@ -919,6 +920,14 @@ def build_routes(world: World) -> dict[str, Route]:
                  for i, c in enumerate(citizens[start:start + BATCH_ITEMS])]
         batches.append(plan_line("POST", f"{api}/immunizations/batch", {"items": items}))
 
+    # The family doctor's panel, 20 people a page, from a random place in her list (the cursor a
+    # previous page would have returned).
+    from core.pagination import encode_cursor
+
+    ordered = sorted(citizens)
+    panel_pages = [plan_line("GET", f"{api}/me/patients?limit=20&cursor=" + encode_cursor(
+        {"after": ordered[rng.randrange(len(ordered))]})) for _ in range(min(PLAN_SIZE, 2000))]
+
     read_baseline = "baseline-read"
     return {
         "baseline-read": Route("baseline-read", "baseline: plain row by primary key", None, 200,
@@ -934,6 +943,9 @@ def build_routes(world: World) -> dict[str, Route]:
         "list": Route("list", "section list (GET …/observations)", "doctor", 200,
                       [plan_line("GET", f"{api}/citizens/{c}/observations") for c in sample],
                       baseline=read_baseline),
+        "panel": Route("panel", "family doctor's panel (GET /me/patients, 20 a page)", "doctor",
+                       200, panel_pages, baseline=read_baseline,
+                       targets=(Target("rps", 0.3, read_baseline),)),
         "baseline-insert": Route("baseline-insert", "baseline: plain row inserted", None, 201,
                                  baseline_inserts),
         "create": Route("create", "immunization create (Idempotency-Key)", "station", 201,
@@ -1637,7 +1649,7 @@ class BenchRun:
         return self.tokens[kind]
 
 
-BASELINE_GROUPS = (("baseline-read", ("entry", "summary", "list")),
+BASELINE_GROUPS = (("baseline-read", ("entry", "summary", "list", "panel")),
                    ("baseline-insert", ("create", "batch")))
 
 

@@ -51,6 +51,7 @@ from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
 from registry.caller import Caller
 from registry.models import Citizen, Facility, FamilyDoctorAssignment
+from registry.reference.admin_units import current_commune, current_province
 
 # Ended consents, guardianships and break-glass sessions are still loaded this long after they
 # ended, so a denial can name why ("consent-expired") instead of a bare default deny.
@@ -62,7 +63,9 @@ DEFAULT_BREAK_GLASS_HOURS = 4.0
 
 _FACTS_KEY = "phr.consent.facts"
 _THIRD_PARTY_ROLES = frozenset({"practitioner", "station"})
-_WRITES = frozenset({"create", "update", "entered-in-error"})
+_WRITES = frozenset({"create", "update", "entered-in-error", "verify"})
+# Reads decided in bulk: one person on a list of many (each is still one audit event).
+_LIST_READS = frozenset({("read", "care-panel"), ("read", "immunization-worklist")})
 
 
 @dataclass(frozen=True)
@@ -353,8 +356,12 @@ def _load_catchment(
         address = Citizen.address.decrypt_stored(session, row_id=row.id, citizen_id=row.id,
                                                  ciphertext=row.address_ct)
         if isinstance(address, dict) and address.get("commune_code"):
+            # An address written in the three-level units (with a district) names an old
+            # commune: the current one it became is what stations serve now.
+            written = str(address["commune_code"])
+            current = current_commune(written, legacy=bool(address.get("district_code")))
             communes[row.id] = (_province(address.get("province_code")),
-                                str(address["commune_code"]))
+                                current.code if current is not None else written)
     if communes:
         stations = session.execute(
             select(Facility.id, Facility.province_code, Facility.commune_code).where(
@@ -374,8 +381,14 @@ def _load_catchment(
 
 
 def _province(code: Any) -> str | None:
-    """A province code without its leading zeros (addresses say "27", health IDs "027")."""
-    text = str(code).strip().lstrip("0") if code else ""
+    """A current province code without leading zeros: "27", "027" (a health ID's form) and "24"
+    all give "24" (Bắc Ninh since 1 July 2025), so data written before the two-level units
+    still meets facilities written after."""
+    text = str(code).strip() if code else ""
+    if len(text) == 3 and text.startswith("0"):
+        text = text[1:]
+    found = current_province(text.zfill(2)) if text else None
+    text = (found.code if found else text).lstrip("0")
     return text or None
 
 
@@ -735,14 +748,18 @@ def authorize_many(
     context: RequestContext,
     now: dt.datetime | None = None,
 ) -> list[Decision]:
-    """Decide many writes (a station's batch) and audit every decision in a few statements.
+    """Decide many writes (a station's batch), or the reads of a care list (each person on a
+    family doctor's panel or a station's worklist), and audit every decision in a few
+    statements.
 
-    Writes never touch the access digest, so each decision is one audit event; the facts of
+    These never touch the access digest, so each decision is one audit event; the facts of
     all the citizens involved are loaded together first.
     """
     now = now or utcnow()
-    if any(request.action not in _WRITES for request in requests):
-        raise ValueError("authorize_many decides writes only")
+    if any(request.action not in _WRITES
+           and (request.action, request.target.section) not in _LIST_READS
+           for request in requests):
+        raise ValueError("authorize_many decides writes and care-list reads only")
     parts: frozenset[str] = frozenset().union(*(_parts_for(r.actor) for r in requests))
     preload_facts(session, (r.target.citizen_id for r in requests), now=now, parts=parts)
     decisions: list[Decision] = []

@@ -134,7 +134,8 @@ _MANAGE_GUARDIANS: Permissions = {"guardians": frozenset({"manage"})}
 
 _FAMILY_DOCTOR_PERMISSIONS: Permissions = {
     **_grant_all(SECTIONS, WRITE_ACTIONS | _READ),
-    **_grant_all(("demographics", "summary", "immunization-schedule", "family-doctor"), _READ),
+    **_grant_all(("demographics", "summary", "immunization-schedule", "family-doctor",
+                  "care-panel"), _READ),
 }
 _BREAK_GLASS_PERMISSIONS = _grant_all(SECTIONS | GRANTABLE_NON_CLINICAL, _READ)
 
@@ -142,6 +143,7 @@ _STATION_LOOKUP: Permissions = {"identity-lookup": frozenset({"lookup"})}
 _STATION_IMMUNIZATIONS: Permissions = {
     "immunizations": frozenset({"read", "create"}),
     "immunization-schedule": _READ,
+    "immunization-worklist": _READ,
 }
 # DESIGN.md §2, §5 and §7: stations register newborns, their guardians and family doctors,
 # and correct identity data against the person's papers (the citizen changes contact details
@@ -744,6 +746,11 @@ def _recorded_by_station(target: Target, actor: Actor) -> str | None:
     return None if own else "not-author"
 
 
+def _citizen_reported(target: Target, actor: Actor) -> str | None:
+    """A station verifies doses the person reported, against the paper record they show."""
+    return None if target.source == CITIZEN_REPORTED else "not-citizen-reported"
+
+
 # A facility's station: lookup by health ID, immunizations and registering a new person, for
 # anyone (the public-health remit); registry acts only within its catchment (below).
 _STATION_BASES = (
@@ -772,6 +779,13 @@ _STATION_BASES = (
         permissions={"immunizations": frozenset({"update", "entered-in-error"})},
         labels=_NORMAL,
         entry_check=_recorded_by_station,
+    ),
+    _Basis(
+        rule="station-verify",
+        purposes=("public-health",),
+        permissions={"immunizations": frozenset({"verify"})},
+        labels=_NORMAL,
+        entry_check=_citizen_reported,
     ),
 )
 

@@ -40,6 +40,10 @@ NON_CLINICAL_TARGETS = frozenset(
         "export",
         "family-doctor",
         "notification-preferences",
+        # A family doctor's list of the people registered with them, each with flags.
+        "care-panel",
+        # A station's list of the children of its commune due or overdue for a dose.
+        "immunization-worklist",
     }
 )
 
@@ -51,15 +55,18 @@ RESTRICTED_LABELS = frozenset(
 SENSITIVITY_LABELS = RESTRICTED_LABELS | {"normal"}
 
 WRITE_ACTIONS = frozenset({"create", "update", "entered-in-error"})
-ACTIONS = WRITE_ACTIONS | {"read", "lookup", "manage", "break-glass"}
+# `verify`: station staff confirm a citizen-reported dose against the paper record.
+ACTIONS = WRITE_ACTIONS | {"read", "lookup", "manage", "break-glass", "verify"}
 
 PURPOSES = frozenset({"treatment", "emergency", "self", "guardian", "public-health"})
 
 # Sections where a citizen (or their guardian) may record `citizen-reported` entries: things a
-# person can observe about themselves. Diagnoses, encounters, examinations, lab results and
-# immunizations stay clinician-recorded (a self-reported dose must not satisfy the schedule).
+# person can observe about themselves, and past doses from their own vaccination book (the 2021
+# COVID-19 doses): such a dose stays unverified, and does not satisfy the schedule, until station
+# staff verify it against the paper record. Diagnoses, encounters, examinations and lab results
+# stay clinician-recorded.
 CITIZEN_REPORTABLE_SECTIONS = frozenset(
-    {"allergies", "observations", "medications", "family-history", "history"}
+    {"allergies", "observations", "medications", "family-history", "history", "immunizations"}
 )
 CITIZEN_REPORTED = "citizen-reported"
 
@@ -72,6 +79,7 @@ GRANTABLE_TARGETS = SECTIONS | GRANTABLE_NON_CLINICAL
 # "summary") and the section is not consulted.
 ACTIONS_BY_TARGET: dict[str, frozenset[str]] = {
     **{section: WRITE_ACTIONS | {"read", "break-glass"} for section in SECTIONS},
+    "immunizations": WRITE_ACTIONS | {"read", "break-glass", "verify"},
     "demographics": frozenset({"read", "create", "update", "break-glass"}),
     "identity-lookup": frozenset({"lookup", "break-glass"}),
     "immunization-schedule": frozenset({"read", "break-glass"}),
@@ -83,6 +91,8 @@ ACTIONS_BY_TARGET: dict[str, frozenset[str]] = {
     "export": frozenset({"read", "break-glass"}),
     "family-doctor": frozenset({"read", "manage", "break-glass"}),
     "notification-preferences": frozenset({"read", "manage", "break-glass"}),
+    "care-panel": frozenset({"read"}),
+    "immunization-worklist": frozenset({"read"}),
 }
 
 

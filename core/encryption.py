@@ -378,6 +378,8 @@ class EncryptedModelMixin:
     """Assigns the row id before any encrypted field is set, so the AAD can name it."""
 
     vault_citizen_attr: ClassVar[str] = "citizen_id"
+    # Blind indexes computed from several fields (not one field's own): erased with the keys.
+    vault_derived_blind_indexes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **kwargs: Any) -> None:
         self.id = kwargs.pop("id", None) or uuid.uuid4()  # type: ignore[attr-defined]

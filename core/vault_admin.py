@@ -481,6 +481,7 @@ def shred(*, session: Session, citizen_id: uuid.UUID) -> ShredReport:
     cleared = 0
     for model, fields in encrypted_models().items():
         columns = [f.blind_index_attr for f in fields if f.blind_index_attr is not None]
+        columns += list(getattr(model, "vault_derived_blind_indexes", ()))
         if not columns:
             continue
         cleared += session.execute(

@@ -14,10 +14,16 @@ def init_app(app: Flask) -> None:
     """Register the record's blueprints, messages and CLI."""
     import ehr.messages  # noqa: F401  (registers the record's texts)
     from ehr.api import bp as records_bp
+    from ehr.api_card import bp as card_bp
+    from ehr.api_care import bp as care_bp
     from ehr.api_citizens import bp as citizens_bp
+    from ehr.api_directory import bp as directory_bp
+    from ehr.api_worklist import bp as worklist_bp
 
     app.register_blueprint(citizens_bp)
     app.register_blueprint(records_bp)
+    for blueprint in (care_bp, card_bp, directory_bp, worklist_bp):
+        app.register_blueprint(blueprint)
 
 
 def immunization_doses_of(session: Any, citizen_ids: Iterable[Any]) -> dict[Any, list[Any]]:

@@ -128,6 +128,19 @@ class RecordAccess:
         return authorize_many(self.session, requests, context=request_context(self.caller),
                               now=self.now)
 
+    def decide_list_reads(
+        self, citizen_ids: list[uuid.UUID], *, target: str
+    ) -> list[Decision]:
+        """Ask and audit whether each person may appear on a care list (`care-panel`,
+        `immunization-worklist`): one audit event each, appended together."""
+        requests = [
+            WriteRequest(actor=self.caller.acting_for_citizen(citizen_id),
+                         target=Target(citizen_id=citizen_id, section=target), action="read")
+            for citizen_id in citizen_ids
+        ]
+        return authorize_many(self.session, requests, context=request_context(self.caller),
+                              now=self.now)
+
     def require(self, **kwargs: object) -> Decision:
         """Permit or raise: 404 for a single entry, 403 for anything else."""
         decision = self.decide(**kwargs)  # type: ignore[arg-type]

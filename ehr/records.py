@@ -22,10 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.pdp import citizen_birth_date, loaded_citizen
+from consent.policy_types import CITIZEN_REPORTED
 from core.errors import Conflict, Message, NotFound, ValidationFailed
 from core.events import ENTRY_CREATED, DomainEvent, emit
 from core.schemas import load_or_problem
 from ehr.access import RecordAccess
+from ehr.citizen_reports import REPORTED_SCHEMAS
 from ehr.record_models import STATUS_ENTERED_IN_ERROR
 from ehr.repository import RecordRepository
 from ehr.section_schemas import (
@@ -151,15 +153,20 @@ def _validate_envelope(envelope: Mapping[str, Any], *, role: str) -> dict[str, A
 
 
 @functools.cache
-def _section_schema(section: str) -> Any:
+def _section_schema(section: str, reported: bool = False) -> Any:
     # One instance per section, reused: building a schema (binding and copying its fields) cost
     # more than validating with it, 500 times per station batch. Loading keeps no state on it.
+    if reported and section in REPORTED_SCHEMAS:
+        return REPORTED_SCHEMAS[section]()
     return SECTION_SCHEMAS[section]()
 
 
-def validate_content(section: str, content: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate section content and return it in stored (JSON) form."""
-    schema = _section_schema(section)
+def validate_content(
+    section: str, content: Mapping[str, Any], *, source: str | None = None
+) -> dict[str, Any]:
+    """Validate section content and return it in stored (JSON) form. A citizen-reported entry
+    of some sections has a shape of its own (a dose as the person's vaccination book shows it)."""
+    schema = _section_schema(section, source == CITIZEN_REPORTED)
     loaded = load_or_problem(schema, dict(content))
     if isinstance(schema, ObservationSchema):
         loaded = schema.normalise(loaded)
@@ -259,8 +266,9 @@ def prepare_entry(
         envelope = _validate_envelope(envelope_raw, role=access.caller.role)
     except ValidationFailed as exc:
         problems.update(exc.errors or {})
+    source = envelope.get("source") or access.caller.source
     try:
-        content = validate_content(section, content_raw)
+        content = validate_content(section, content_raw, source=source)
     except ValidationFailed as exc:
         problems.update(exc.errors or {})
     if problems:
@@ -269,14 +277,18 @@ def prepare_entry(
     return PreparedEntry(
         content=content,
         sensitivity=_effective_sensitivity(section, envelope["sensitivity"], content),
-        source=envelope["source"] or access.caller.source,
+        source=source,
         clinical_date=_clinical_date(section, content),
     )
 
 
 def _author_facility(
-    access: RecordAccess, content: Mapping[str, Any], references: References
+    access: RecordAccess, content: Mapping[str, Any], references: References, source: str
 ) -> uuid.UUID | None:
+    if source == CITIZEN_REPORTED:
+        # No facility recorded what a person reports: the place named in their book stays in
+        # the content (a recording facility may correct or retract its doses; this is not one).
+        return None
     code = content.get("facility_code")
     if code:
         found = references.facility_id(code)
@@ -323,7 +335,8 @@ def add_entry(
     entry = RecordRepository(access).new_entry(
         citizen_id=citizen_id, section=section, content=prepared.content,
         clinical_date=prepared.clinical_date, sensitivity=prepared.sensitivity,
-        source=prepared.source, facility_id=_author_facility(access, prepared.content, references),
+        source=prepared.source, facility_id=_author_facility(access, prepared.content, references,
+                                     prepared.source),
         stage=stage,
     )
     created = DomainEvent(
@@ -334,6 +347,18 @@ def add_entry(
               "author_practitioner_id": str(entry.author_practitioner_id or "")},
     )
     return entry, created
+
+
+@dataclass(frozen=True)
+class _CorrectedEntry:
+    """What the policy reads of an entry (`ehr.access.EntryFacts`), after a correction."""
+
+    id: uuid.UUID
+    sensitivity: str
+    author_practitioner_id: uuid.UUID | None
+    clinical_date: dt.date | None
+    source: str
+    facility_id: uuid.UUID | None
 
 
 def update_entry(
@@ -361,17 +386,31 @@ def update_entry(
     )
     merged = {**entry.content, **content_patch}
     merged = {k: v for k, v in merged.items() if v is not None}
-    content = validate_content(section, merged)
+    content = validate_content(section, merged, source=entry.source)
     _check_dates_against_birth(require_citizen(access, citizen_id), section, content)
     _check_references(References(access.session), section, content)
     sensitivity = _effective_sensitivity(section, envelope["sensitivity"], content)
     clinical_date = _clinical_date(section, content)
     if sensitivity != entry.sensitivity or clinical_date != entry.clinical_date:
-        # The corrected entry must be writable by the caller under its new label and date too.
-        access.require(citizen_id=citizen_id, section=section, action="update",
-                       sensitivity=sensitivity, clinical_date=clinical_date,
-                       source=entry.source)
+        # The corrected entry must be writable by the caller under its new label and date too,
+        # decided on the entry as it would be (its author and recording facility unchanged: a
+        # station corrects its own dose's date by the same rule that let it open the dose).
+        corrected = _CorrectedEntry(
+            id=entry.id, sensitivity=sensitivity, clinical_date=clinical_date,
+            author_practitioner_id=entry.author_practitioner_id, source=entry.source,
+            facility_id=entry.facility_id)
+        decision = access.decide(citizen_id=citizen_id, section=section, action="update",
+                                 entry=corrected)
+        if not decision.permit:
+            access.deny(entry=False, decision=decision)
     repository.keep_version(entry)
+    if entry.verified_at is not None and content != entry.content:
+        # A verification vouches for the content that was checked against the paper record;
+        # changed content is unverified again until a station checks it (the kept version
+        # still shows who verified what).
+        entry.verified_at = None
+        entry.verified_by_practitioner_id = None
+        entry.verified_facility_id = None
     entry.content = content
     entry.sensitivity = sensitivity
     entry.clinical_date = clinical_date

@@ -233,6 +233,37 @@ class RecordRepository:
         return ExportedEntries(sections=tuple(s for s, _ in pairs), entries=entries,
                                versions=versions)
 
+    def care_list_entries(
+        self, *, citizen_ids: Sequence[uuid.UUID], sections: Sequence[str],
+        since: Mapping[str, dt.date] | None = None,
+    ) -> dict[uuid.UUID, list[RecordEntry]]:
+        """The current entries of `sections` of the people of a care list page (a family
+        doctor's panel), each person's within the caller's scope of each section and the
+        token's read scopes: part of the list's audited decisions, one per person
+        (`RecordAccess.decide_list_reads`). `since` keeps only a section's entries dated from
+        that day (what a flag looks back over). People whose scopes are alike share one
+        statement."""
+        since = since or {}
+        readable = tuple(s for s in sections if self._token_reads(s))
+        groups: dict[tuple[tuple[str, ScopeKey], ...], list[uuid.UUID]] = {}
+        for citizen_id in citizen_ids:
+            pairs = []
+            for section in readable:
+                key = scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=section))
+                if key is not None:
+                    pairs.append((section, key))
+            if pairs:
+                groups.setdefault(tuple(pairs), []).append(citizen_id)
+        found: dict[uuid.UUID, list[RecordEntry]] = {cid: [] for cid in citizen_ids}
+        keyring(self.session).preload(cid for ids in groups.values() for cid in ids)
+        bounded = tuple(sorted(s for s in since if s in readable))
+        params: dict[str, Any] = {f"since_{i}": since[s] for i, s in enumerate(bounded)}
+        for pairs, ids in groups.items():
+            for entry in self.session.scalars(_care_list_query(pairs, bounded),
+                                              {**params, "citizen_ids": ids}):
+                found[entry.citizen_id].append(entry)
+        return found
+
     def schedule_doses(self, *, citizen_id: uuid.UUID) -> list[RecordEntry]:
         """The current immunizations the caller's schedule counts, oldest first: those within
         the caller's scope of the immunization schedule (part of its audited read)."""
@@ -347,25 +378,60 @@ class RecordRepository:
             sensitivity=entry.sensitivity, source=entry.source,
             author_practitioner_id=entry.author_practitioner_id,
             author_account_id=entry.author_account_id, facility_id=entry.facility_id,
+            verified_at=entry.verified_at,
+            verified_by_practitioner_id=entry.verified_by_practitioner_id,
+            verified_facility_id=entry.verified_facility_id,
             recorded_at=entry.updated_at, superseded_at=self.access.now,
         )
         version.content = entry.content
         self.session.add(version)
 
 
+@dataclass(slots=True)
+class DoseRow:
+    """A recorded dose as the schedule, the reminders and the worklist need it: the envelope's
+    columns and the content, decrypted on first use, without an ORM entity (a commune's
+    worklist reads tens of thousands of them)."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    section: str
+    status: str
+    source: str
+    clinical_date: dt.date | None
+    facility_id: uuid.UUID | None
+    verified_at: dt.datetime | None
+    created_at: dt.datetime
+    content_ct: bytes
+    session: Session
+    _content: Any = None
+
+    @property
+    def content(self) -> Any:
+        if self._content is None:
+            self._content = RecordEntry.content.decrypt_stored(
+                self.session, row_id=self.id, citizen_id=self.citizen_id,
+                ciphertext=self.content_ct)
+        return self._content
+
+
 def immunization_doses_of(
     session: Session, citizen_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[RecordEntry]]:
+) -> dict[uuid.UUID, list[DoseRow]]:
     """The current immunizations of many citizens at once, oldest first (the vaccination
-    reminders: a system job with no caller, hence no decision to audit; it counts the doses
-    `REMINDER_SCOPE` shows, in its SQL like every other selection)."""
+    reminders and a station's worklist, whose callers audit their own decisions; it counts the
+    doses `REMINDER_SCOPE` shows, in its SQL like every other selection)."""
     ids = list(citizen_ids)
     if not ids:
         return {}
     keyring(session).preload(ids)
-    grouped: dict[uuid.UUID, list[RecordEntry]] = {citizen_id: [] for citizen_id in ids}
-    for entry in session.scalars(_doses_of_many_query(), {"citizen_ids": ids}):
-        grouped.setdefault(entry.citizen_id, []).append(entry)
+    grouped: dict[uuid.UUID, list[DoseRow]] = {citizen_id: [] for citizen_id in ids}
+    for row in session.execute(_doses_of_many_query(), {"citizen_ids": ids}):
+        grouped.setdefault(row.citizen_id, []).append(DoseRow(
+            id=row.id, citizen_id=row.citizen_id, section=row.section, status=row.status,
+            source=row.source, clinical_date=row.clinical_date, facility_id=row.facility_id,
+            verified_at=row.verified_at, created_at=row.created_at, content_ct=row.content_ct,
+            session=session))
     return grouped
 
 
@@ -584,9 +650,33 @@ def _doses_query(key: ScopeKey) -> Any:
     ).order_by(RecordEntry.clinical_date.asc())
 
 
+@functools.lru_cache(maxsize=64)
+def _care_list_query(sections: tuple[tuple[str, ScopeKey], ...],
+                     bounded: tuple[str, ...]) -> Any:
+    """Current entries of many people, each section within its scope (and, for the `bounded`
+    sections, from its `since_<n>` day on), oldest first."""
+    def clause(section: str, key: ScopeKey) -> ColumnElement[bool]:
+        condition = (RecordEntry.section == section) & filter_for(key)
+        if section in bounded:
+            since = bindparam(f"since_{bounded.index(section)}",
+                              type_=RecordEntry.clinical_date.type)
+            condition = condition & (RecordEntry.clinical_date >= since)
+        return condition
+
+    return select(RecordEntry).where(
+        RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
+        RecordEntry.status == STATUS_CURRENT,
+        or_(*(clause(s, key) for s, key in sections)),
+    ).order_by(RecordEntry.clinical_date.asc().nulls_first(), RecordEntry.created_at.asc())
+
+
 @functools.cache
 def _doses_of_many_query() -> Any:
-    return select(RecordEntry).where(
+    return select(
+        RecordEntry.id, RecordEntry.citizen_id, RecordEntry.section, RecordEntry.status,
+        RecordEntry.source, RecordEntry.clinical_date, RecordEntry.facility_id,
+        RecordEntry.verified_at, RecordEntry.created_at, RecordEntry.content_ct,
+    ).where(
         RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
         RecordEntry.section == "immunizations", RecordEntry.status == STATUS_CURRENT,
         filter_for(REMINDER_SCOPE),

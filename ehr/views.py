@@ -7,10 +7,13 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from consent.policy_types import CITIZEN_REPORTED
 from core.encryption import ERASED
 from core.errors import BadRequest, Message
+from core.i18n import current_language
 from ehr.record_models import STATUS_ENTERED_IN_ERROR
 from registry.models import Citizen
+from registry.reference.display import display_names
 
 if TYPE_CHECKING:  # views get rows from the records repository, never select them
     from ehr.record_models import RecordEntry, RecordEntryVersion
@@ -18,6 +21,7 @@ if TYPE_CHECKING:  # views get rows from the records repository, never select th
 ENTRY_FIELDS = (
     "id", "citizen_id", "section", "version", "status", "sensitivity", "source", "clinical_date",
     "author", "facility", "created_at", "updated_at", "entered_in_error", "data",
+    "display", "display_lang", "verification",
 )
 
 
@@ -54,8 +58,13 @@ class Names:
         return {"id": str(facility_id), "code": code, "name": name}
 
 
-def entry_view(entry: RecordEntry, names: Names, fields: frozenset[str] | None = None) -> dict:
-    """An entry; with `fields`, only those (and the id), so a list decrypts only what it shows."""
+def entry_view(entry: RecordEntry, names: Names, fields: frozenset[str] | None = None,
+               lang: str | None = None) -> dict:
+    """An entry; with `fields`, only those (and the id), so a list decrypts only what it shows.
+
+    Names of its codes come in `lang` (default: the request's language); with `fields`, only
+    when `display` is asked for, naming the `data.<field>`s chosen (all codes without data).
+    """
 
     def wanted(name: str) -> bool:
         return fields is None or name in fields or name == "id"
@@ -96,10 +105,44 @@ def entry_view(entry: RecordEntry, names: Names, fields: frozenset[str] | None =
     elif data_fields:
         content = _plain(entry.content) or {}
         view["data"] = {k: v for k, v in content.items() if k in data_fields}
+    if wanted("display") or wanted("display_lang"):
+        # The names of what is shown: the chosen `data.<field>`s, or all codes when no data is.
+        named = view["data"] if "data" in view else _plain(entry.content)
+        for key, value in _display(entry.section, named, lang).items():
+            if wanted(key):
+                view[key] = value
+    if wanted("verification"):
+        view["verification"] = _verification(entry)
     return view
 
 
-def version_view(version: RecordEntryVersion, names: Names) -> dict[str, Any]:
+def _display(section: str | None, content: Mapping[str, Any] | None,
+             lang: str | None) -> dict[str, Any]:
+    names = display_names(section, content, lang or current_language())
+    return {"display": names.names, "display_lang": names.languages}
+
+
+def _verification(row: RecordEntry | RecordEntryVersion) -> dict[str, Any] | None:
+    # Only what a citizen reported waits for a clinician to confirm it; a clinician's or a
+    # station's entry is the clinical source itself, so it has no verification (null).
+    if row.source != CITIZEN_REPORTED:
+        return None
+    return {
+        "status": "verified" if row.verified_at is not None else "unverified",
+        "verified_at": iso(row.verified_at),
+        "verified_facility_id": (str(row.verified_facility_id)
+                                 if row.verified_facility_id is not None else None),
+    }
+
+
+def version_view(version: RecordEntryVersion, names: Names, lang: str | None = None,
+                 section: str | None = None) -> dict[str, Any]:
+    """An earlier version, with the names of its own codes and its own verification.
+
+    Versions do not store their section; without `section` its coded fields are recognised by
+    name (unambiguous across sections), which names them the same.
+    """
+    content = _plain(version.content)
     return {
         "version": version.version,
         "status": version.status,
@@ -110,7 +153,9 @@ def version_view(version: RecordEntryVersion, names: Names) -> dict[str, Any]:
         "facility": names.facility(version.facility_id),
         "recorded_at": iso(version.recorded_at),
         "superseded_at": iso(version.superseded_at),
-        "data": _plain(version.content),
+        "data": content,
+        **_display(section, content, lang),
+        "verification": _verification(version),
     }
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from core.db import db
 from core.encryption import ERASED, keyring
+from core.vault.errors import VaultError
 from notifications.channels import (
     ChannelSet,
     OutboundMessage,
@@ -36,7 +37,7 @@ from notifications.channels import (
     SendResult,
     route_of,
 )
-from notifications.content import channel_texts
+from notifications.content import VisitNotice, channel_texts
 from notifications.models import (
     CANCELLED,
     DEAD,
@@ -51,7 +52,8 @@ from notifications.preferences import LANGUAGES, Preferences, effective, load_ro
 from notifications.recipients import Recipient
 from notifications.runtime import runtime
 from notifications.settings import NotificationSettings
-from notifications.triggers import EMAIL, PUSH, SMS
+from notifications.stations import facility_names
+from notifications.triggers import EMAIL, PUSH, SMS, VACCINATION_DUE, VACCINATION_OVERDUE
 from registry.models import Citizen
 
 log = logging.getLogger("phr.notifications")
@@ -191,6 +193,7 @@ def _prepare(
         citizen.id: citizen
         for citizen in session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
     } if citizen_ids else {}
+    visits = _visits(session, [n for d, n in rows if d.channel == SMS])
     keyring(session).preload(set(citizen_ids) | {d.owner_id for d in devices.values()})
 
     prepared: list[_Prepared] = []
@@ -216,6 +219,7 @@ def _prepare(
         title, body = channel_texts(
             delivery.channel, language=language, urgent=notification.urgent,
             link=settings.app_url,
+            visit=visits.get(notification.id) if delivery.channel == SMS else None,
         )
         item.route = route_of(delivery.channel, platform)
         item.message = OutboundMessage(
@@ -225,6 +229,36 @@ def _prepare(
             title=title, body=body, link=settings.app_url,
         )
     return prepared
+
+
+_VISIT_TRIGGERS = frozenset({VACCINATION_DUE, VACCINATION_OVERDUE})
+
+
+def _visits(
+    session: Session, notifications: Sequence[Notification]
+) -> dict[uuid.UUID, VisitNotice]:
+    """What the vaccination SMS of these notifications may say: the date, the stage and the
+    station's public name, read from the notification's (encrypted) parameters."""
+    wanted = [n for n in notifications if n.trigger in _VISIT_TRIGGERS]
+    if not wanted:
+        return {}
+    keyring(session).preload({n.subject_citizen_id for n in wanted})
+    found: dict[uuid.UUID, tuple[dt.date, str, uuid.UUID | None]] = {}
+    for notification in wanted:
+        try:
+            params = notification.params
+            day = dt.date.fromisoformat(str(params["due_date"])[:10])
+        except (VaultError, KeyError, TypeError, ValueError):
+            continue  # unreadable (erased subject) or malformed: the generic text goes out
+        try:
+            station = uuid.UUID(str(params.get("facility_id")))
+        except ValueError:
+            station = None
+        found[notification.id] = (day, str(params.get("stage") or ""), station)
+    names = facility_names(session, {s for _, _, s in found.values() if s is not None})
+    return {nid: VisitNotice(due_date=day, stage=stage,
+                             station=names.get(station) if station else None)
+            for nid, (day, stage, station) in found.items()}
 
 
 def _address(

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from auth.models import Account
 from core.encryption import ERASED, keyring
 from core.errors import NotFound
 from core.i18n import translate
 from core.vault.errors import VaultError
 from notifications import triggers
-from notifications.models import RECIPIENT_CITIZEN, Delivery, Notification
+from notifications.models import RECIPIENT_ACCOUNT, RECIPIENT_CITIZEN, Delivery, Notification
 from notifications.recipients import Recipient
 from registry.models import Citizen, Facility, Practitioner, PractitionerMembership
 from registry.reference.schedule import load_schedule
@@ -223,6 +224,32 @@ def _dose_names(params: dict[str, Any], lang: str) -> str:
     return _join(names, lang)
 
 
+def _practitioner_of(session: Session, recipient: Recipient) -> uuid.UUID | None:
+    """The practitioner behind a staff account (None for citizens and system accounts)."""
+    if recipient.kind != RECIPIENT_ACCOUNT:
+        return None
+    return session.scalar(select(Account.practitioner_id).where(Account.id == recipient.id))
+
+
+def _doctor_variant(notification: Notification, params: dict[str, Any],
+                    practitioner_id: uuid.UUID | None) -> str | None:
+    """For the practitioner a family-doctor change names: "registered" when she is the new
+    family doctor, "left" when she was the previous one."""
+    if notification.trigger != triggers.FAMILY_DOCTOR_CHANGED or practitioner_id is None:
+        return None
+    return "registered" if _as_uuid(params.get("practitioner_id")) == practitioner_id else "left"
+
+
+def _doctor_body(notification: Notification, params: dict[str, Any], lookups: _Lookups,
+                 variant: str, lang: str) -> str:
+    name = lookups.names.get(notification.subject_citizen_id) or translate(
+        "notification.name.patient", lang)
+    facility = lookups.facilities.get(_as_uuid(params.get("facility_id")))  # type: ignore[arg-type]
+    return translate(f"notification.{notification.trigger}.body.{variant}", lang, name=name,
+                     facility=facility.name if facility is not None
+                     else translate("notification.facility.yours", lang))
+
+
 def _body(notification: Notification, params: dict[str, Any], lookups: _Lookups,
           recipient_is_subject: bool, lang: str) -> str:
     trigger = notification.trigger
@@ -277,19 +304,23 @@ def render(
     """The API representation of a page of notifications, in ``lang``."""
     lookups = _Lookups(session, notifications)
     deliveries = delivery_statuses(session, [n.id for n in notifications])
+    practitioner = _practitioner_of(session, recipient)
     items = []
     for notification in notifications:
         params = lookups.params[notification.id]
         is_subject = (
             recipient.kind == RECIPIENT_CITIZEN and recipient.id == notification.subject_citizen_id
         )
+        variant = _doctor_variant(notification, params, practitioner)
+        title_key = f"notification.{notification.trigger}.title"
         items.append({
             "id": str(notification.id),
             "trigger": notification.trigger,
             "urgent": notification.urgent,
             "subject_citizen_id": str(notification.subject_citizen_id),
-            "title": translate(f"notification.{notification.trigger}.title", lang),
-            "body": _body(notification, params, lookups, is_subject, lang),
+            "title": translate(title_key + (f".{variant}" if variant else ""), lang),
+            "body": (_doctor_body(notification, params, lookups, variant, lang) if variant
+                     else _body(notification, params, lookups, is_subject, lang)),
             "data": {k: params[k] for k in _DATA_FIELDS if params.get(k) is not None},
             "created_at": notification.created_at.isoformat(),
             "read_at": notification.read_at.isoformat() if notification.read_at else None,

@@ -135,6 +135,20 @@ TEMPLATES = {
     "notification.family-doctor-changed.body.other": {
         "vi": "Đăng ký bác sĩ gia đình của {name} đã thay đổi.",
         "en": "{name}'s family doctor registration changed."},
+    # Told to the practitioners themselves (on their staff accounts), in their inbox only.
+    "notification.family-doctor-changed.title.registered": {
+        "vi": "Người dân mới đăng ký bác sĩ gia đình",
+        "en": "A new family-doctor registration"},
+    "notification.family-doctor-changed.body.registered": {
+        "vi": "{name} đã đăng ký bạn làm bác sĩ gia đình tại {facility}. Bạn có thể xem hồ "
+              "sơ sức khỏe của người này.",
+        "en": "{name} registered with you as their family doctor at {facility}. You can now "
+              "see their health record."},
+    "notification.family-doctor-changed.title.left": {
+        "vi": "Người dân chuyển bác sĩ gia đình", "en": "A patient changed family doctor"},
+    "notification.family-doctor-changed.body.left": {
+        "vi": "{name} không còn đăng ký bạn làm bác sĩ gia đình.",
+        "en": "{name} is no longer registered with you as their family doctor."},
     "notification.consent-granted.title": {
         "vi": "Quyền xem hồ sơ vừa được cấp", "en": "Access to a record was granted"},
     "notification.consent-granted.body.self": {
@@ -169,6 +183,8 @@ TEMPLATES = {
     "notification.actor.unknown": {"vi": "Một nhân viên y tế", "en": "A health worker"},
     "notification.actor.facility": {"vi": "{facility}", "en": "{facility}"},
     "notification.name.unknown": {"vi": "người được bạn giám hộ", "en": "your dependant"},
+    "notification.name.patient": {"vi": "Một người dân", "en": "A citizen"},
+    "notification.facility.yours": {"vi": "cơ sở của bạn", "en": "your facility"},
     "notification.list.and": {"vi": " và ", "en": " and "},
 }
 
@@ -203,6 +219,21 @@ CHANNEL_TEXTS = {
               "Mo ung dung ngay de xem.",
         "en": "Health record: You have an IMPORTANT notification about your health record. "
               "Open the app now."},
+    # A vaccination reminder by SMS says what to do (date, station, what to bring): no name,
+    # no vaccine. Parents without the app have nothing else to go by.
+    "notification.sms.visit.due": {
+        "vi": "So suc khoe dien tu: Tre co lich tiem chung ngay {date} {where}. "
+              "Vui long dua tre den va mang theo so tiem chung.",
+        "en": "Health record: A child is due for vaccination on {date} {where}. "
+              "Please bring the child and the vaccination book."},
+    "notification.sms.visit.overdue": {
+        "vi": "So suc khoe dien tu: Tre da qua lich tiem chung ngay {date}. Vui long dua tre "
+              "den tiem bu {where} va mang theo so tiem chung.",
+        "en": "Health record: A child missed a vaccination due on {date}. Please bring the "
+              "child and the vaccination book {where} to catch up."},
+    "notification.sms.visit.at": {"vi": "tai {station}", "en": "at {station}"},
+    "notification.sms.visit.at-station": {
+        "vi": "tai tram y te xa", "en": "at the commune health station"},
     "notification.email.subject": {
         "vi": "Thông báo sức khỏe mới", "en": "New health notification"},
     "notification.email.subject.urgent": {

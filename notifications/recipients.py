@@ -83,3 +83,11 @@ def accounts_for_practitioner(session: Session, practitioner_id: uuid.UUID) -> l
     accounts = session.scalars(select(Account.id).where(
         Account.practitioner_id == practitioner_id, Account.active.is_(True)))
     return _unique(Recipient.account(_as_uuid(a)) for a in accounts)
+
+
+def citizens_with_accounts(session: Session, citizen_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these citizens who can sign in and open their inbox (an active account)."""
+    if not citizen_ids:
+        return set()
+    return {_as_uuid(c) for c in session.scalars(select(Account.citizen_id).where(
+        Account.citizen_id.in_(list(citizen_ids)), Account.active.is_(True)))}

@@ -1,9 +1,10 @@
-"""Vaccination reminders (and periodic-exam reminders) computed from the schedule for everyone.
+"""Reminders computed for everyone: vaccinations from the schedule, periodic examinations, and
+consents about to expire.
 
 A run walks the citizens in id order, in chunks: decrypts each date of birth (dates of birth are
-encrypted, so a database filter on age is impossible), skips adults, asks the dose provider for
-the recorded doses of the chunk, computes each child's schedule, and writes reminders through the
-outbox for the child's recipients (the guardians: `notifications.recipients`).
+encrypted, so a database filter on age is impossible), asks the dose provider for the recorded
+doses of the children of the chunk, computes each child's schedule, and writes reminders through
+the outbox in one transaction per chunk.
 
 Per child and due date, doses due together become one notification, at most:
 - "soon": once, when the doses enter the schedule's due-soon window (14 days by the data file);
@@ -11,6 +12,15 @@ Per child and due date, doses due together become one notification, at most:
 - "overdue": once when overdue, then every 30 days, three times in all.
 Each is keyed by child, stage, due date (and overdue round), so running the computation twice, or
 on two machines at once, notifies once.
+
+Who hears of a child's vaccinations: the guardians in force, and the child when the child can
+sign in. A child nobody can open an inbox for (no account, no guardian) is reminded by SMS at the
+contact phone the station registered, each dose once; without a phone, nobody is told. The
+reminder carries the child's station (`notifications.stations`), which the SMS names.
+
+Periodic examinations are told to the person and those acting for them; consents about to
+expire (`NOTIFICATIONS_CONSENT_EXPIRY_DAYS`, 7 by default) to the audience the consent layer
+names for that consent (`notifications.consent_expiry`).
 
 The recorded doses and the periodic examinations falling due come from the record (`ehr`,
 through its repository); `DOSES` and `EXAMS` are typed hooks whose defaults are those, so a test
@@ -34,9 +44,12 @@ from core.hooks import Hook
 from core.vault.errors import VaultError
 from ehr import immunization_doses_of, periodic_exams_due
 from notifications import triggers
-from notifications.models import Notification
+from notifications.consent_expiry import expiring_notices
+from notifications.models import RECIPIENT_CITIZEN, Notification
 from notifications.outbox import NotificationRequest, enqueue
-from notifications.recipients import recipients_for_many
+from notifications.recipients import Recipient, citizens_with_accounts, recipients_for_many
+from notifications.runtime import runtime
+from notifications.stations import stations_of
 from registry.models import Citizen
 from registry.reference.durations import Duration
 from registry.reference.schedule import (
@@ -207,49 +220,45 @@ def _run_chunk(
     run: ReminderRun,
 ) -> None:
     keyring(session).preload(c.id for c in citizens)
-    children: dict[uuid.UUID, dt.date] = {}
+    children: dict[uuid.UUID, tuple[Citizen, dt.date]] = {}
     for citizen in citizens:
         born = _date_of_birth(citizen)
         if born is None:
             run.skipped_unreadable += 1
             continue
         if born <= today < age_limit.after(born):
-            children[citizen.id] = born
+            children[citizen.id] = (citizen, born)
     run.children += len(children)
-    planned: dict[uuid.UUID, list[tuple[str, str, dict[str, object]]]] = defaultdict(list)
+    requests: list[NotificationRequest] = []
     if children:
         doses = doses_provider(session, list(children))
-        for child_id, born in children.items():
+        due: dict[uuid.UUID, list[Reminder]] = {}
+        for child_id, (_, born) in children.items():
             statuses = compute_schedule(
                 date_of_birth=born, doses=doses.get(child_id, ()), today=today,
                 schedule=schedule,
             )
-            for reminder in reminders_for(statuses, today):
-                params: dict[str, object] = {
-                    "schedule": schedule.id, "stage": reminder.stage,
-                    "due_date": reminder.due_date.isoformat(), "doses": list(reminder.item_ids),
-                }
-                planned[child_id].append(
-                    (reminder.trigger, reminder.natural_key(schedule.id), params)
-                )
+            if found := reminders_for(statuses, today):
+                due[child_id] = found
+        if due:
+            requests += _vaccination_requests(
+                session, {cid: children[cid][0] for cid in due}, due, schedule)
     exams = exams_provider(session, [c.id for c in citizens], today)
-    for citizen_id, due in exams.items():
-        planned[citizen_id].append((
-            triggers.PERIODIC_EXAM_DUE, f"periodic-exam:{due.isoformat()}",
-            {"due_date": due.isoformat()},
-        ))
-    if not planned:
+    if exams:
+        people = recipients_for_many(session, list(exams))
+        requests += [
+            NotificationRequest(
+                trigger=triggers.PERIODIC_EXAM_DUE, subject_citizen_id=citizen_id,
+                recipient=recipient, natural_key=f"periodic-exam:{day.isoformat()}",
+                params={"due_date": day.isoformat()},
+            )
+            for citizen_id, day in exams.items()
+            for recipient in people.get(citizen_id, [])
+        ]
+    requests += expiring_notices(session, [c.id for c in citizens], today=today,
+                                 days=runtime().settings.consent_expiry_days)
+    if not requests:
         return
-    people = recipients_for_many(session, list(planned))
-    requests = [
-        NotificationRequest(
-            trigger=trigger, subject_citizen_id=subject, recipient=recipient,
-            natural_key=key, params=params,
-        )
-        for subject, items in planned.items()
-        for trigger, key, params in items
-        for recipient in people.get(subject, [])
-    ]
     created = enqueue(session, requests)
     run.notifications += len(created)
     if created:
@@ -257,3 +266,90 @@ def _run_chunk(
             select(Notification.trigger).where(Notification.id.in_(created))
         ):
             run.by_trigger[trigger] += 1
+
+
+def _vaccination_requests(
+    session: Session,
+    kids: Mapping[uuid.UUID, Citizen],
+    due: Mapping[uuid.UUID, Sequence[Reminder]],
+    schedule: Schedule,
+) -> list[NotificationRequest]:
+    """Who hears of each child's reminders, and how often.
+
+    Those who can act on them hear every stage: the guardians in force, and the child when
+    the child can sign in. A child nobody can open an inbox for (no account, no guardian) is
+    reminded only at the contact phone the station registered, by SMS, once per dose
+    (whichever stage comes first): without it, each due date would pile up to five notices
+    into an inbox no one reads. Without a phone either, there is nobody to tell.
+    """
+    ids = list(kids)
+    people = recipients_for_many(session, ids)
+    signed_in = citizens_with_accounts(session, ids)
+    stations = stations_of(session, kids.values())
+    requests: list[NotificationRequest] = []
+    contact: list[tuple[uuid.UUID, Reminder, dict[str, object]]] = []
+    for child_id, reminders in due.items():
+        child = Recipient.citizen(child_id)
+        everyone = people.get(child_id, [child])
+        audience = everyone if child_id in signed_in else [p for p in everyone if p != child]
+        for reminder in reminders:
+            params: dict[str, object] = {
+                "schedule": schedule.id, "stage": reminder.stage,
+                "due_date": reminder.due_date.isoformat(), "doses": list(reminder.item_ids),
+            }
+            if child_id in stations:
+                params["facility_id"] = str(stations[child_id])
+            if audience:
+                requests += [
+                    NotificationRequest(
+                        trigger=reminder.trigger, subject_citizen_id=child_id,
+                        recipient=person, natural_key=reminder.natural_key(schedule.id),
+                        params=params,
+                    )
+                    for person in audience
+                ]
+            elif kids[child_id].phone_ct is not None:
+                contact.append((child_id, reminder, params))
+    return requests + _once_per_dose(session, contact, schedule)
+
+
+def _once_per_dose(
+    session: Session,
+    contact: Sequence[tuple[uuid.UUID, Reminder, dict[str, object]]],
+    schedule: Schedule,
+) -> list[NotificationRequest]:
+    """For a child reached only by SMS, each dose is told once, in the first reminder that
+    names it (whichever stage). Neither the stage nor the date can key it: doses due together
+    part ways as some become overdue, and a dose whose earlier dose was never given has a due
+    date that moves with the calendar, so either would text the family again and again. The
+    doses already told are read back from the child's own reminders (a handful, decrypted);
+    the key names the doses told now, so two runs at once still write one."""
+    children = {child_id for child_id, _, _ in contact}
+    if not children:
+        return []
+    told: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for notification in session.scalars(select(Notification).where(
+        Notification.recipient_kind == RECIPIENT_CITIZEN,
+        Notification.recipient_id.in_(children),
+        Notification.subject_citizen_id == Notification.recipient_id,
+        Notification.trigger.in_([triggers.VACCINATION_DUE, triggers.VACCINATION_OVERDUE]),
+    )):
+        try:
+            params = notification.params
+        except VaultError:
+            continue
+        if isinstance(params, dict):
+            told[notification.subject_citizen_id].update(map(str, params.get("doses") or ()))
+    requests: list[NotificationRequest] = []
+    for child_id, reminder, params in contact:
+        fresh = sorted(set(reminder.item_ids) - told[child_id])
+        if not fresh:
+            continue
+        told[child_id].update(fresh)
+        requests.append(NotificationRequest(
+            trigger=reminder.trigger, subject_citizen_id=child_id,
+            recipient=Recipient.citizen(child_id),
+            natural_key=f"{schedule.id}:contact:{','.join(fresh)}",
+            params={**params, "doses": fresh},
+        ))
+    return requests

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, str] = {
     "NOTIFICATIONS_SEND_CONCURRENCY": "8",
     "NOTIFICATIONS_APP_URL": "",
     "NOTIFICATIONS_CELERY_QUEUE": "notifications",
+    # A consent is told about once, this many days before it expires (run-reminders).
+    "NOTIFICATIONS_CONSENT_EXPIRY_DAYS": "7",
     "FCM_CREDENTIALS_FILE": "",
     "SMS_GATEWAY_TOKEN": "",
     "SMTP_FROM": "no-reply@localhost",
@@ -84,6 +86,7 @@ class NotificationSettings:
     vapid_private_key_file: str
     vapid_subject: str
     webpush_endpoint_hosts: tuple[str, ...]
+    consent_expiry_days: int = 7
     # Tests move time; everything that asks "what time is it" asks this.
     clock: Clock = utcnow
 
@@ -157,6 +160,7 @@ def load_settings(config: Mapping[str, Any], *, instance_path: str) -> Notificat
         vapid_private_key_file=vapid_file,
         vapid_subject=_raw(config, "WEBPUSH_VAPID_SUBJECT"),
         webpush_endpoint_hosts=hosts,
+        consent_expiry_days=int(_number(config, "NOTIFICATIONS_CONSENT_EXPIRY_DAYS", minimum=0)),
     )
 
 

@@ -1,8 +1,10 @@
-"""`flask seed demo`: the registry's demo world, then the parts the packages above add."""
+"""`flask seed demo`: the registry's demo world, then the parts the packages above add;
+`flask registry reindex-cohorts`: the cohort index of citizens written before it existed."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 seed_cli = AppGroup("seed", help="Demo data.")
+registry_cli = AppGroup("registry", help="The registry's maintenance commands.")
 
 Seeder = Callable[[dict[str, Any]], int]
 """A step of `seed demo`: receives the identities so far, extends them in place, returns how
@@ -44,7 +47,30 @@ def seed_demo_command(out: Path) -> None:
     click.echo(json.dumps({"created": created, "out": str(out)}))
 
 
+@registry_cli.command("reindex-cohorts")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Citizens per transaction.")
+@click.option("--after", "after", type=click.UUID, default=None,
+              help="Resume after this citizen id (the last_id a previous run printed).")
+@click.option("--all", "everyone", is_flag=True,
+              help="Recompute every citizen, not only those without an index (after the "
+                   "blind-index key changed).")
+def reindex_cohorts_command(batch_size: int, after: uuid.UUID | None, everyone: bool) -> None:
+    """Fill `citizens.cohort_bidx` (commune and birth year) for rows written before it was
+    kept; prints one JSON line of counts (no personal data) and exits 1 when a row failed."""
+    from core.db import db
+    from registry.cohorts import reindex_cohorts
+
+    counts = reindex_cohorts(db.session(), batch_size=batch_size, after=after,
+                             only_missing=not everyone)
+    click.echo(json.dumps(counts.as_dict()))
+    if counts.failed:
+        raise click.exceptions.Exit(1)
+
+
 def register_cli(app: Flask, *, seeders: Sequence[Seeder]) -> None:
-    """The seed command with the packages' seeders (the registry cannot import them)."""
+    """The seed command with the packages' seeders (the registry cannot import them), and the
+    registry's maintenance commands."""
     app.cli.add_command(seed_cli)
+    app.cli.add_command(registry_cli)
     app.extensions[_SEEDERS] = tuple(seeders)

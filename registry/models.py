@@ -38,6 +38,7 @@ SEXES = ("male", "female", "other")
 class Citizen(EncryptedModelMixin, db.Model):
     __tablename__ = "citizens"
     vault_citizen_attr = "id"
+    vault_derived_blind_indexes = ("cohort_bidx",)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     health_id_ct: Mapped[bytes] = encrypted_column(nullable=False)
@@ -55,11 +56,14 @@ class Citizen(EncryptedModelMixin, db.Model):
     preferred_language: Mapped[str] = mapped_column(String(2), default="vi")
     status: Mapped[str] = mapped_column(String(16), default="active")
     registered_by_facility_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("facilities.id")
+        Uuid, ForeignKey("facilities.id"), index=True
     )
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Blind index of (current commune, birth year): a station finds the children of its commune
+    # without decrypting everyone (registry/cohorts.py keeps it; exact lookup only).
+    cohort_bidx: Mapped[bytes | None] = blind_index_column()
 
     health_id = EncryptedField(
         "health_id_ct", blind_index_attr="health_id_bidx", normalize=str.strip
@@ -88,6 +92,8 @@ class Facility(db.Model):
     district_code: Mapped[str] = mapped_column(String(5))
     commune_code: Mapped[str | None] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The name folded for accent-insensitive search ("huong" finds "Hương"); public data.
+    search_name: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -99,6 +105,7 @@ class Practitioner(db.Model):
     practising_certificate: Mapped[str] = mapped_column(String(32), unique=True)
     profession: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    search_name: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[PractitionerMembership]] = relationship(
@@ -141,6 +148,14 @@ class FamilyDoctorAssignment(db.Model):
             "uq_family_doctor_assignments_active",
             "citizen_id",
             unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        # The family doctor's panel pages through her current registrations by citizen id.
+        Index(
+            "ix_family_doctor_assignments_panel",
+            "practitioner_id",
+            "citizen_id",
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
         ),

@@ -11,17 +11,17 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from core.errors import Message
 from core.i18n import register_messages
 from core.schemas import ApiSchema, PhoneNumber, Text, invalid
 from registry.models import SEXES
+from registry.reference.admin_units import AdminUnitError, current_codes, current_province
 from registry.reference.health_id import (
     HEALTH_ID_MESSAGES,
     SOCIAL_INSURANCE_MESSAGES,
     normalize_health_id,
-    province_codes,
     validate_health_id,
     validate_social_insurance_code,
 )
@@ -59,9 +59,12 @@ def _social_insurance_code(value: str) -> None:
         raise ValidationError([Message(f"citizen.social_insurance_code.{c}") for c in codes])
 
 
+
+
 def _known_province(value: str) -> None:
-    # Addresses use the 2-digit administrative code; the health ID's 3-digit code is "0" + it.
-    if len(value) != 2 or "0" + value not in province_codes():
+    # A current 2-digit code, or an old one (mapped on load). The health ID's 3-digit code of
+    # the birth-registration province is another list (registry/reference/health_id.py).
+    if len(value) != 2 or not value.isdigit() or current_province(value) is None:
         raise invalid("citizen.address.province")
 
 
@@ -73,10 +76,57 @@ class HealthId(fields.String):
 
 
 class AddressSchema(ApiSchema):
+    """An address in the current two-level units (since 1 July 2025: province, commune).
+
+    Stored as {province_code, commune_code, village, line} in current codes. An old code is
+    mapped on the way in (registry/reference/admin_units.py); one that cannot be mapped without
+    a guess is refused, asking for the current code. `district_code` is accepted from clients
+    of the three-level units and not stored (districts no longer exist); it marks the commune
+    code as one of those units, so it is read through the conversion table.
+    """
+
     province_code = fields.String(required=True, validate=_known_province)
-    district_code = fields.String(allow_none=True, validate=validate.Regexp(r"\A[0-9]{3}\Z"))
+    district_code = fields.String(allow_none=True, load_only=True,
+                                  validate=validate.Regexp(r"\A[0-9]{3}\Z"))
     commune_code = fields.String(allow_none=True, validate=validate.Regexp(r"\A[0-9]{5}\Z"))
+    # Thôn, ấp, tổ dân phố, bản: the station's worklist groups the children of its commune by it.
+    village = Text(allow_none=True, validate=validate.Length(min=1, max=100))
     line = Text(allow_none=True, validate=validate.Length(min=1, max=255))
+
+    @validates_schema(skip_on_field_errors=True)
+    def _current_units(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        if "province_code" not in data and "commune_code" not in data:
+            return  # a partial update that leaves the units alone
+        try:
+            current_codes(province_code=data.get("province_code"),
+                          commune_code=data.get("commune_code"),
+                          legacy=bool(data.get("district_code")))
+        except AdminUnitError as exc:
+            raise ValidationError({exc.field: [address_unit_message(exc)]}) from None
+
+    @post_load
+    def _to_current_codes(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        legacy = bool(data.pop("district_code", None))
+        if "province_code" in data or "commune_code" in data:
+            province, commune = current_codes(province_code=data.get("province_code"),
+                                              commune_code=data.get("commune_code"),
+                                              legacy=legacy)
+            data["province_code"] = province
+            if commune is not None:
+                data["commune_code"] = commune
+        return data
+
+
+def address_unit_message(error: AdminUnitError) -> Message:
+    """The field message of an address code that names no current unit."""
+    if error.reason == "split":
+        return Message("citizen.address.commune.split", candidates=", ".join(
+            f"{c.code} ({c.name})" for c in error.candidates))
+    if error.field == "commune_code":
+        return Message("citizen.address.commune.unknown")
+    if error.reason == "province-mismatch":
+        return Message("citizen.address.province.mismatch")
+    return Message("citizen.address.province")
 
 
 class CitizenCreateSchema(ApiSchema):
@@ -157,6 +207,24 @@ MESSAGES: dict[str, Mapping[str, str]] = {
     "citizen.address.province": {
         "vi": "Mã tỉnh, thành phố không có trong danh mục (hai chữ số, ví dụ 01 là Hà Nội).",
         "en": "Unknown province code (two digits, e.g. 01 for Hà Nội).",
+    },
+    "citizen.address.province.mismatch": {
+        "vi": "Xã, phường không thuộc tỉnh, thành phố đã ghi.",
+        "en": "The commune is not in the province given.",
+    },
+    "citizen.address.commune.unknown": {
+        "vi": "Mã xã, phường không có trong danh mục đơn vị hành chính hiện hành (từ 01/7/2025)"
+              " và không chuyển đổi được từ mã cũ; xin ghi mã xã, phường hiện hành"
+              " (không kèm mã huyện).",
+        "en": "Unknown commune code: it is not a current unit (since 1 July 2025) and cannot be"
+              " converted from an old code; please give the current commune code (without a"
+              " district code).",
+    },
+    "citizen.address.commune.split": {
+        "vi": "Xã, phường cũ này đã được chia cho nhiều xã, phường mới; xin ghi mã xã, phường"
+              " hiện hành nơi ở: {candidates}.",
+        "en": "This old commune was divided between several current ones; please give the"
+              " current commune code of the address: {candidates}.",
     },
 }
 

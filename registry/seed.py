@@ -9,6 +9,7 @@ from typing import Any
 
 from core.db import db, utcnow
 from registry.reference.health_id import make_health_id
+from registry.reference.text import fold
 from registry.services import (
     active_family_doctor,
     assign_family_doctor,
@@ -20,24 +21,25 @@ from registry.services import (
     register_citizen,
 )
 
-# A rural commune is the typical family-doctor setting: tỉnh Bắc Ninh (27), huyện Tiên Du (260),
-# xã Liên Bão (09334), codes of the administrative-unit list (Decision 124/2004/QĐ-TTg).
+# A rural commune is the typical family-doctor setting: xã Liên Bão (09334), tỉnh Bắc Ninh (24),
+# in the two-level units in force since 1 July 2025 (Decision 19/2025/QĐ-TTg codes; before, the
+# commune of huyện Tiên Du, old tỉnh Bắc Ninh 27). The hospital is in xã Tiên Du (09319, the old
+# thị trấn Lim). The facility codes are identifiers and keep their pre-2025 form.
+STATION_COMMUNE = "09334"
 FACILITIES = [
     {
         "code": "27260-TYT-LIENBAO",
         "kind": "commune-health-station",
         "name": "Trạm Y tế xã Liên Bão",
-        "province_code": "27",
-        "district_code": "260",
-        "commune_code": "09334",
+        "province_code": "24",
+        "commune_code": STATION_COMMUNE,
     },
     {
         "code": "27260-BV-TIENDU",
         "kind": "hospital",
         "name": "Bệnh viện đa khoa huyện Tiên Du",
-        "province_code": "27",
-        "district_code": "260",
-        "commune_code": None,
+        "province_code": "24",
+        "commune_code": "09319",
     },
 ]
 
@@ -66,6 +68,16 @@ PRACTITIONERS = [
         "facility": "27260-TYT-LIENBAO",
         "title": "Điều dưỡng tiêm chủng",
     },
+    {
+        # A name that differs from the family doctor's only by its accents ("huong" finds both
+        # in the directory); no login.
+        "demo_role": "midwife",
+        "full_name": "Lê Thị Hường",
+        "practising_certificate": "005230/BN-CCHN",
+        "profession": "midwife",
+        "facility": "27260-BV-TIENDU",
+        "title": "Nữ hộ sinh khoa Sản",
+    },
 ]
 
 
@@ -80,8 +92,8 @@ def _citizens(today: dt.date) -> list[dict[str, Any]]:
             "birth_province": "027",
             "serial": 104528,
             "phone": "0912 345 678",
-            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
-                        "line": "Thôn Hoài Thượng"},
+            "address": {"province_code": "24", "commune_code": STATION_COMMUNE,
+                        "village": "Thôn Hoài Thượng", "line": "Số 18 đường làng"},
             "ethnicity": "Kinh",
             "social_insurance_code": "2712345678",
             "family_doctor": True,
@@ -94,8 +106,8 @@ def _citizens(today: dt.date) -> list[dict[str, Any]]:
             "birth_province": "027",
             "serial": 220871,
             "phone": "0987 654 321",
-            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
-                        "line": "Thôn Duệ Đông"},
+            "address": {"province_code": "24", "commune_code": STATION_COMMUNE,
+                        "village": "Thôn Duệ Đông", "line": "Xóm Giữa"},
             "ethnicity": "Kinh",
             "family_doctor": True,
         },
@@ -106,8 +118,8 @@ def _citizens(today: dt.date) -> list[dict[str, Any]]:
             "sex": "male",
             "birth_province": "027",
             "serial": 7305,
-            "address": {"province_code": "27", "district_code": "260", "commune_code": "09334",
-                        "line": "Thôn Duệ Đông"},
+            "address": {"province_code": "24", "commune_code": STATION_COMMUNE,
+                        "village": "Thôn Duệ Đông", "line": "Xóm Giữa"},
             "ethnicity": "Kinh",
             "family_doctor": True,
         },
@@ -119,7 +131,8 @@ def _citizens(today: dt.date) -> list[dict[str, Any]]:
             "birth_province": "001",
             "serial": 519034,
             "phone": "0978 112 233",
-            "address": {"province_code": "01", "district_code": "005", "commune_code": "00163",
+            # Phường Yên Hòa, Hà Nội (00175).
+            "address": {"province_code": "01", "commune_code": "00175",
                         "line": "Số 12 ngõ 45 phố Trần Duy Hưng"},
             "ethnicity": "Tày",
             "family_doctor": False,
@@ -142,6 +155,11 @@ def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
         if facility is None:
             facility = create_facility(session=session, **spec)
             created += 1
+        elif (facility.province_code, facility.commune_code) != (
+                spec["province_code"], spec["commune_code"]):
+            # A demo world seeded before the 2025 units: its catchment needs current codes.
+            facility.province_code, facility.commune_code = (spec["province_code"],
+                                                             spec["commune_code"])
         facilities[spec["code"]] = facility
     session.flush()
 
@@ -160,6 +178,8 @@ def seed_demo(*, today: dt.date | None = None) -> tuple[dict[str, Any], int]:
                 title=spec["title"],
             )
             created += 1
+        elif practitioner.search_name is None:
+            practitioner.search_name = fold(practitioner.full_name)  # seeded before the directory
         practitioners[spec["demo_role"]] = practitioner
         identities["practitioners"].append(
             {"id": str(practitioner.id), "full_name": practitioner.full_name,

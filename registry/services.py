@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -21,6 +21,37 @@ from registry.models import (
     Practitioner,
     PractitionerMembership,
 )
+from registry.reference.admin_units import current_codes
+from registry.reference.text import fold
+
+SEARCH_NAME_LENGTH = 255
+
+
+# The directory matches folded names (registry/directory.py): keep the folded form beside the
+# name whenever a name is set, by whichever code sets it (creation, a rename, an import).
+@event.listens_for(Practitioner.full_name, "set")
+def _practitioner_search_name(target: Practitioner, value: Any, *_: Any) -> None:
+    target.search_name = fold(value or "")[:SEARCH_NAME_LENGTH] if value else None
+
+
+@event.listens_for(Facility.name, "set")
+def _facility_search_name(target: Facility, value: Any, *_: Any) -> None:
+    target.search_name = fold(value or "")[:SEARCH_NAME_LENGTH] if value else None
+
+
+def current_address(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An address with its units in current codes (AdminUnitError, a ValueError, when they name
+    none); the district, gone since 1 July 2025, is dropped, its presence marking old codes."""
+    if not address or not (address.get("province_code") or address.get("commune_code")):
+        return address
+    result = dict(address)
+    legacy = bool(result.pop("district_code", None))
+    province, commune = current_codes(province_code=result.get("province_code"),
+                                      commune_code=result.get("commune_code"), legacy=legacy)
+    result["province_code"] = province
+    if commune is not None:
+        result["commune_code"] = commune
+    return result
 
 
 def find_citizen_by_health_id(*, session: Session, health_id: str) -> Citizen | None:
@@ -62,7 +93,7 @@ def register_citizen(
     citizen.sex = sex
     citizen.phone = phone
     citizen.email = email
-    citizen.address = address
+    citizen.address = current_address(address)
     citizen.ethnicity = ethnicity
     citizen.social_insurance_code = social_insurance_code
     session.add(citizen)
@@ -80,12 +111,17 @@ def create_facility(
     kind: str,
     name: str,
     province_code: str,
-    district_code: str,
+    district_code: str | None = None,
     commune_code: str | None = None,
 ) -> Facility:
+    """A facility located in current units: old codes are mapped, unmappable ones raise
+    AdminUnitError (a ValueError). A district code only marks old codes: districts no longer
+    exist, so none is stored."""
+    province, commune = current_codes(province_code=province_code, commune_code=commune_code,
+                                      legacy=bool(district_code))
     facility = Facility(
-        id=uuid.uuid4(), code=code, kind=kind, name=name, province_code=province_code,
-        district_code=district_code, commune_code=commune_code, active=True,
+        id=uuid.uuid4(), code=code, kind=kind, name=name, province_code=province,
+        district_code="", commune_code=commune, active=True,
     )
     session.add(facility)
     return facility

@@ -92,8 +92,10 @@ class Canary:
     def address(self) -> dict[str, str]:
         line = f"Số {secrets.randbelow(300) + 1} đường {secrets.choice(_STREETS)} {self._suffix()}"
         self.track(line)
+        village = f"Ấp {secrets.choice(_STREETS)} {self._suffix()}"
+        self.track(village)
         return {"province_code": "79", "district_code": "760", "commune_code": "26734",
-                "line": line}
+                "line": line, "village": village}
 
     def ethnicity(self) -> str:
         value = f"{secrets.choice(_ETHNIC_GROUPS)} {self._suffix()}"
@@ -336,9 +338,67 @@ def produce_relationships(app: Flask, canary: Canary) -> None:
     assert reviewed.status_code == 200, reviewed.get_json()
 
 
+def produce_care_team(app: Flask, canary: Canary) -> None:
+    """Issue 15's routes: a child of the station's commune (village, contact phone) on the
+    station's worklist (JSON and CSV) and the family doctor's panel; a dose the mother reports
+    from the vaccination book (lot, the facility's name as written there), verified by station
+    staff; the vaccination card; the directory."""
+    from registry.services import assign_family_doctor
+    from tests.support.auth import make_facility, make_practitioner, token_for
+
+    http = app.test_client()
+    station = make_facility(app)
+    staff = token_for(http, app, role="station", facility=station).headers
+    doctor_id = make_practitioner(app, facility=station)
+    doctor = token_for(http, app, role="practitioner", practitioner=doctor_id).headers
+    mother = canary.citizen()
+    registered = http.post("/api/v1/citizens", json=mother, headers=staff)
+    assert registered.status_code == 201, registered.get_json()
+    born = dt.date.today() - dt.timedelta(days=100)  # noqa: DTZ011
+    village = f"Thôn Đông {canary.name()}"
+    canary.track(village)
+    child = http.post("/api/v1/citizens", headers=staff, json={
+        "health_id": canary.health_id(date_of_birth=born, sex="female"),
+        "full_name": canary.name(), "date_of_birth": born.isoformat(), "sex": "female",
+        "phone": canary.phone(),
+        "address": {"province_code": "24", "commune_code": "09334", "village": village},
+        "guardians": [{"health_id": mother["health_id"],
+                       "date_of_birth": mother["date_of_birth"], "relationship": "mother"}]})
+    assert child.status_code == 201, child.get_json()
+    child_id = uuid.UUID(child.get_json()["id"])
+    with app.app_context():
+        assign_family_doctor(session=db.session, citizen_id=child_id, practitioner_id=doctor_id,
+                             facility_id=station, changed_by="canary")
+        db.session.commit()
+    panel = http.get("/api/v1/me/patients", headers=doctor)
+    assert panel.status_code == 200
+    assert str(child_id) in {item["citizen_id"] for item in panel.get_json()["items"]}
+    worklist = f"/api/v1/facilities/{station}/immunization-worklist"
+    listed = http.get(worklist, headers=staff)
+    assert listed.status_code == 200, listed.get_json()
+    assert str(child_id) in listed.get_data(as_text=True)
+    printable = http.get(worklist, headers={**staff, "Accept": "text/csv"})
+    assert printable.status_code == 200
+    person = token_for(http, app, citizen=uuid.UUID(registered.get_json()["id"])).headers
+    lot = f"SO-{secrets.token_hex(5).upper()}"
+    canary.track(lot)
+    book_facility = f"Phòng tiêm {canary.name()}"
+    reported = http.post(f"/api/v1/citizens/{child_id}/immunizations", headers=person, json={
+        "vaccine_code": "BCG", "dose_number": 1, "occurrence_date": born.isoformat(),
+        "lot_number": lot, "facility_name": book_facility})
+    assert reported.status_code == 201, reported.get_json()
+    entry_url = f"/api/v1/citizens/{child_id}/immunizations/{reported.get_json()['id']}"
+    verified = http.post(entry_url + "/verify", headers={**staff, "If-Match":
+                                                         reported.headers["ETag"]}, json={})
+    assert verified.status_code == 200, verified.get_json()
+    card = http.get(f"/api/v1/citizens/{child_id}/vaccination-card", headers=person)
+    assert card.status_code == 200, card.get_json()
+    assert http.get("/api/v1/practitioners?q=bac+si", headers=person).status_code == 200
+
+
 PRODUCERS: list[Producer] = [
     produce_registry, produce_vault_operations, produce_record_api,
-    produce_consent_and_notifications, produce_relationships,
+    produce_consent_and_notifications, produce_relationships, produce_care_team,
 ]
 
 

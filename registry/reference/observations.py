@@ -103,6 +103,37 @@ def unit_aliases() -> Mapping[str, str]:
     return dict(load_json("observation_kinds.json")["unit_aliases"])
 
 
+@dataclass(frozen=True, slots=True)
+class ObservationPanel:
+    """A kind recorded as one entry of several measurements ("blood-pressure")."""
+
+    kind: str
+    loinc: str
+    display_vi: str
+    display_en: str
+    parts: tuple[str, ...]
+
+    def display(self, lang: str = "vi") -> str:
+        """Return the display name in ``lang`` ("vi" or "en")."""
+        return self.display_en if lang == "en" else self.display_vi
+
+
+@cache
+def observation_panels() -> Mapping[str, ObservationPanel]:
+    """Return the panel kinds ("blood-pressure") keyed by their code."""
+    return {
+        row["kind"]: ObservationPanel(str(row["kind"]), str(row["loinc"]), str(row["display_vi"]),
+                                      str(row["display_en"]), tuple(row["parts"]))
+        for row in load_json("observation_kinds.json")["panels"]
+    }
+
+
+def observation_display(kind: str, lang: str = "vi") -> str | None:
+    """Return the name of a kind an observation entry may hold (panels too); None if unknown."""
+    definition = observation_kinds().get(kind) or observation_panels().get(kind)
+    return None if definition is None else definition.display(lang)
+
+
 def validate_observation(kind: str, value: object, unit: str) -> list[ObservationError]:
     """Return what is wrong with ``value`` in ``unit`` for ``kind``; an empty list means valid."""
     definition = observation_kinds().get(kind)

@@ -180,6 +180,7 @@ def test_unknown_roles_never_get_anything(role: str, section: str) -> None:
 
 # --- the citizen on their own record -------------------------------------------------------
 
+CARE_LISTS = ("care-panel", "immunization-worklist")
 SELF = [
     *[
         case(
@@ -195,7 +196,12 @@ SELF = [
     ],
     *[
         case(f"read-{name}", citizen_actor(), target(name), "read", True, "self")
-        for name in sorted(NON_CLINICAL_TARGETS - {"identity-lookup"})
+        for name in sorted(NON_CLINICAL_TARGETS - {"identity-lookup", *CARE_LISTS})
+    ],
+    # A care list is a clinician's or a station's view over many people, never one's own.
+    *[
+        case(f"no-own-{name}", citizen_actor(), target(name), "read", False, "default-deny")
+        for name in CARE_LISTS
     ],
     *[
         case(f"manage-{name}", citizen_actor(), target(name), "manage", True, "self")
@@ -1213,6 +1219,7 @@ STATION_ALLOWED = [
     ("immunizations", "read", "station-immunizations"),
     ("immunizations", "create", "station-immunizations"),
     ("immunization-schedule", "read", "station-immunizations"),
+    ("immunization-worklist", "read", "station-immunizations"),
     ("demographics", "create", "station-registration"),
     ("demographics", "update", "station-registry"),
     ("guardians", "read", "station-registry"),
@@ -1238,7 +1245,10 @@ STATION_CASES = [
             False,
             # A station may correct doses its facility recorded (test_policy_station_
             # corrections); on an entry it did not record the refusal names the author check.
-            "not-author" if (name, action) in STATION_OWN_ENTRY else "station-scope",
+            "not-author" if (name, action) in STATION_OWN_ENTRY
+            # A station verifies only doses the person reported (the target here is not one).
+            else "not-citizen-reported" if (name, action) == ("immunizations", "verify")
+            else "station-scope",
             world=SERVED,
         )
         for name in sorted(TARGETS)

@@ -50,7 +50,8 @@ def _citizen_values(index: int) -> dict:
         "sex": sex,
         "phone": f"09{secrets.randbelow(10**8):08d}",
         "email": f"nguoi.{index}.{secrets.token_hex(3)}@example.vn",
-        "address": {"province_code": "01", "line": f"Số {index + 3} ngõ Văn Chương"},
+        "address": {"province_code": "01", "commune_code": "00070",
+                    "line": f"Số {index + 3} ngõ Văn Chương"},
         "ethnicity": "Kinh",
         "social_insurance_code": f"{secrets.randbelow(10**10):010d}",
     }
@@ -237,8 +238,10 @@ def test_shredded_citizen_reads_as_erased_and_others_are_untouched(app_context):
     assert find_citizen_by_health_id(session=db.session, health_id=a_values["health_id"]) is None
     raw = db.session.execute(select(
         Citizen.health_id_bidx, Citizen.phone_bidx, Citizen.social_insurance_code_bidx,
+        Citizen.cohort_bidx,  # commune and birth year: no longer findable on a worklist
     ).where(Citizen.id == a)).one()
-    assert tuple(raw) == (None, None, None)
+    assert tuple(raw) == (None, None, None, None)
+    assert db.session.scalar(select(Citizen.cohort_bidx).where(Citizen.id == b)) is not None
     assert [(k.status, k.wrapped_key) for k in keys_of(a)] == [(KEY_DESTROYED, None)]
 
     assert_readable([(b, b_values)])

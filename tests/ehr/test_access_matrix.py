@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from auth.resource import has_scope, load_caller, smart_context
 from auth.scopes import SECTION_RESOURCES
@@ -33,7 +34,7 @@ from core.conditional import version_etag
 from core.db import db, utcnow
 from ehr.record_models import RecordEntry
 from ehr.seed_records import _entry
-from registry.models import Citizen
+from registry.models import Citizen, FamilyDoctorAssignment
 from registry.reference.health_id import make_health_id
 from tests.ehr.samples import SAMPLES, TODAY, YESTERDAY, body_for
 from tests.support.auth import Tokens, health_id_of, make_citizen, make_facility, token_for
@@ -164,6 +165,9 @@ def test_route_identity_matrix(app, client, matrix, identity):
     world, token = matrix["world"], matrix["tokens"][identity]
     headers = token.headers
     mismatches: list[str] = []
+    # Before the loop below moves registrations: the care lists over many people.
+    _check_care_lists(app, client, world, token, identity, mismatches)
+    _check_worklist(app, client, world, token, identity, mismatches)
     for who in CITIZENS:
         citizen_id = getattr(world, who)
         base = f"/api/v1/citizens/{citizen_id}"
@@ -249,6 +253,14 @@ def test_route_identity_matrix(app, client, matrix, identity):
                     if other != who:
                         assert str(getattr(world, other)) not in text
 
+        # The vaccination card is the immunizations list's read, in another shape.
+        allowed = _expected(app, token, citizen_id, target="immunizations", action="read",
+                            resource="Immunization", interaction="r", listing=True)
+        response = client.get(base + "/vaccination-card", headers=headers)
+        if _check(mismatches, f"{identity}→{who}/vaccination-card", response.status_code,
+                  allowed, 403):
+            assert str(citizen_id) in response.get_data(as_text=True)
+
         allowed = _expected(app, token, citizen_id, target="identity-lookup", action="lookup",
                             resource="Patient", interaction="s")
         response = client.post("/api/v1/citizens/lookup", headers=headers,
@@ -283,6 +295,64 @@ def test_route_identity_matrix(app, client, matrix, identity):
     _check_registration(app, client, world, token, identity, mismatches)
     _check_batch(app, client, world, token, identity, mismatches)
     assert not mismatches, "\n".join(mismatches)
+
+
+def _check_care_lists(app: Any, client: Any, world: Any, token: Tokens, identity: str,
+                      mismatches: list[str]) -> None:
+    """The family doctor's panel lists exactly the world's people registered with the caller
+    whom the policy lets the caller see on it; anyone but a practitioner gets 403."""
+    response = client.get("/api/v1/me/patients", headers=token.headers)
+    with app.app_context():
+        principal = load_caller(token.access_token, now=utcnow())
+        practitioner = principal.practitioner_id if principal.role == "practitioner" else None
+        registered = {
+            who for who in CITIZENS
+            if practitioner is not None and db.session.scalar(
+                select(FamilyDoctorAssignment.id).where(
+                    FamilyDoctorAssignment.citizen_id == getattr(world, who),
+                    FamilyDoctorAssignment.practitioner_id == practitioner,
+                    FamilyDoctorAssignment.ended_at.is_(None))) is not None}
+    if practitioner is None or not has_scope(principal, resource="Patient", interaction="s"):
+        if response.status_code != 403:
+            mismatches.append(f"{identity} panel: got {response.status_code}, expected 403")
+        return
+    if response.status_code != 200:
+        mismatches.append(f"{identity} panel: got {response.status_code}, expected 200")
+        return
+    listed = {item["citizen_id"] for item in response.get_json()["items"]}
+    expected = {str(getattr(world, who)) for who in registered
+                if _expected(app, token, getattr(world, who), target="care-panel",
+                             action="read", resource="Patient", interaction="s") is True}
+    if listed != expected:
+        mismatches.append(f"{identity} panel lists {sorted(listed)}, policy says "
+                          f"{sorted(expected)}")
+
+
+def _check_worklist(app: Any, client: Any, world: Any, token: Tokens, identity: str,
+                    mismatches: list[str]) -> None:
+    """The world's station's worklist: its own staff and system read it (each child listed is
+    one the policy lets them read); station staff of another commune, practitioners, citizens
+    and the admin get 403."""
+    response = client.get(f"/api/v1/facilities/{world.station}/immunization-worklist",
+                          headers=token.headers)
+    with app.app_context():
+        principal = load_caller(token.access_token, now=utcnow())
+    own = principal.role == "station" and world.station in principal.facility_ids
+    expected = 200 if own else 403
+    if response.status_code != expected:
+        mismatches.append(f"{identity} worklist: got {response.status_code}, "
+                          f"expected {expected}")
+        return
+    if own:
+        listed = {child["child"]["id"] for group in response.get_json()["villages"]
+                  for child in group["children"]}
+        for who in listed:
+            allowed = _expected(app, token, uuid.UUID(who), target="immunization-worklist",
+                                action="read", resource="Immunization", interaction="s")
+            if allowed is not True:
+                mismatches.append(f"{identity} worklist lists {who}: policy says {allowed}")
+        if str(world.child) not in listed:
+            mismatches.append(f"{identity} worklist misses the station's infant")
 
 
 def test_the_matrix_pins_the_perimeter(app, client, matrix):

@@ -35,11 +35,29 @@ def test_an_unrelated_uploader_cannot_tell_a_real_person_from_a_made_up_one(clie
 
 
 def test_a_related_uploader_is_told_why(client, world):
-    # A person may not record their own vaccinations (clinician-recorded: a self-reported dose
-    # must not satisfy the schedule); they are related to themselves: 403, not 404.
+    # A doctor the patient granted read access to their immunizations is related to them: her
+    # dose is refused with 403 (read-only), not the 404 of a stranger.
+    grant = client.post(
+        f"/api/v1/citizens/{world.patient}/consents", headers=world.headers("patient"),
+        json={"grantee": {"type": "practitioner", "id": str(world.other_doctor_id)},
+              "sections": ["immunizations"], "access": "read"})
+    assert grant.status_code == 201, grant.get_json()
+    response = client.post("/api/v1/immunizations/batch",
+                           json={"items": [_item("read-only", world.patient)]},
+                           headers=world.headers("other_doctor"))
+    assert response.status_code == 200, response.get_json()
+    [result] = response.get_json()["results"]
+    assert _outcome(result)[:2] == (403, "urn:phr-vn:problem:section-forbidden")
+
+
+def test_a_person_uploading_their_own_dose_reports_it(client, world):
+    """A person's own dose (from their vaccination book) is a citizen-reported one, unverified
+    until station staff verify it: the batch answers as the section route does."""
     response = client.post("/api/v1/immunizations/batch",
                            json={"items": [_item("own", world.patient)]},
                            headers=world.headers("patient"))
     assert response.status_code == 200, response.get_json()
     [result] = response.get_json()["results"]
-    assert _outcome(result)[:2] == (403, "urn:phr-vn:problem:section-forbidden")
+    assert result["status"] == 201, result
+    assert result["entry"]["source"] == "citizen-reported"
+    assert result["entry"]["verification"]["status"] == "unverified"

@@ -442,10 +442,10 @@ def test_a_batch_of_exactly_500_items_is_taken_whole_and_replays_whole(app, clie
 
 def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, world):
     """The envelope needs a scope covering Immunization create; then each item gets the
-    policy's answer for its citizen: a station creates, a citizen (who cannot record doses,
-    not even their own) gets 403 for their own and, for a stranger they have nothing to do
-    with, the 404 of a person who does not exist; the family doctor creates for their patient
-    only (the stranger: 404 likewise)."""
+    policy's answer for its citizen: a station creates, a citizen reports their own dose (a
+    citizen-reported one, unverified until a station verifies it) and, for a stranger they have
+    nothing to do with, gets the 404 of a person who does not exist; the family doctor creates
+    for their patient only (the stranger: 404 likewise)."""
     def items(prefix: str) -> list[dict]:
         return [{"client_item_id": f"{prefix}-{n}", "citizen_id": str(who), "vaccine_code": "TD",
                  "dose_number": 1, "occurrence_date": YESTERDAY, "lot_number": "L-1"}
@@ -455,11 +455,12 @@ def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, worl
     citizen = client.post(url, json={"items": items("c")}, headers=world.headers("patient"))
     assert citizen.status_code == 200, citizen.get_json()
     results = citizen.get_json()["results"]
-    assert [r["status"] for r in results] == [403, 404]
-    assert results[0]["problem"]["type"].endswith("section-forbidden")
+    assert [r["status"] for r in results] == [201, 404]
+    assert results[0]["entry"]["source"] == "citizen-reported"
     assert results[1]["problem"]["type"].endswith("not-found")
-    assert all("entry" not in r for r in results)
-    assert count_entries(app, world.patient) == count_entries(app, world.stranger) == 0
+    assert "entry" not in results[1]
+    assert count_entries(app, world.patient) == 1
+    assert count_entries(app, world.stranger) == 0
 
     doctor = client.post(url, json={"items": items("d")}, headers=world.headers("doctor"))
     assert doctor.status_code == 200, doctor.get_json()
@@ -469,7 +470,8 @@ def test_batch_items_are_decided_by_the_policy_for_each_caller(app, client, worl
     station = client.post(url, json={"items": items("s")}, headers=world.headers("station"))
     assert [r["status"] for r in station.get_json()["results"]] == [201, 201]
     assert {r["entry"]["source"] for r in station.get_json()["results"]} == {"station"}
-    assert count_entries(app, world.patient) == 2
+    # Reported by the person, recorded by the doctor and by the station.
+    assert count_entries(app, world.patient) == 3
     assert count_entries(app, world.stranger) == 1
 
     vaccinations_only = token_for(client, app, login=world.stranger_token.login,

@@ -88,7 +88,9 @@ def test_sms_gateway_gets_an_idempotency_key(app, providers):
     body = request.json()
     assert body["to"] == "+84987654321"
     assert request.headers["idempotency-key"] == row.dedup_key == body["reference"]
-    assert body["text"].startswith("So suc khoe dien tu: Ban co thong bao suc khoe moi")
+    # A vaccination SMS says what to do (issue 15); without a known station, "the station".
+    assert body["text"] == ("So suc khoe dien tu: Tre co lich tiem chung ngay 12/03/2025 tai "
+                            "tram y te xa. Vui long dua tre den va mang theo so tiem chung.")
     assert row.provider_message_id == "sms-" + row.dedup_key[:12]
 
 

@@ -111,7 +111,9 @@ def test_the_guardian_gets_the_childs_reminders(app, providers, clock):
 
 
 def test_computing_reminders_twice_notifies_once(app):
-    child = make_person(app, date_of_birth=BORN, phone=None, email=None)
+    # With the contact phone the station registered: a child nobody can open an inbox for and
+    # without a phone has nobody to remind (issue 15).
+    child = make_person(app, date_of_birth=BORN, email=None)
     with app.app_context():
         first = run_reminders(db.session, today=TODAY)
         second = run_reminders(db.session, today=TODAY)
@@ -128,7 +130,9 @@ def test_computing_reminders_twice_notifies_once(app):
 def test_adults_get_no_vaccination_reminders_and_chunks_cover_everyone(app):
     for index in range(3):
         make_person(app, full_name=f"Người lớn {index}", phone=None, email=None)
-    babies = [make_person(app, date_of_birth=BORN, phone=None, email=None) for _ in range(2)]
+    # The babies have the contact phone their station registered: a child with no guardian,
+    # no account and no phone has nobody to remind (issue 15).
+    babies = [make_person(app, date_of_birth=BORN, email=None) for _ in range(2)]
     DOSES.install(app, _doses_hook({b.id: AT_BIRTH for b in babies}))
     with app.app_context():
         run = run_reminders(db.session, today=TODAY, chunk_size=2)
@@ -172,7 +176,7 @@ def test_periodic_exam_reminders_come_from_the_latest_examination_in_the_record(
 
 
 def test_run_reminders_command(app, clock):
-    make_person(app, date_of_birth=BORN, phone=None, email=None)
+    make_person(app, date_of_birth=BORN, email=None)  # with a contact phone (issue 15)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["notifications", "run-reminders", "--today", "2025-03-10"])
     assert result.exit_code == 0, result.output
@@ -205,7 +209,7 @@ def test_shards_cover_every_id_once(shards):
 
 def test_shards_together_do_what_one_run_does(app):
     for _ in range(6):
-        make_person(app, date_of_birth=BORN, phone=None, email=None)
+        make_person(app, date_of_birth=BORN, email=None)  # with a contact phone (issue 15)
     runner = app.test_cli_runner()
     outputs = [
         json.loads(runner.invoke(args=["notifications", "run-reminders", "--today",

@@ -137,6 +137,9 @@ def test_every_data_file_is_valid_json_with_a_source():
     folder = resources.files("registry.reference") / "data"
     names = sorted(item.name for item in folder.iterdir() if item.name.endswith(".json"))
     assert names == [
+        "admin_units_2025.json",
+        "care_intervals.json",
+        "epi_adults.json",
         "epi_schedule_2024.json",
         "icd10.json",
         "observation_kinds.json",

@@ -55,7 +55,7 @@ DEFAULT_SCOPES = {
     "station": "openid profile offline_access user/*.cruds",
     "admin": "openid profile",
 }
-STATION_SCOPES = "system/Patient.crs system/Immunization.crs system/ImmunizationRecommendation.rs"
+STATION_SCOPES = "system/Patient.crs system/Immunization.crus system/ImmunizationRecommendation.rs"
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
