@@ -22,7 +22,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
@@ -30,14 +30,11 @@ from core.encryption import keyring
 from core.i18n import translate
 from ehr import panel_messages  # noqa: F401  (registers the panel's texts)
 from ehr.access import RecordAccess
-from ehr.repository import RecordRepository
+from ehr.repository import EntryRow, RecordRepository
 from ehr.schedule_service import CHILDHOOD_SCHEDULE_UNTIL_YEARS, schedule_for
 from registry.models import Citizen, FamilyDoctorAssignment
 from registry.reference.care_intervals import CareInterval, care_intervals
 from registry.reference.durations import Duration
-
-if TYPE_CHECKING:
-    from ehr.record_models import RecordEntry
 
 PANEL_FLAGS = ("vaccination-overdue", "measurement-missing", "periodic-exam-due")
 PANEL_SECTIONS = ("conditions", "observations", "examinations", "immunizations")
@@ -159,10 +156,10 @@ def _examine(
 
 
 def person_flags(
-    citizen: Citizen, entries: Iterable[RecordEntry], *, today: dt.date, lang: str
+    citizen: Citizen, entries: Iterable[EntryRow], *, today: dt.date, lang: str
 ) -> list[Flag]:
     """The flags of one person from their entries (oldest first), in PANEL_FLAGS order."""
-    by_section: dict[str, list[RecordEntry]] = {section: [] for section in PANEL_SECTIONS}
+    by_section: dict[str, list[EntryRow]] = {section: [] for section in PANEL_SECTIONS}
     for entry in entries:
         by_section.setdefault(entry.section, []).append(entry)
     flags: list[Flag] = []
@@ -174,7 +171,7 @@ def person_flags(
 
 
 def _vaccination_flags(
-    citizen: Citizen, doses: list[RecordEntry], today: dt.date, lang: str
+    citizen: Citizen, doses: list[EntryRow], today: dt.date, lang: str
 ) -> list[Flag]:
     if not _is_child(citizen.date_of_birth, today):
         return []
@@ -189,7 +186,7 @@ def _vaccination_flags(
 
 
 def _measurement_flags(
-    conditions: list[RecordEntry], observations: list[RecordEntry], today: dt.date, lang: str
+    conditions: list[EntryRow], observations: list[EntryRow], today: dt.date, lang: str
 ) -> list[Flag]:
     active_codes = []
     for entry in conditions:
@@ -241,7 +238,7 @@ def _in_words(duration: Duration, lang: str) -> str:
     return " ".join(parts)
 
 
-def _exam_flags(exams: list[RecordEntry], today: dt.date, lang: str) -> list[Flag]:
+def _exam_flags(exams: list[EntryRow], today: dt.date, lang: str) -> list[Flag]:
     dated = [entry for entry in exams if isinstance(entry.content, dict)]
     if not dated:
         return []

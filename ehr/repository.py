@@ -236,7 +236,7 @@ class RecordRepository:
     def care_list_entries(
         self, *, citizen_ids: Sequence[uuid.UUID], sections: Sequence[str],
         since: Mapping[str, dt.date] | None = None,
-    ) -> dict[uuid.UUID, list[RecordEntry]]:
+    ) -> dict[uuid.UUID, list[EntryRow]]:
         """The current entries of `sections` of the people of a care list page (a family
         doctor's panel), each person's within the caller's scope of each section and the
         token's read scopes: part of the list's audited decisions, one per person
@@ -254,14 +254,14 @@ class RecordRepository:
                     pairs.append((section, key))
             if pairs:
                 groups.setdefault(tuple(pairs), []).append(citizen_id)
-        found: dict[uuid.UUID, list[RecordEntry]] = {cid: [] for cid in citizen_ids}
+        found: dict[uuid.UUID, list[EntryRow]] = {cid: [] for cid in citizen_ids}
         keyring(self.session).preload(cid for ids in groups.values() for cid in ids)
         bounded = tuple(sorted(s for s in since if s in readable))
         params: dict[str, Any] = {f"since_{i}": since[s] for i, s in enumerate(bounded)}
         for pairs, ids in groups.items():
-            for entry in self.session.scalars(_care_list_query(pairs, bounded),
-                                              {**params, "citizen_ids": ids}):
-                found[entry.citizen_id].append(entry)
+            for row in self.session.execute(_care_list_query(pairs, bounded),
+                                            {**params, "citizen_ids": ids}):
+                found[row.citizen_id].append(_entry_row(row, self.session))
         return found
 
     def schedule_doses(self, *, citizen_id: uuid.UUID) -> list[RecordEntry]:
@@ -388,10 +388,10 @@ class RecordRepository:
 
 
 @dataclass(slots=True)
-class DoseRow:
-    """A recorded dose as the schedule, the reminders and the worklist need it: the envelope's
+class EntryRow:
+    """An entry as the care lists, the schedule and the reminders need it: the envelope's
     columns and the content, decrypted on first use, without an ORM entity (a commune's
-    worklist reads tens of thousands of them)."""
+    worklist reads tens of thousands of doses; building entities cost more than reading)."""
 
     id: uuid.UUID
     citizen_id: uuid.UUID
@@ -417,7 +417,7 @@ class DoseRow:
 
 def immunization_doses_of(
     session: Session, citizen_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[DoseRow]]:
+) -> dict[uuid.UUID, list[EntryRow]]:
     """The current immunizations of many citizens at once, oldest first (the vaccination
     reminders and a station's worklist, whose callers audit their own decisions; it counts the
     doses `REMINDER_SCOPE` shows, in its SQL like every other selection)."""
@@ -425,14 +425,26 @@ def immunization_doses_of(
     if not ids:
         return {}
     keyring(session).preload(ids)
-    grouped: dict[uuid.UUID, list[DoseRow]] = {citizen_id: [] for citizen_id in ids}
+    grouped: dict[uuid.UUID, list[EntryRow]] = {citizen_id: [] for citizen_id in ids}
     for row in session.execute(_doses_of_many_query(), {"citizen_ids": ids}):
-        grouped.setdefault(row.citizen_id, []).append(DoseRow(
-            id=row.id, citizen_id=row.citizen_id, section=row.section, status=row.status,
-            source=row.source, clinical_date=row.clinical_date, facility_id=row.facility_id,
-            verified_at=row.verified_at, created_at=row.created_at, content_ct=row.content_ct,
-            session=session))
+        grouped.setdefault(row.citizen_id, []).append(_entry_row(row, session))
     return grouped
+
+
+def _entry_row(row: Any, session: Session) -> EntryRow:
+    return EntryRow(
+        id=row.id, citizen_id=row.citizen_id, section=row.section, status=row.status,
+        source=row.source, clinical_date=row.clinical_date, facility_id=row.facility_id,
+        verified_at=row.verified_at, created_at=row.created_at, content_ct=row.content_ct,
+        session=session)
+
+
+# What an EntryRow is read from.
+_ENTRY_ROW_COLUMNS = (
+    RecordEntry.id, RecordEntry.citizen_id, RecordEntry.section, RecordEntry.status,
+    RecordEntry.source, RecordEntry.clinical_date, RecordEntry.facility_id,
+    RecordEntry.verified_at, RecordEntry.created_at, RecordEntry.content_ct,
+)
 
 
 def periodic_exams_due_of(
@@ -663,7 +675,7 @@ def _care_list_query(sections: tuple[tuple[str, ScopeKey], ...],
             condition = condition & (RecordEntry.clinical_date >= since)
         return condition
 
-    return select(RecordEntry).where(
+    return select(*_ENTRY_ROW_COLUMNS).where(
         RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
         RecordEntry.status == STATUS_CURRENT,
         or_(*(clause(s, key) for s, key in sections)),
@@ -672,11 +684,7 @@ def _care_list_query(sections: tuple[tuple[str, ScopeKey], ...],
 
 @functools.cache
 def _doses_of_many_query() -> Any:
-    return select(
-        RecordEntry.id, RecordEntry.citizen_id, RecordEntry.section, RecordEntry.status,
-        RecordEntry.source, RecordEntry.clinical_date, RecordEntry.facility_id,
-        RecordEntry.verified_at, RecordEntry.created_at, RecordEntry.content_ct,
-    ).where(
+    return select(*_ENTRY_ROW_COLUMNS).where(
         RecordEntry.citizen_id.in_(bindparam("citizen_ids", expanding=True)),
         RecordEntry.section == "immunizations", RecordEntry.status == STATUS_CURRENT,
         filter_for(REMINDER_SCOPE),

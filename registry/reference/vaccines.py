@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from registry.reference._data import load_json
@@ -65,8 +65,10 @@ def vaccine_catalogue() -> Mapping[str, Vaccine]:
     return catalogue
 
 
+@lru_cache(maxsize=1024)
 def get_vaccine(code: str) -> Vaccine | None:
     """Return the catalogue entry for ``code`` (case-insensitive), or None."""
+    # Cached: a commune's worklist asks millions of times for a few dozen codes.
     return vaccine_catalogue().get(code.strip().upper())
 
 

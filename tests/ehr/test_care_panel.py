@@ -184,3 +184,20 @@ def test_an_ended_membership_empties_the_panel(app, client, world):
     answer = client.get("/api/v1/me/patients", headers=world.headers("doctor"))
     assert answer.status_code == 200
     assert answer.get_json()["items"] == []
+
+
+@pytest.mark.parametrize(("days_ago", "flagged"), [(10, False), (85, False), (120, True)])
+def test_a_measurement_counts_within_its_interval(app, client, world, days_ago, flagged):
+    """Diabetes: a glucose within the rule's three months satisfies it; an older one does not,
+    and the reason says what is missing for how long."""
+    _create(client, world, world.patient, "conditions",
+            {"icd10_code": "E11.9", "clinical_status": "active", "onset_date": "2019-04-02"})
+    measured = dt.datetime.combine(TODAY - dt.timedelta(days=days_ago), dt.time(2, 0),
+                                   tzinfo=dt.UTC).isoformat()
+    _create(client, world, world.patient, "observations",
+            {"kind": "blood-glucose", "value": 7.1, "unit": "mmol/L", "effective_at": measured})
+    (item,) = _page(client, world)["items"]
+    codes = [flag["code"] for flag in item["flags"]]
+    assert codes == (["measurement-missing"] if flagged else [])
+    if flagged:
+        assert "3 tháng" in item["flags"][0]["reason"]
