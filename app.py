@@ -99,6 +99,7 @@ def _import_models() -> None:
     import consent.models  # noqa: F401
     import core.idempotency  # noqa: F401
     import ehr.record_models  # noqa: F401
+    import ehr.share_models  # noqa: F401
     import notifications.models  # noqa: F401
     import registry.models  # noqa: F401
 

@@ -837,8 +837,8 @@ def empty_audit_tables() -> None:
 # --- plans: what each route's requests are ------------------------------------------------------
 
 
-ROUTE_ORDER = ("baseline-read", "entry", "summary", "list", "panel", "baseline-insert", "create",
-               "batch")
+ROUTE_ORDER = ("baseline-read", "entry", "summary", "list", "list-immunizations",
+               "fhir-immunizations", "fhir-summary", "panel", "baseline-insert", "create", "batch")
 
 
 @dataclass(frozen=True)
@@ -943,6 +943,18 @@ def build_routes(world: World) -> dict[str, Route]:
         "list": Route("list", "section list (GET …/observations)", "doctor", 200,
                       [plan_line("GET", f"{api}/citizens/{c}/observations") for c in sample],
                       baseline=read_baseline),
+        "list-immunizations": Route(
+            "list-immunizations", "section list (GET …/immunizations)", "doctor", 200,
+            [plan_line("GET", f"{api}/citizens/{c}/immunizations") for c in sample],
+            baseline=read_baseline),
+        "fhir-immunizations": Route(
+            "fhir-immunizations", "FHIR search (GET /fhir/R4/Immunization?patient=)", "doctor",
+            200, [plan_line("GET", f"/fhir/R4/Immunization?patient={c}") for c in sample],
+            baseline=read_baseline, targets=(Target("rps", 0.8, "list-immunizations"),)),
+        "fhir-summary": Route(
+            "fhir-summary", "IPS (GET /fhir/R4/Patient/{id}/$summary)", "doctor", 200,
+            [plan_line("GET", f"/fhir/R4/Patient/{c}/$summary") for c in sample],
+            baseline=read_baseline, targets=(Target("rps", 0.8, "summary"),)),
         "panel": Route("panel", "family doctor's panel (GET /me/patients, 20 a page)", "doctor",
                        200, panel_pages, baseline=read_baseline,
                        targets=(Target("rps", 0.3, read_baseline),)),
@@ -1649,7 +1661,8 @@ class BenchRun:
         return self.tokens[kind]
 
 
-BASELINE_GROUPS = (("baseline-read", ("entry", "summary", "list", "panel")),
+BASELINE_GROUPS = (("baseline-read", ("entry", "summary", "list", "list-immunizations",
+                                        "fhir-immunizations", "fhir-summary", "panel")),
                    ("baseline-insert", ("create", "batch")))
 
 

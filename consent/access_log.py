@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from consent.policy_types import RESTRICTED_LABELS, Actor, Decision
 from core.db import utcnow
 from core.encryption import ERASED, keyring
 from core.errors import Forbidden, NotFound
+from core.hooks import Hook
 from core.i18n import has_message, translate
 from registry.models import Citizen, Facility, Practitioner
 
@@ -51,6 +52,13 @@ MAX_NOTE = 500
 _NOT_A_GUARDIAN = frozenset({"no-guardianship", "other-citizen", "guardian-claim",
                              "guardian-claim-mismatch", "own-claim"})
 _CLAIM_RULES = frozenset({"guardian-claim", "guardian-claim-mismatch"})
+
+RecipientNames = Callable[[Session, list[uuid.UUID]], dict[uuid.UUID, str]]
+# Answered by the record (ehr, share links): the names recipients stated when they opened a
+# shared summary, by the audit event of the fetch (kept encrypted under the citizen's key, so
+# the audit row itself holds no name).
+SHARED_RECIPIENTS: Hook[RecipientNames] = Hook("access-log-shared-recipients",
+                                               lambda session, event_ids: {})
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,8 @@ class _Renderer:
         self.citizens = _by_id(session, Citizen, people)
         sessions = {r.break_glass_id for r in rows if r.break_glass_id is not None}
         self.break_glass = _by_id(session, BreakGlassSession, sessions)
+        self.recipients = SHARED_RECIPIENTS()(
+            session, [r.id for r in rows if r.actor_role == "recipient"])
         self.flags = {
             flag.audit_event_id: flag
             for flag in session.scalars(select(AccessLogFlag).where(
@@ -163,6 +173,11 @@ class _Renderer:
                 return self.t("access-log.actor.someone")
             kind = "guardian" if _acted_as_guardian(row) else "citizen"
             return self.t(f"access-log.actor.{kind}", name=name)
+        if row.actor_role == "recipient":
+            name = self.recipients.get(row.id)
+            if name is None:
+                return self.t("access-log.actor.recipient-unknown")
+            return self.t("access-log.actor.recipient", name=name)
         return self.t("access-log.actor.admin")
 
     def whose(self) -> str:
@@ -231,6 +246,7 @@ class _Renderer:
             "actor": {
                 "kind": kind,
                 "name": practitioner.full_name if practitioner is not None else (
+                    self.recipients.get(row.id) if kind == "recipient" else
                     self._person_name(row.actor_citizen_id) if kind != "station" else None),
                 "practitioner_id": str(row.actor_practitioner_id)
                 if row.actor_practitioner_id else None,

@@ -24,6 +24,8 @@ from consent.policy_types import (
     CITIZEN_REPORTED,
     GRANTABLE_NON_CLINICAL,
     GRANTABLE_TARGETS,
+    IMPORTABLE_SECTIONS,
+    IMPORTED,
     NON_CLINICAL_TARGETS,
     PURPOSES,
     RESTRICTED_LABELS,
@@ -751,9 +753,24 @@ def _citizen_reported(target: Target, actor: Actor) -> str | None:
     return None if target.source == CITIZEN_REPORTED else "not-citizen-reported"
 
 
+def _imported_only(target: Target, actor: Actor) -> str | None:
+    """A facility appends for anyone only what its own systems send as imported entries."""
+    return None if target.source == IMPORTED else "station-scope"
+
+
 # A facility's station: lookup by health ID, immunizations and registering a new person, for
-# anyone (the public-health remit); registry acts only within its catchment (below).
+# anyone (the public-health remit); registry acts only within its catchment (below). Any
+# registered facility's system also appends imported results for anyone (a hospital visit's
+# lab results, diagnoses, doses): create only, any label (appending shows nothing; a restricted
+# result must be recordable), no read, no correction, and no relationship to the person.
 _STATION_BASES = (
+    _Basis(
+        rule="facility-import",
+        purposes=("treatment",),
+        permissions=_grant_all(IMPORTABLE_SECTIONS, ("create",)),
+        labels=SENSITIVITY_LABELS,
+        entry_check=_imported_only,
+    ),
     _Basis(
         rule="station-lookup",
         purposes=("public-health",),

@@ -70,6 +70,14 @@ CITIZEN_REPORTABLE_SECTIONS = frozenset(
 )
 CITIZEN_REPORTED = "citizen-reported"
 
+# Entries a registered facility's system pushes (a hospital's or a lab's results, as a FHIR
+# transaction): any facility may append these sections for anyone, and reads none of them back
+# by that right (DESIGN.md §5: "they read back only what the policy gives them").
+IMPORTED = "imported"
+IMPORTABLE_SECTIONS = frozenset(
+    {"immunizations", "observations", "lab-results", "conditions", "encounters"}
+)
+
 # What a consent may name besides clinical sections (read-only even under a read-write grant).
 GRANTABLE_NON_CLINICAL = frozenset({"demographics", "summary", "immunization-schedule"})
 GRANTABLE_TARGETS = SECTIONS | GRANTABLE_NON_CLINICAL

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, str] = {
     "SECRET_KEY_FILE": "",  # empty: instance/keys/secret.key (development only)
     "OAUTH_SIGNING_KEY_FILE": "",  # empty: instance/keys/oauth-signing.pem (development only)
     "OAUTH_ISSUER": "http://127.0.0.1:8000",
+    "SHARE_BASE_URL": "",  # empty: OAUTH_ISSUER (where share-link recipients reach us)
     "NOTIFICATIONS_WORKER": "thread",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "QUIET_HOURS": "21:00-07:00",
@@ -181,6 +182,7 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "SECRET_KEY": read_key_file(secret_file),
         "OAUTH_SIGNING_KEY_FILE": str(signing_file),
         "OAUTH_ISSUER": _env(env, "OAUTH_ISSUER"),
+        "SHARE_BASE_URL": _env(env, "SHARE_BASE_URL"),
         "NOTIFICATIONS_WORKER": worker,
         "CELERY_BROKER_URL": _env(env, "CELERY_BROKER_URL"),
         "QUIET_HOURS": env.get("QUIET_HOURS", DEFAULTS["QUIET_HOURS"]).strip(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask import Flask, Response, g, json, request
@@ -219,8 +219,32 @@ def problem_body(problem: Problem) -> dict[str, Any]:
     return body
 
 
+ProblemRenderer = Callable[[Problem], Response]
+
+# Another face of the service (the FHIR API under /fhir answers OperationOutcome) renders the
+# problems of its paths itself: registered by the package that owns the face, since core
+# knows no domain package.
+_RENDERERS: dict[str, ProblemRenderer] = {}
+
+
+def register_problem_renderer(prefix: str, renderer: ProblemRenderer) -> None:
+    """Render every problem of a request whose path starts with `prefix` with `renderer`."""
+    _RENDERERS[prefix.rstrip("/")] = renderer
+
+
+def _renderer_for(path: str) -> ProblemRenderer | None:
+    for prefix, renderer in _RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer
+    return None
+
+
 def problem_response(problem: Problem) -> Response:
-    """Render a Problem as RFC 9457 problem+json in the request's language."""
+    """Render a Problem as RFC 9457 problem+json in the request's language (or as the face
+    registered for the request's path renders it)."""
+    renderer = _renderer_for(request.path) if _RENDERERS else None
+    if renderer is not None:
+        return renderer(problem)
     response = Response(
         json.dumps(problem_body(problem), ensure_ascii=False),
         status=problem.status,

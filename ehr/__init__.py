@@ -18,11 +18,17 @@ def init_app(app: Flask) -> None:
     from ehr.api_care import bp as care_bp
     from ehr.api_citizens import bp as citizens_bp
     from ehr.api_directory import bp as directory_bp
+    from ehr.api_share import bp as share_bp
+    from ehr.api_share import public_bp as share_public_bp
     from ehr.api_worklist import bp as worklist_bp
+    from ehr.fhir.api import bp as fhir_bp
+    from ehr.fhir.api_operations import bp as fhir_operations_bp
+    from ehr.fhir.api_transaction import bp as fhir_transaction_bp
 
     app.register_blueprint(citizens_bp)
     app.register_blueprint(records_bp)
-    for blueprint in (care_bp, card_bp, directory_bp, worklist_bp):
+    for blueprint in (care_bp, card_bp, directory_bp, worklist_bp, share_bp, share_public_bp,
+                      fhir_operations_bp, fhir_transaction_bp, fhir_bp):
         app.register_blueprint(blueprint)
 
 

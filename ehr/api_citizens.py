@@ -27,6 +27,7 @@ from core.schemas import load_or_problem
 from ehr import batch, demographics, records
 from ehr.access import RecordAccess
 from ehr.api import idempotent_create, new_access, today_in_vietnam
+from ehr.fhir.api_operations import everything_response, wants_fhir
 from ehr.repository import RecordRepository
 from ehr.schedule_service import schedule_for, schedule_view
 from ehr.views import Names, citizen_view, entry_view, iso, lookup_view, version_view
@@ -308,6 +309,8 @@ def export(citizen_id: uuid.UUID) -> Response:
     (what the caller's lists and versions routes show), consents, guardians and proxies, the
     access log, and the parts packages above the record add."""
     require_scope(resource="Patient", interaction="r")
+    if wants_fhir():  # the same export, as FHIR resources (`$everything`)
+        return everything_response(citizen_id, attachment="health-record.fhir.json")
     access = new_access()
     citizen = records.get_citizen(access, citizen_id)
     access.require(citizen_id=citizen_id, section="export", action="read")
@@ -316,7 +319,7 @@ def export(citizen_id: uuid.UUID) -> Response:
         "citizen": citizen_view(citizen, full=True),
         "family_doctor": _family_doctor_payload(access, citizen_id),
         **_exported_entries(access, citizen_id),
-        **_exported_relationships(access, citizen_id),
+        **exported_relationships(access, citizen_id),
     }
     payload.update(EXPORT_NOTIFICATIONS()(db.session, citizen_id, access.caller))
     db.session.commit()
@@ -344,7 +347,7 @@ def _exported_entries(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, 
     return {"sections": sections, "sections_shown": list(exported.sections)}
 
 
-def _exported_relationships(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any]:
+def exported_relationships(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any]:
     """Consents, guardians and proxies, and the access log, each as its own route shows it to
     this caller (the consent package decides and audits each part, ended items included); a
     part the token's scopes do not cover is left out."""

@@ -233,6 +233,12 @@ class RecordRepository:
         return ExportedEntries(sections=tuple(s for s, _ in pairs), entries=entries,
                                versions=versions)
 
+    def locate(self, *, entry_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        """Whose entry an id is and in which section (never content): a FHIR read names no
+        person; `entry` then decides and audits the read."""
+        row = self.session.execute(_envelope_query(), {"entry_id": entry_id}).one_or_none()
+        return None if row is None else (row.citizen_id, row.section)
+
     def care_list_entries(
         self, *, citizen_ids: Sequence[uuid.UUID], sections: Sequence[str],
         since: Mapping[str, dt.date] | None = None,

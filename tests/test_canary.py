@@ -396,9 +396,101 @@ def produce_care_team(app: Flask, canary: Canary) -> None:
     assert http.get("/api/v1/practitioners?q=bac+si", headers=person).status_code == 200
 
 
+def produce_share_links(app: Flask, canary: Canary) -> None:
+    """Issue 16's share links: the label and passcode a citizen types, the file key and
+    manifest id the link carries, the name a recipient states; the manifest asked with a
+    wrong and a right passcode, the access log read; a second link revoked (the first stays
+    live, so its encrypted key is in the database for the scan)."""
+    import base64
+    from urllib.parse import urlsplit
+
+    from tests.support.auth import make_citizen, token_for
+
+    http = app.test_client()
+    citizen_id = make_citizen(app, full_name=canary.name())
+    citizen = token_for(http, app, citizen=citizen_id).headers
+    base = f"/api/v1/citizens/{citizen_id}/share-links"
+    passcode = "pc-" + secrets.token_urlsafe(12)
+    canary.track(passcode)
+    made = http.post(base, headers=citizen, json={
+        "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(),
+        "passcode": passcode, "label": "Gửi " + canary.name()})
+    assert made.status_code == 201, made.get_json()
+    encoded = made.get_json()["shlink"].removeprefix("shlink:/")
+    payload = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    manifest = urlsplit(payload["url"]).path
+    canary.track(payload["key"], manifest.rsplit("/", 1)[1])
+    recipient = "BS. " + canary.name()
+    wrong = http.post(manifest, json={"recipient": recipient, "passcode": passcode + "x"})
+    assert wrong.status_code == 401, wrong.get_json()
+    right = http.post(manifest, json={"recipient": recipient, "passcode": passcode})
+    assert right.status_code == 200, right.get_json()
+    assert http.get(f"/api/v1/citizens/{citizen_id}/access-log",
+                    headers=citizen).status_code == 200
+    assert http.get(base, headers=citizen).status_code == 200
+    other = http.post(base, headers=citizen, json={
+        "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat(),
+        "single_use": True})
+    assert other.status_code == 201, other.get_json()
+    encoded = other.get_json()["shlink"].removeprefix("shlink:/")
+    canary.track(json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))["key"])
+    revoked = http.delete(f"{base}/{other.get_json()['id']}", headers=citizen)
+    assert revoked.status_code == 200, revoked.get_json()
+
+
+def produce_fhir(app: Flask, canary: Canary) -> None:
+    """Issue 16's FHIR face: a hospital's system pushes a diagnosis with a note for a person
+    named by health ID (a transaction Bundle), the person reads it back as FHIR, their IPS and
+    `$everything`."""
+    from tests.support.auth import (
+        make_facility,
+        station_client,
+        station_token,
+        token_for,
+    )
+
+    http = app.test_client()
+    hospital = make_facility(app, kind="hospital")
+    system = station_token(http, app, oauth_client=station_client(
+        app, facility=hospital, scopes="system/Condition.c")[0]).headers
+    body = canary.citizen()
+    staff = token_for(http, app, role="station", facility=make_facility(app)).headers
+    registered = http.post("/api/v1/citizens", json=body, headers=staff)
+    assert registered.status_code == 201, registered.get_json()
+    citizen_id = registered.get_json()["id"]
+    note = "Theo dõi " + canary.name()
+    identifier = f"DX-{secrets.token_hex(4)}"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {
+            "resourceType": "Condition",
+            "identifier": [{"system": "https://his.example.vn/fhir/sid/dx", "value": identifier}],
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "active"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J30.1"}]},
+            "subject": {"identifier": {"system": "https://moh.gov.vn/fhir/sid/cccd",
+                                       "value": body["health_id"]}},
+            "note": [{"text": note}]},
+        "request": {"method": "POST", "url": "Condition",
+                    "ifNoneExist": f"identifier=https://his.example.vn/fhir/sid/dx|{identifier}"},
+    }]}
+    pushed = http.post("/fhir/R4", json=bundle,
+                       headers={**system, "Content-Type": "application/fhir+json"})
+    assert pushed.status_code == 200, pushed.get_json()
+    person = token_for(http, app, citizen=uuid.UUID(citizen_id)).headers
+    for path in (f"/fhir/R4/Condition?patient={citizen_id}", f"/fhir/R4/Patient/{citizen_id}",
+                 f"/fhir/R4/Patient/{citizen_id}/$summary",
+                 f"/fhir/R4/Patient/{citizen_id}/$everything"):
+        answer = http.get(path, headers=person)
+        assert answer.status_code == 200, (path, answer.get_json())
+    assert note in json.dumps(http.get(f"/fhir/R4/Patient/{citizen_id}/$everything",
+                                       headers=person).get_json(), ensure_ascii=False)
+
+
 PRODUCERS: list[Producer] = [
     produce_registry, produce_vault_operations, produce_record_api,
     produce_consent_and_notifications, produce_relationships, produce_care_team,
+    produce_share_links, produce_fhir,
 ]
 
 

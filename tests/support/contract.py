@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from flask.testing import FlaskClient
@@ -469,8 +469,11 @@ def _refused(response: TestResponse, why: str, allowed: tuple[int, ...]) -> None
             f"openapi.yaml: {why}, yet it answered {status} (expected {expected})."
             + _excerpt(response)
         )
-    if _response_body(response) and response.mimetype != "application/problem+json":
-        raise ContractViolation(f"openapi.yaml: {why}; its {status} is not problem+json."
+    # The FHIR face answers its refusals as OperationOutcome (application/fhir+json).
+    refusal = ("application/fhir+json" if urlsplit(response.request.path).path.startswith("/fhir/")
+               else "application/problem+json")
+    if _response_body(response) and response.mimetype != refusal:
+        raise ContractViolation(f"openapi.yaml: {why}; its {status} is not {refusal}."
                                 + _excerpt(response))
 
 
