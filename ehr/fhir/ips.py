@@ -88,7 +88,7 @@ class SummaryContent:
     citizen: Citizen
     family_doctor: FamilyDoctor | None
     entries: dict[str, list[RecordEntry]]  # IPS section key -> entries, newest first
-    seen: dict[str, str]  # IPS section key -> "all" | "part" | "none" (of the section)
+    seen: Mapping[str, str]  # IPS section key -> "all" | "part" | "none" (of the section)
     schedule: list[ScheduledDoseStatus] | None  # None: the caller may not read the schedule
     names: Names
 
@@ -116,11 +116,13 @@ def read_summary(access: RecordAccess, citizen_id: uuid.UUID, *, today: dt.date
         "results": list(by_section["lab-results"]),
         "vital-signs": latest_vitals(found.vitals),
     }
-    seen = {s.key: _seen(access, citizen_id, s.record_section) for s in SECTIONS}
+    # How much of each section the caller sees, asked only for a section left empty.
+    seen = _SeenSections(access, citizen_id)
     schedule = None
-    if access.quiet_scope(citizen_id=citizen_id, section="immunization-schedule").permit:
-        schedule = schedule_for(citizen, repository.schedule_doses(citizen_id=citizen_id),
-                                today=today)
+    if "immunizations" in found.visible:
+        # As the JSON summary: the schedule from the doses this read selected (no second
+        # selection, and no other doses than the ones the document lists).
+        schedule = schedule_for(citizen, by_section["immunizations"], today=today)
     doctor = access.facts(citizen_id).family_doctor
     shown = [e for part in entries.values() for e in part]
     names = records.names_of(access, shown)
@@ -132,6 +134,26 @@ def read_summary(access: RecordAccess, citizen_id: uuid.UUID, *, today: dt.date
             {**names.facilities, **records.facility_names(access, [doctor.facility_id])})
     return SummaryContent(citizen=citizen, family_doctor=doctor, entries=entries, seen=seen,
                           schedule=schedule, names=names)
+
+
+class _SeenSections(Mapping[str, str]):
+    """`_seen` of each IPS section, computed on first use (most sections are not empty)."""
+
+    def __init__(self, access: RecordAccess, citizen_id: uuid.UUID) -> None:
+        self._access, self._citizen_id = access, citizen_id
+        self._sections = {s.key: s.record_section for s in SECTIONS}
+        self._known: dict[str, str] = {}
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self._known:
+            self._known[key] = _seen(self._access, self._citizen_id, self._sections[key])
+        return self._known[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sections)
+
+    def __len__(self) -> int:
+        return len(self._sections)
 
 
 def _seen(access: RecordAccess, citizen_id: uuid.UUID, section: str) -> str:
@@ -256,8 +278,8 @@ def _section(section: IpsSection, entries: list[RecordEntry], refs: list[str],
         "code": {"coding": [{"system": LOINC, "code": section.loinc,
                              "display": section.loinc_display}]},
     }
-    empty_text = _empty_text(section, content, lang)
     if not refs:
+        empty_text = _empty_text(section, content, lang)
         code = EMPTY_REASONS[content.seen[section.key]]
         body["text"] = {"status": "generated", "div": _div(f"<p>{escape(empty_text)}</p>")}
         body["emptyReason"] = {
@@ -266,7 +288,8 @@ def _section(section: IpsSection, entries: list[RecordEntry], refs: list[str],
         }
         return body
     rows = [_row(section.key, entry, content.names, lang) for entry in entries]
-    parts = [_table(rows, lang) if rows else f"<p>{escape(empty_text)}</p>"]
+    parts = [_table(rows, lang) if rows
+             else f"<p>{escape(_empty_text(section, content, lang))}</p>"]
     if due:
         parts.append(f"<p>{escape(translate('ips.recommended', lang))}</p>")
         parts.append(_list(_due_line(d, lang) for d in due))
@@ -496,6 +519,8 @@ class _Resources:
         self.resources = {first_url: first, **self.resources}
         self.by_type_id[(first["resourceType"], str(first["id"]))] = first_url
         pending = list(self.resources.values())
+        # Only a resource that lost a reference can hold an empty element to prune.
+        touched: set[int] = set()
         while pending:
             added: list[dict[str, Any]] = []
             for resource in pending:
@@ -503,10 +528,12 @@ class _Resources:
                     target = self._target(holder["reference"], added)
                     if target is None:
                         del holder["reference"]
+                        touched.add(id(resource))
                     else:
                         holder["reference"] = target
             pending = added
-        return [{"fullUrl": url, "resource": _pruned(resource)}
+        return [{"fullUrl": url,
+                 "resource": _pruned(resource) if id(resource) in touched else resource}
                 for url, resource in self.resources.items()]
 
     def _target(self, reference: str, added: list[dict[str, Any]]) -> str | None:
@@ -552,19 +579,23 @@ def _named(kind: str, resource_id: str, names: Names, display: str | None
     return None
 
 
-def _references(node: Any) -> Iterator[dict[str, Any]]:
+def _references(node: Any) -> list[dict[str, Any]]:
     """Every Reference (a dict with a string `reference`) inside a resource; contained
-    resources' local references (`#id`) are left alone."""
-    if isinstance(node, dict):
-        value = node.get("reference")
-        if isinstance(value, str) and not value.startswith("#"):
-            yield node
-        for key, child in list(node.items()):
-            if key != "reference":
-                yield from _references(child)
-    elif isinstance(node, list):
-        for child in list(node):
-            yield from _references(child)
+    resources' local references (`#id`) are left alone. Walked with a stack: a document
+    holds thousands of nodes, and nested generators cost more than the walk."""
+    found: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            value = current.get("reference")
+            if isinstance(value, str) and not value.startswith("#"):
+                found.append(current)
+            stack.extend(child for key, child in current.items()
+                         if key != "reference" and isinstance(child, dict | list))
+        elif isinstance(current, list):
+            stack.extend(child for child in current if isinstance(child, dict | list))
+    return found
 
 
 def _pruned(node: Any) -> Any:

@@ -76,11 +76,23 @@ _CATEGORY_DISPLAY = {"vital-signs": "Vital Signs", "laboratory": "Laboratory",
 
 def _clean(value: Any) -> Any:
     """Drop None, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
+    # Only containers are walked: leaves (most of a resource) are kept as they are.
     if isinstance(value, dict):
-        cleaned = {k: _clean(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, [], {}, "")}
+        cleaned = {}
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                item = _clean(item)
+            if item is not None and item != "" and item != [] and item != {}:
+                cleaned[key] = item
+        return cleaned
     if isinstance(value, list):
-        return [item for item in (_clean(v) for v in value) if item not in (None, [], {}, "")]
+        kept = []
+        for item in value:
+            if isinstance(item, dict | list):
+                item = _clean(item)
+            if item is not None and item != "" and item != [] and item != {}:
+                kept.append(item)
+        return kept
     return value
 
 
