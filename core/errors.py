@@ -11,6 +11,7 @@ from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
 import core.messages  # noqa: F401  (registers the problem texts)
+from core.hooks import Hook
 from core.i18n import current_language, has_message, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -219,32 +220,19 @@ def problem_body(problem: Problem) -> dict[str, Any]:
     return body
 
 
-ProblemRenderer = Callable[[Problem], Response]
-
-# Another face of the service (the FHIR API under /fhir answers OperationOutcome) renders the
-# problems of its paths itself: registered by the package that owns the face, since core
-# knows no domain package.
-_RENDERERS: dict[str, ProblemRenderer] = {}
-
-
-def register_problem_renderer(prefix: str, renderer: ProblemRenderer) -> None:
-    """Render every problem of a request whose path starts with `prefix` with `renderer`."""
-    _RENDERERS[prefix.rstrip("/")] = renderer
-
-
-def _renderer_for(path: str) -> ProblemRenderer | None:
-    for prefix, renderer in _RENDERERS.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            return renderer
-    return None
+# Asked for every problem: a face of the service that answers in its own format (the FHIR API
+# under /fhir answers OperationOutcome) renders the problems of its paths; None is
+# problem+json. Installed by the package that owns the face (core knows no domain package).
+ProblemRenderer = Callable[[str, Problem], "Response | None"]
+PROBLEM_RENDERER: Hook[ProblemRenderer] = Hook("problem-renderer", lambda path, problem: None)
 
 
 def problem_response(problem: Problem) -> Response:
     """Render a Problem as RFC 9457 problem+json in the request's language (or as the face
     registered for the request's path renders it)."""
-    renderer = _renderer_for(request.path) if _RENDERERS else None
-    if renderer is not None:
-        return renderer(problem)
+    rendered = PROBLEM_RENDERER()(request.path, problem)
+    if rendered is not None:
+        return rendered
     response = Response(
         json.dumps(problem_body(problem), ensure_ascii=False),
         status=problem.status,

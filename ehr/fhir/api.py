@@ -29,7 +29,7 @@ from consent.policy import sees_contact_details
 from consent.views import consent_view, guardian_view
 from core.conditional import body_etag
 from core.db import db, utcnow
-from core.errors import BadRequest, Message, NotFound, Problem, register_problem_renderer
+from core.errors import PROBLEM_RENDERER, BadRequest, Message, NotFound, Problem
 from core.i18n import current_language
 from core.pagination import decode_cursor, encode_cursor
 from ehr import records
@@ -59,7 +59,19 @@ if TYPE_CHECKING:
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir/R4")
 
-register_problem_renderer(FHIR_PREFIX, outcome_response)
+
+
+def _fhir_problems(path: str, problem: Problem) -> Response | None:
+    """Every problem under /fhir (this API's, the operations', unknown routes) as an
+    OperationOutcome."""
+    if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+        return outcome_response(problem)
+    return None
+
+
+@bp.record_once
+def _answer_problems(state: Any) -> None:
+    PROBLEM_RENDERER.install(state.app, _fhir_problems)
 
 CLINICAL_TYPES = tuple(RESOURCE_SECTIONS)
 CLINICAL = "<any(" + ", ".join(f'"{t}"' for t in CLINICAL_TYPES) + "):resource_type>"

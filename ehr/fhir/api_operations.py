@@ -15,19 +15,12 @@ from flask import Blueprint, Response, json, request
 
 from auth.resource import require_scope
 from core.db import db
-from core.errors import Problem
 from core.i18n import current_language
 from ehr.api import new_access, today_in_vietnam
-from ehr.fhir.errors import outcome_response
 from ehr.fhir.ips import everything_bundle, ips_bundle
 from ehr.fhir.mapping import FHIR_JSON
 
 bp = Blueprint("fhir_operations", __name__, url_prefix="/fhir/R4")
-
-
-@bp.errorhandler(Problem)
-def _problem(exc: Problem) -> Response:
-    return outcome_response(exc)
 
 
 def fhir_response(resource: dict[str, Any], *, attachment: str | None = None) -> Response:

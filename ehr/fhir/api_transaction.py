@@ -17,11 +17,11 @@ from flask import Blueprint, Response, json
 from auth.errors import RoleNotAllowed
 from auth.resource import require_role, require_scope, smart_context
 from core.db import db
-from core.errors import PROBLEM_TYPE_BASE, Message, Problem
+from core.errors import PROBLEM_TYPE_BASE, Message
 from core.http import json_body
 from core.i18n import current_language
 from ehr.api import new_access
-from ehr.fhir.errors import FHIR_JSON, outcome_response
+from ehr.fhir.errors import FHIR_JSON
 from ehr.fhir.inbound import SUPPORTED_TYPES, BundleErrors
 from ehr.fhir.transaction import import_bundle
 
@@ -29,11 +29,6 @@ bp = Blueprint("fhir_transaction", __name__, url_prefix="/fhir/R4")
 
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created"}
 _TYPE = PROBLEM_TYPE_BASE + "validation-error"  # the problem type F1's outcomes code as well
-
-
-@bp.errorhandler(Problem)
-def _problem(exc: Problem) -> Response:
-    return outcome_response(exc)
 
 
 @bp.post("")
