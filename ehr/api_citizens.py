@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,7 @@ from ehr.api import idempotent_create, new_access, today_in_vietnam
 from ehr.fhir.api_operations import everything_response, wants_fhir
 from ehr.repository import RecordRepository
 from ehr.schedule_service import schedule_for, schedule_view
-from ehr.views import Names, citizen_view, entry_view, iso, lookup_view, version_view
+from ehr.views import citizen_view, entry_view, iso, lookup_view, version_view
 from registry.caller import Caller
 from registry.reference.vaccines import vaccine_catalogue, vaccine_catalogue_source
 from registry.schemas import CitizenCreateSchema, CitizenUpdateSchema
@@ -39,9 +39,6 @@ from registry.services import (
     find_citizen_by_health_id,
     register_citizen,
 )
-
-if TYPE_CHECKING:
-    from ehr.record_models import RecordEntry
 
 bp = Blueprint("citizens", __name__, url_prefix="/api/v1")
 
@@ -166,13 +163,12 @@ def summary(citizen_id: uuid.UUID) -> Response:
     payload: dict[str, Any] = {
         "citizen": citizen_view(citizen, full=False),
         "family_doctor": _family_doctor_view(access, facts.family_doctor),
-        "allergies": [entry_view(e, names) for e in by_section["allergies"]
-                      if _active(e, "clinical_status")],
-        "active_conditions": [entry_view(e, names) for e in by_section["conditions"]
-                              if _active(e, "clinical_status")],
-        "current_medications": [entry_view(e, names) for e in by_section["medications"]
-                                if _active(e, "medication_status")],
-        "latest_vitals": _latest_vitals(vitals, names),
+        "allergies": [entry_view(e, names) for e in found.active("allergies", "clinical_status")],
+        "active_conditions": [entry_view(e, names)
+                              for e in found.active("conditions", "clinical_status")],
+        "current_medications": [entry_view(e, names)
+                                for e in found.active("medications", "medication_status")],
+        "latest_vitals": [entry_view(e, names) for e in found.latest_vitals()],
         "vaccination": None,
         "unread_notifications": _unread(citizen_id, access),
         "sections_shown": sorted(set(found.sections) | ({"observations"} if vitals else set())),
@@ -183,23 +179,6 @@ def summary(citizen_id: uuid.UUID) -> Response:
         payload["vaccination"] = {"counts": view["counts"], "next_due": view["next_due"]}
     db.session.commit()
     return json_with_etag(payload)
-
-
-def _active(entry: RecordEntry, field: str) -> bool:
-    content = entry.content
-    return isinstance(content, dict) and content.get(field, "active") == "active"
-
-
-def _latest_vitals(entries: list[RecordEntry], names: Names) -> list[dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for entry in entries:  # newest first
-        content = entry.content
-        if not isinstance(content, dict):
-            continue
-        kind = content.get("kind")
-        if kind and kind not in latest:
-            latest[kind] = entry_view(entry, names)
-    return list(latest.values())
 
 
 def _unread(citizen_id: uuid.UUID, access: RecordAccess) -> int | None:

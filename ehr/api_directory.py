@@ -38,7 +38,7 @@ def _position() -> directory.Position | None:
         return None
     position = decode_cursor(cursor)
     try:
-        return directory.Position(name=str(position["name"]), id=uuid.UUID(str(position["id"])))
+        return directory.Position.from_cursor(position)
     except (KeyError, ValueError):
         # Signed by us, so only a cursor of another list gets here.
         raise ValidationFailed(errors={"cursor": [Message("directory.cursor")]}) from None
@@ -47,7 +47,7 @@ def _position() -> directory.Position | None:
 def _cursor(position: directory.Position | None) -> str | None:
     if position is None:
         return None
-    return encode_cursor({"name": position.name, "id": str(position.id)})
+    return encode_cursor(position.as_cursor())
 
 
 def _filters(*, allowed: tuple[str, ...]) -> directory.DirectoryFilter:

@@ -31,7 +31,7 @@ from core.i18n import translate
 from ehr import panel_messages  # noqa: F401  (registers the panel's texts)
 from ehr.access import RecordAccess
 from ehr.repository import EntryRow, RecordRepository
-from ehr.schedule_service import CHILDHOOD_SCHEDULE_UNTIL_YEARS, schedule_for
+from ehr.schedule_service import CHILDHOOD_SCHEDULE_UNTIL_YEARS, age_years, schedule_for
 from registry.models import Citizen, FamilyDoctorAssignment
 from registry.reference.care_intervals import CareInterval, care_intervals
 from registry.reference.durations import Duration
@@ -256,7 +256,7 @@ def _exam_flags(exams: list[EntryRow], today: dt.date, lang: str) -> list[Flag]:
 
 def _is_child(birth: object, today: dt.date) -> bool:
     """Whether the childhood schedule still applies (as the schedule route decides)."""
-    return isinstance(birth, dt.date) and _age_years(birth, today) < CHILDHOOD_SCHEDULE_UNTIL_YEARS
+    return isinstance(birth, dt.date) and age_years(birth, today) < CHILDHOOD_SCHEDULE_UNTIL_YEARS
 
 
 def _before(today: dt.date, duration: Duration) -> dt.date:
@@ -265,7 +265,3 @@ def _before(today: dt.date, duration: Duration) -> dt.date:
     while duration.after(day) > today:
         day -= dt.timedelta(days=1)
     return day + dt.timedelta(days=1)
-
-
-def _age_years(birth: dt.date, today: dt.date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

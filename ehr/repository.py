@@ -70,6 +70,22 @@ class SummaryEntries:
     entries: dict[str, list[RecordEntry]]  # current entries per section, newest first
     vitals: list[RecordEntry]  # the latest current observations, newest first
 
+    def active(self, section: str, status_field: str) -> list[RecordEntry]:
+        """The section's entries whose `status_field` is active (or unset): what a summary
+        (the JSON one, the IPS) lists as current allergies, problems and medications."""
+        return [entry for entry in self.entries[section]
+                if isinstance(entry.content, dict)
+                and entry.content.get(status_field, "active") == "active"]
+
+    def latest_vitals(self) -> list[RecordEntry]:
+        """The latest observation of each kind."""
+        latest: dict[str, RecordEntry] = {}
+        for entry in self.vitals:  # newest first
+            content = entry.content
+            if isinstance(content, dict) and content.get("kind") and content["kind"] not in latest:
+                latest[content["kind"]] = entry
+        return list(latest.values())
+
 
 @dataclass(frozen=True)
 class ExportedEntries:

@@ -96,7 +96,7 @@ def schedule_for(citizen: Citizen, entries: Iterable[RecordEntry], *, today: dt.
     person = schedule_person(citizen, birth)
     doses = compute_schedule(**person, doses=given, today=today)
     doses = _with_unverified(person, given, doses, today)
-    if _age_years(birth, today) >= CHILDHOOD_SCHEDULE_UNTIL_YEARS:
+    if age_years(birth, today) >= CHILDHOOD_SCHEDULE_UNTIL_YEARS:
         return [d for d in doses if str(d.status) == "completed"]
     return doses
 
@@ -110,7 +110,8 @@ def schedule_person(citizen: Citizen, birth: dt.date) -> dict[str, Any]:
             "province_code": address.get("province_code")}
 
 
-def _age_years(birth: dt.date, today: dt.date) -> int:
+def age_years(birth: dt.date, today: dt.date) -> int:
+    """Completed years of age on `today`."""
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 

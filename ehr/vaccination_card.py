@@ -20,13 +20,14 @@ from ehr.citizen_reports import is_unverified_report
 from ehr.repository import RecordRepository
 from ehr.schedule_service import (
     CHILDHOOD_SCHEDULE_UNTIL_YEARS,
+    age_years,
     dose_view,
     given_doses,
     schedule_for,
     schedule_view,
 )
 from ehr.views import citizen_view, iso
-from registry.reference import schedule as reference_schedule
+from registry.reference.schedule import adult_recommendations
 from registry.reference.vaccines import antigens, get_vaccine
 
 if TYPE_CHECKING:
@@ -151,24 +152,19 @@ def _facility_ref(facility_id: uuid.UUID | None,
 # --- the adult programme ---------------------------------------------------------------------
 # The schedule module knows which doses the national programme recommends for adults (data: so
 # far only tetanus-containing doses in pregnancy, which needs the pregnancy's start, not recorded
-# here). The card shows whatever it recommends for this person; a module without the adult
-# programme recommends nothing.
+# here). The card shows whatever it recommends for this person.
 
 def adult_schedule(citizen: Citizen, entries: Iterable[RecordEntry], *, today: dt.date,
                    lang: str) -> list[dict[str, Any]]:
     """Each recommended adult dose with its status (empty: the programme has none for this
     person, or the person is a child or of unknown age)."""
-    recommend = getattr(reference_schedule, "adult_recommendations", None)
     birth = citizen.date_of_birth
-    if recommend is None or not isinstance(birth, dt.date):
+    if not isinstance(birth, dt.date):
         return []
-    if _age_years(birth, today) < CHILDHOOD_SCHEDULE_UNTIL_YEARS:
+    if age_years(birth, today) < CHILDHOOD_SCHEDULE_UNTIL_YEARS:
         return []
     sex = citizen.sex
-    statuses = recommend(date_of_birth=birth, sex=sex if isinstance(sex, str) else None,
-                         doses=given_doses(entries), today=today)
+    statuses = adult_recommendations(date_of_birth=birth,
+                                     sex=sex if isinstance(sex, str) else None,
+                                     doses=given_doses(entries), today=today)
     return [dose_view(status, lang) for status in statuses]
-
-
-def _age_years(birth: dt.date, today: dt.date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

@@ -33,6 +33,7 @@ import ehr.worklist_messages  # noqa: F401  (registers the worklist's texts)
 from consent.guardians import guardians_in_force
 from consent.models import Guardianship as GuardianshipRow
 from consent.pdp import preload_facts
+from consent.policy import birthday
 from core.encryption import ERASED, keyring
 from core.errors import Forbidden, Message, NotFound, ValidationFailed
 from core.i18n import translate
@@ -242,16 +243,9 @@ def _children_of_catchment(
         born = row.date_of_birth
         if not isinstance(born, dt.date) or born > session_day:
             continue
-        if session_day < _birthday(born, CHILDHOOD_SCHEDULE_UNTIL_YEARS):
+        if session_day < birthday(born, CHILDHOOD_SCHEDULE_UNTIL_YEARS):
             children.append(row)
     return children
-
-
-def _birthday(born: dt.date, years: int) -> dt.date:
-    try:
-        return born.replace(year=born.year + years)
-    except ValueError:  # 29 February
-        return born.replace(year=born.year + years, day=28)
 
 
 def worklist_doses(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,15 @@ class Position:
 
     name: str
     id: uuid.UUID
+
+    def as_cursor(self) -> dict[str, str]:
+        """What a cursor carries (the JSON list's and the FHIR search's alike)."""
+        return {"name": self.name, "id": str(self.id)}
+
+    @classmethod
+    def from_cursor(cls, data: Mapping[str, Any]) -> Position:
+        """The position a decoded cursor names; KeyError or ValueError for another list's."""
+        return cls(name=str(data["name"]), id=uuid.UUID(str(data["id"])))
 
 
 @dataclass(frozen=True, slots=True)

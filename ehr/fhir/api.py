@@ -685,7 +685,7 @@ def _directory_position() -> directory.Position | None:
         return None
     position = decode_cursor(cursor)
     try:
-        return directory.Position(name=str(position["name"]), id=uuid.UUID(str(position["id"])))
+        return directory.Position.from_cursor(position)
     except (KeyError, ValueError):
         raise BadRequest(Message("problem.invalid-cursor.detail"),
                          code="invalid-cursor") from None
@@ -694,7 +694,7 @@ def _directory_position() -> directory.Position | None:
 def _directory_next(position: directory.Position | None) -> dict[str, str] | None:
     if position is None:
         return None
-    return {"_cursor": encode_cursor({"name": position.name, "id": str(position.id)})}
+    return {"_cursor": encode_cursor(position.as_cursor())}
 
 
 def _name_filter() -> directory.DirectoryFilter:

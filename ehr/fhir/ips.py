@@ -108,13 +108,12 @@ def read_summary(access: RecordAccess, citizen_id: uuid.UUID, *, today: dt.date
     found = repository.summary(citizen_id=citizen_id, sections=IPS_RECORD_SECTIONS)
     by_section = found.entries
     entries = {
-        "medications": [e for e in by_section["medications"]
-                        if _active(e, "medication_status")],
-        "allergies": [e for e in by_section["allergies"] if _active(e, "clinical_status")],
-        "problems": [e for e in by_section["conditions"] if _active(e, "clinical_status")],
+        "medications": found.active("medications", "medication_status"),
+        "allergies": found.active("allergies", "clinical_status"),
+        "problems": found.active("conditions", "clinical_status"),
         "immunizations": list(by_section["immunizations"]),
         "results": list(by_section["lab-results"]),
-        "vital-signs": latest_vitals(found.vitals),
+        "vital-signs": found.latest_vitals(),
     }
     # How much of each section the caller sees, asked only for a section left empty.
     seen = _SeenSections(access, citizen_id)
@@ -167,21 +166,6 @@ def _seen(access: RecordAccess, citizen_id: uuid.UUID, section: str) -> str:
         return "none"
     whole = any(c.all_dates and set(SENSITIVITY_LABELS) <= c.labels for c in scope.clauses)
     return "all" if whole else "part"
-
-
-def _active(entry: RecordEntry, field: str) -> bool:
-    content = entry.content
-    return isinstance(content, dict) and content.get(field, "active") == "active"
-
-
-def latest_vitals(entries: Iterable[RecordEntry]) -> list[RecordEntry]:
-    """The latest observation of each kind (entries come newest first), as the summary."""
-    latest: dict[str, RecordEntry] = {}
-    for entry in entries:
-        content = entry.content
-        if isinstance(content, dict) and content.get("kind") and content["kind"] not in latest:
-            latest[content["kind"]] = entry
-    return list(latest.values())
 
 
 # The document ------------------------------------------------------------------------------

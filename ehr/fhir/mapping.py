@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from auth.scopes import SECTION_RESOURCES
 from core.encryption import ERASED
 from ehr.fhir import codesystems as cs
 from ehr.record_models import STATUS_ENTERED_IN_ERROR
@@ -51,19 +52,9 @@ RESOURCE_SECTIONS: dict[str, tuple[str, ...]] = {
     "FamilyMemberHistory": ("family-history",),
 }
 
-# The resource an entry of a section is by default (a lab entry is also a DiagnosticReport).
-SECTION_TYPES: dict[str, str] = {
-    "allergies": "AllergyIntolerance",
-    "conditions": "Condition",
-    "encounters": "Encounter",
-    "observations": "Observation",
-    "medications": "MedicationStatement",
-    "immunizations": "Immunization",
-    "lab-results": "Observation",
-    "family-history": "FamilyMemberHistory",
-    "history": "Observation",
-    "examinations": "Encounter",
-}
+# The resource an entry of a section is by default: the scopes' map (DESIGN.md §4), except that a
+# lab entry is first an Observation (and also a DiagnosticReport, with the same id).
+SECTION_TYPES: dict[str, str] = {**SECTION_RESOURCES, "lab-results": "Observation"}
 
 VITAL_KINDS = frozenset({"systolic-bp", "diastolic-bp", "heart-rate", "body-temperature",
                          "body-weight", "body-height", "bmi", "spo2", "respiratory-rate",
