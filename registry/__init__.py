@@ -4,7 +4,3 @@ assignments, and the reference data (ICD-10, vaccines, observation kinds, the EP
 Below `auth`, `consent` and `ehr`: every one of them names people and codes, none of them is
 needed to know who exists.
 """
-
-# The listeners that keep a citizen's commune/birth-year cohort index: installed with the
-# package, so no write of a citizen can miss them.
-import registry.cohorts  # noqa: E402, F401

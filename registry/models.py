@@ -174,3 +174,9 @@ class FamilyDoctorAssignment(db.Model):
 
     practitioner: Mapped[Practitioner] = relationship(lazy="joined")
     facility: Mapped[Facility] = relationship(lazy="joined")
+
+
+# The listeners that keep a citizen's commune/birth-year cohort index, installed with the model
+# they keep (no write of a citizen can miss them; `registry.caller`, which the pure policy
+# imports, stays free of the ORM). Last: they need `Citizen`.
+import registry.cohorts  # noqa: E402, F401
