@@ -6,6 +6,9 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_FILE ?= instance/demo-identities.json
+# The issuer (discovery, the portal's callback, share links) follows the port it is served on.
+OAUTH_ISSUER ?= http://$(HOST):$(PORT)
+export OAUTH_ISSUER
 
 .PHONY: run test lint install install-dev clean
 

@@ -95,12 +95,14 @@ def _vault_settings(config: Mapping[str, Any]) -> VaultSettings:
 
 def _import_models() -> None:
     # Every model module must be imported so metadata (and Alembic) sees all tables.
+    import auth.external_models  # noqa: F401
     import auth.models  # noqa: F401
     import consent.models  # noqa: F401
     import core.idempotency  # noqa: F401
     import ehr.record_models  # noqa: F401
     import ehr.share_models  # noqa: F401
     import notifications.models  # noqa: F401
+    import portal.models  # noqa: F401
     import registry.models  # noqa: F401
 
 
@@ -109,11 +111,13 @@ def _register_domain(app: Flask) -> None:
     from consent import init_app as init_consent
     from ehr import init_app as init_ehr
     from notifications import init_app as init_notifications
+    from portal import init_app as init_portal
 
     init_ehr(app)
     init_consent(app)
     init_auth(app)
     init_notifications(app)
+    init_portal(app)  # last: its error pages wrap the faces registered before it
     _register_demo_seed(app)
 
 

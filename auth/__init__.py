@@ -16,8 +16,10 @@ from core.config import ConfigError
 
 def init_app(app: Flask) -> None:
     """Register the auth package on the app."""
+    import auth.account_messages  # noqa: F401  (registers the texts)
+    import auth.external_messages  # noqa: F401  (registers the texts)
     import auth.messages  # noqa: F401  (registers the texts)
-    from auth import api, views
+    from auth import account_pages, api, external_pages, views
     from auth.cli import register_cli
     from auth.keys import install_signing_key
     from auth.resource import install_resource_protection
@@ -32,6 +34,8 @@ def init_app(app: Flask) -> None:
     app.extensions[views.SERVER_EXTENSION] = create_server(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.well_known)
+    app.register_blueprint(external_pages.bp)  # 404 while EXTERNAL_OIDC_ISSUER is empty
     app.register_blueprint(api.bp)
+    app.register_blueprint(account_pages.bp)
     install_resource_protection(app)
     register_cli(app)

@@ -1,20 +1,26 @@
-"""Command line: `auth create-client`, `auth rotate-secret`, `auth purge`, `users create`."""
+"""Command line: `auth create-client`, `auth rotate-secret`, `auth purge`, `auth demo-token`,
+`users create`."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import delete, or_
 
-from auth import clock, throttle
-from auth.accounts import AccountError, create_account
+from auth import clock, throttle, tokens
+from auth.accounts import AccountError, create_account, find_login_account
 from auth.clients import GRANT_TYPES, ClientError, create_client, rotate_secret
-from auth.models import ROLES, AuthorizationCode, OAuthClient, OAuthToken
+from auth.models import ROLES, Account, AccountCode, AuthorizationCode, OAuthClient, OAuthToken
+from auth.scopes import all_covered, join_scope, split_scope, trim_for_role
+from auth.seed import CITIZEN_LOGINS, STAFF_LOGINS
+from auth.server import generate_token
 from core.db import db
 from core.i18n import translate
 from registry.services import (
@@ -84,7 +90,8 @@ def rotate_secret_command(client_id: str) -> None:
 @click.option("--older-than-days", default=7, show_default=True,
               help="Keep expired rows this long (for investigations).")
 def purge_command(older_than_days: int) -> None:
-    """Delete expired authorization codes, tokens and login throttles (prints counts)."""
+    """Delete expired authorization codes, tokens, account codes (activation, reset) and
+    login throttles (prints counts)."""
     cutoff = clock.now() - timedelta(days=older_than_days)
     session = db.session
     codes = session.execute(
@@ -96,9 +103,108 @@ def purge_command(older_than_days: int) -> None:
             or_(OAuthToken.refresh_expires_at.is_(None), OAuthToken.refresh_expires_at < cutoff),
         )
     ).rowcount  # type: ignore[attr-defined]
+    account_codes = session.execute(
+        delete(AccountCode).where(AccountCode.expires_at < cutoff)
+    ).rowcount  # type: ignore[attr-defined]
     throttles = throttle.purge(session=session, before=cutoff)
     session.commit()
-    click.echo(json.dumps({"codes": codes, "tokens": tokens, "throttles": throttles}))
+    click.echo(json.dumps({"codes": codes, "tokens": tokens, "account_codes": account_codes,
+                           "throttles": throttles}))
+
+
+DEMO_ROLES = (*CITIZEN_LOGINS, *STAFF_LOGINS, "station")
+# Citizens get the phone app's token; staff the clinic client's, the demo client registered
+# for `user/` scopes (the phone app holds only `patient/` ones, which a staff token drops).
+DEMO_TOKEN_CLIENTS = {"citizen": "phr-mobile", "staff": "phr-clinic"}
+
+
+@auth_cli.command("demo-token")
+@click.argument("role", type=click.Choice(DEMO_ROLES))
+@click.option("--identities", "identities_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The file `seed demo --out` wrote (default: instance/demo-identities.json).")
+@click.option("--station", "station_code", help="role station: the facility code "
+              "(default: the demo station).")
+@click.option("--client-id", help="Issue for this client instead (its scopes, trimmed to the "
+              "role).")
+@click.option("--scope", "scope", help="Fewer scopes than the client allows (space-separated).")
+def demo_token_command(role: str, identities_file: Path | None, station_code: str | None,
+                       client_id: str | None, scope: str | None) -> None:
+    """Development only: print an access token (nothing else) for a demo identity.
+
+    A normal token row: short-lived (OAUTH_ACCESS_TOKEN_SECONDS), no refresh token, revocable
+    with /oauth/revoke. `station` is the station's system (client credentials, `system/`
+    scopes); every other role logs in as the demo person of that role.
+    """
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException("demo-token is refused when APP_ENV=production")
+    if station_code is not None and role != "station":
+        raise click.BadParameter("only with the role station", param_hint="--station")
+    identities = _demo_identities(identities_file)
+    account = None
+    if role == "station":
+        client = _demo_client(client_id or _station_client_id(identities, station_code))
+        if client.facility_id is None or "client_credentials" not in client.grant_type_list:
+            raise click.ClickException(f"{client.client_id} is not a station system client")
+        allowed = trim_for_role(client.scope_list, role="station", client_credentials=True)
+    else:
+        account = _demo_account(identities, role)
+        kind = "citizen" if account.role == "citizen" else "staff"
+        client = _demo_client(client_id or DEMO_TOKEN_CLIENTS[kind])
+        allowed = [s for s in trim_for_role(client.scope_list, role=account.role)
+                   if s != "offline_access"]
+    scopes = allowed
+    if scope is not None:
+        scopes = split_scope(scope)
+        if not scopes or not all_covered(scopes, allowed):
+            raise click.BadParameter(f"not within what {client.client_id} allows for this role: "
+                                     f"{join_scope(allowed)}", param_hint="--scope")
+    # The generator of /oauth/token: the same shape, lifetime and prefix as any access token.
+    token = generate_token("demo-token", client, user=account, scope=join_scope(scopes),
+                           include_refresh_token=False)
+    tokens.add_token(session=db.session, token=token, client=client, grant_type="demo-token",
+                     account=account)
+    db.session.commit()
+    click.echo(token["access_token"])
+
+
+def _demo_identities(path: Path | None) -> dict[str, Any]:
+    path = path or Path(current_app.instance_path) / "demo-identities.json"
+    try:
+        identities = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise click.ClickException(
+            f"cannot read {path}: run `flask --app app seed demo --out {path}` first "
+            "(`make run` does)") from None
+    if not isinstance(identities, dict):
+        raise click.ClickException(f"{path} is not a demo identities file")
+    return identities
+
+
+def _demo_account(identities: dict[str, Any], role: str) -> Account:
+    people = identities.get("citizens", []) + identities.get("practitioners", [])
+    person = next((p for p in people if p.get("demo_role") == role and p.get("username")), None)
+    account = None
+    if person is not None:
+        account = find_login_account(session=db.session, username=str(person["username"]))
+    if account is None or not account.active:
+        raise click.ClickException(f"no active demo login for {role}: run `seed demo` again")
+    return account
+
+
+def _station_client_id(identities: dict[str, Any], code: str | None) -> str:
+    for station in identities.get("stations", []):
+        if code is None or station.get("facility_code") == code:
+            return str(station.get("client_id") or "station-" + station["facility_code"].lower())
+    if code is not None:
+        return "station-" + code.lower()
+    raise click.ClickException("no demo station in the identities file")
+
+
+def _demo_client(client_id: str) -> OAuthClient:
+    client = db.session.get(OAuthClient, client_id)
+    if client is None or not client.active:
+        raise click.ClickException(f"no active client {client_id}: run `seed demo` again")
+    return client
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -130,3 +130,24 @@ def rotate_secret(*, session: Session, client: OAuthClient) -> str:
     client.client_secret_hash = digest(secret)
     client.secret_rotated_at = clock.now()
     return secret
+
+
+def ensure_first_party_public_client(
+    *, session: Session, client_id: str, name: str, redirect_uri: str, scopes: Iterable[str],
+) -> bool:
+    """A first-party public PKCE client (the portal served by this app) that accepts
+    `redirect_uri`: registered when missing, else the URI added (an issuer that moved to
+    another port keeps its earlier URIs working). True when it was created. The caller commits.
+    """
+    client = session.get(OAuthClient, client_id)
+    if client is None:
+        create_client(session=session, name=name, client_type="public",
+                      grant_types=("authorization_code", "refresh_token"),
+                      redirect_uris=(redirect_uri,), scopes=scopes, first_party=True,
+                      client_id=client_id)
+        return True
+    check_redirect_uri(redirect_uri)
+    uris = client.redirect_uris.split()
+    if redirect_uri not in uris:
+        client.redirect_uris = " ".join([*uris, redirect_uri])
+    return False

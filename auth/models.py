@@ -31,6 +31,7 @@ from core.db import UTCDateTime, db, utcnow
 ROLES = ("citizen", "practitioner", "station", "admin")
 CLIENT_TYPES = ("public", "confidential")
 DIGEST_BYTES = 32
+ACCOUNT_CODE_PURPOSES = ("activation", "password-reset")
 
 
 def _split(value: str | None) -> list[str]:
@@ -265,3 +266,41 @@ class LoginThrottle(db.Model):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AccountCode(db.Model):
+    """A one-time code a person types to open their account (activation) or to set a new
+    password (password-reset); see auth/account_codes.py.
+
+    Eight digits have only 10^8 values, so a plain digest would be reversed in a second: the
+    code is kept as an HMAC under a key derived from SECRET_KEY, bound to the row, the person
+    and the purpose. A code ends used, revoked (superseded by a newer one, or burned by too
+    many wrong tries) or expired; an ended code never works again.
+    """
+
+    __tablename__ = "account_codes"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('activation', 'password-reset')", name="purpose"),
+        # The live code of a person for a purpose is the newest: one index range.
+        Index("ix_account_codes_citizen_purpose", "citizen_id", "purpose", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    purpose: Mapped[str] = mapped_column(String(16))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("citizens.id"))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(DIGEST_BYTES))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(16))  # superseded | burned
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong tries so far
+    # Who issued it: station staff (account and facility), a station's system (client and
+    # facility); nobody for a reset the person asked for themselves.
+    issued_by_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("accounts.id")
+    )
+    issued_by_facility_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("facilities.id")
+    )
+    issued_by_client_id: Mapped[str | None] = mapped_column(String(64))

@@ -59,10 +59,15 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
-    """403 unless the form returns the token this browser session was given."""
+    """403 unless the form returns the token this browser session was given and, where the
+    browser says where the form came from, it came from this site."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        raise CsrfFailed()
     expected = session.get(_CSRF_KEY)
     given = request.form.get("csrf_token", "")
-    if not expected or not secrets.compare_digest(str(expected), given):
+    # Bytes: compare_digest refuses str holding non-ASCII characters (a 500, not a 403).
+    if not expected or not secrets.compare_digest(str(expected).encode(),
+                                                  given.encode("utf-8", "replace")):
         raise CsrfFailed()
 
 

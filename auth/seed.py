@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from auth.accounts import create_account
-from auth.clients import create_client
+from auth.clients import create_client, ensure_first_party_public_client
 from auth.credentials import CLIENT_SECRET_PREFIX, digest, digest_matches
 from auth.models import Account, OAuthClient
 from auth.passwords import hash_password, verify_password
@@ -55,7 +55,8 @@ def _clients() -> dict[str, dict[str, Any]]:
             "client_type": "public",
             "first_party": True,
             "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": ["http://127.0.0.1:8080/callback"],
+            # The portal is served by this app (portal/): its callback follows the issuer.
+            "redirect_uris": [str(current_app.config["OAUTH_ISSUER"]).rstrip("/") + "/callback"],
             "scopes": "openid profile offline_access patient/*.cruds".split(),
         },
         "clinic": {
@@ -173,6 +174,10 @@ def seed_demo_accounts(identities: dict[str, Any]) -> int:
         secret = demo_client_secret(spec["client_id"]) if spec["client_type"] == "confidential" \
             else None
         created += _ensure_client(spec, secret=secret)
+        if key == "portal":  # served again on another port: its new callback works too
+            ensure_first_party_public_client(
+                session=db.session, client_id=spec["client_id"], name=spec["name"],
+                redirect_uri=spec["redirect_uris"][0], scopes=spec["scopes"])
         entry = {"client_id": spec["client_id"], "redirect_uri": spec["redirect_uris"][0],
                  "type": spec["client_type"], "scope": " ".join(spec["scopes"])}
         if secret:

@@ -22,6 +22,7 @@ from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from auth.errors import InsufficientScope, InvalidAuthorizationRequest
+from auth.external_pages import take_external_login
 from auth.keys import ALGORITHM, public_jwks
 from auth.login import authenticate
 from auth.models import Account, OAuthClient
@@ -106,11 +107,15 @@ def authorize() -> Response:
         return _authorization_error(error)
     try:
         if request.method == "GET":
+            # Back from the external provider's login for this very request (used up here).
+            external = take_external_login(db.session)
             if "none" in (request.args.get("prompt") or "").split():
                 # No single sign-on: a login is always needed.
                 return _authorization_error(LoginRequiredError(
                     redirect_uri=grant.redirect_uri, state=request.args.get("state")
                 ))
+            if external is not None:
+                return _after_login(grant, *external)
             return _login_page(grant.client)
         check_csrf()
         action = request.form.get("action")
@@ -153,6 +158,10 @@ def _login(grant: Any) -> Response:
         return _login_page(grant.client, error="login.failed", username=_shown(username))
     start_login(account)
     auth_time = int(account.last_login_at.timestamp()) if account.last_login_at else None
+    return _after_login(grant, account, auth_time)
+
+
+def _after_login(grant: Any, account: Account, auth_time: int | None) -> Response:
     if grant.client.first_party:
         return _issue(grant, account, auth_time)
     return _consent_page(grant, account)

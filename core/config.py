@@ -42,6 +42,23 @@ DEFAULTS: dict[str, str] = {
     "GUARDIAN_AGE_LIMIT": "16",
     "TEEN_PRIVACY_AGE": "12",
     "BREAK_GLASS_HOURS": "4",
+    # One-time account codes (auth/account_codes.py): how long an activation code a station
+    # printed, and a password-reset code sent by SMS, stay valid.
+    "ACCOUNT_ACTIVATION_HOURS": "72",
+    "PASSWORD_RESET_MINUTES": "15",
+    # Optional login through an external OpenID Connect provider (the national identity app,
+    # VNeID): off while the issuer is empty (auth/external_login.py).
+    "EXTERNAL_OIDC_ISSUER": "",
+    "EXTERNAL_OIDC_CLIENT_ID": "",
+    "EXTERNAL_OIDC_CLIENT_SECRET": "",  # empty: a public client (PKCE only)
+    "EXTERNAL_OIDC_NAME": "VNeID",  # the button's label: "Đăng nhập bằng VNeID"
+    "EXTERNAL_OIDC_SCOPE": "openid",
+    "EXTERNAL_OIDC_PIN_CLAIM": "pin",  # the claim holding the 12-digit personal ID number
+    "EXTERNAL_OIDC_VERIFIED_CLAIM": "pin_verified",  # must be true; empty: trust every PIN
+    # The citizen portal (portal/): its first-party OAuth client and how long a browser stays in.
+    "PORTAL_CLIENT_ID": "phr-portal",
+    "PORTAL_IDLE_MINUTES": "30",
+    "PORTAL_SESSION_HOURS": "12",
 }
 
 
@@ -183,6 +200,12 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "OAUTH_SIGNING_KEY_FILE": str(signing_file),
         "OAUTH_ISSUER": _env(env, "OAUTH_ISSUER"),
         "SHARE_BASE_URL": _env(env, "SHARE_BASE_URL"),
+        **{name: _env(env, name) for name in DEFAULTS if name.startswith("EXTERNAL_OIDC_")},
+        "PORTAL_CLIENT_ID": _env(env, "PORTAL_CLIENT_ID"),
+        "PORTAL_IDLE_MINUTES": _non_negative(env, "PORTAL_IDLE_MINUTES"),
+        "PORTAL_SESSION_HOURS": _non_negative(env, "PORTAL_SESSION_HOURS"),
+        "ACCOUNT_ACTIVATION_HOURS": _non_negative(env, "ACCOUNT_ACTIVATION_HOURS"),
+        "PASSWORD_RESET_MINUTES": _non_negative(env, "PASSWORD_RESET_MINUTES"),
         "NOTIFICATIONS_WORKER": worker,
         "CELERY_BROKER_URL": _env(env, "CELERY_BROKER_URL"),
         "QUIET_HOURS": env.get("QUIET_HOURS", DEFAULTS["QUIET_HOURS"]).strip(),

@@ -30,6 +30,11 @@ class Hook(Generic[F]):
         """Answer this hook for `app` (the answering package's init_app; a test may too)."""
         app.extensions[self._key] = implementation
 
+    def installed(self, app: Flask) -> F:
+        """What `app` answers now (the default when nothing is installed), so that an
+        installer can wrap an earlier answer instead of replacing it."""
+        return app.extensions.get(self._key, self.default)
+
     def uninstall(self, app: Flask) -> None:
         app.extensions.pop(self._key, None)
 

@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     """Register the record's blueprints, messages and CLI."""
     import ehr.messages  # noqa: F401  (registers the record's texts)
     from ehr.api import bp as records_bp
+    from ehr.api_accounts import bp as accounts_bp
     from ehr.api_card import bp as card_bp
     from ehr.api_care import bp as care_bp
     from ehr.api_citizens import bp as citizens_bp
@@ -27,8 +28,8 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(citizens_bp)
     app.register_blueprint(records_bp)
-    for blueprint in (care_bp, card_bp, directory_bp, worklist_bp, share_bp, share_public_bp,
-                      fhir_operations_bp, fhir_transaction_bp, fhir_bp):
+    for blueprint in (accounts_bp, care_bp, card_bp, directory_bp, worklist_bp, share_bp,
+                      share_public_bp, fhir_operations_bp, fhir_transaction_bp, fhir_bp):
         app.register_blueprint(blueprint)
 
 

@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
     """Set the notification service up on ``app``."""
     from core.events import EventBus
     from ehr.api_citizens import EXPORT_NOTIFICATIONS, UNREAD_COUNT
-    from notifications import messages
+    from notifications import account_notices, messages
     from notifications.api import bp
     from notifications.cli import notifications_cli
     from notifications.handlers import subscribe
@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = state
     events = app.extensions.setdefault("phr.events", EventBus())
     subscribe(events)
+    account_notices.install(events)
     app.register_blueprint(bp)
     app.cli.add_command(notifications_cli)
     UNREAD_COUNT.install(app, _unread_count)

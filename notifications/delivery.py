@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from core.db import db
 from core.encryption import ERASED, keyring
 from core.vault.errors import VaultError
+from notifications.account_notices import account_sms
 from notifications.channels import (
     ChannelSet,
     OutboundMessage,
@@ -194,6 +195,7 @@ def _prepare(
         for citizen in session.scalars(select(Citizen).where(Citizen.id.in_(citizen_ids)))
     } if citizen_ids else {}
     visits = _visits(session, [n for d, n in rows if d.channel == SMS])
+    account_texts = account_sms(session, [n for d, n in rows if d.channel == SMS])
     keyring(session).preload(set(citizen_ids) | {d.owner_id for d in devices.values()})
 
     prepared: list[_Prepared] = []
@@ -216,7 +218,11 @@ def _prepare(
             item.cancel_code = "no-address" if delivery.channel != PUSH else "device-removed"
             continue
         language = _language(person, citizen.preferred_language if citizen else None)
-        title, body = channel_texts(
+        account_text = account_texts.get(notification.id) if delivery.channel == SMS else None
+        if account_text is not None and account_text.ended:
+            item.cancel_code = "code-ended"  # used, superseded or expired before it left
+            continue
+        title, body = ("", account_text.text(language)) if account_text else channel_texts(
             delivery.channel, language=language, urgent=notification.urgent,
             link=settings.app_url,
             visit=visits.get(notification.id) if delivery.channel == SMS else None,

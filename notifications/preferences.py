@@ -17,7 +17,7 @@ from core.db import utcnow
 from notifications.models import RECIPIENT_CITIZEN, Preference
 from notifications.quiet_hours import QuietHours, parse_quiet_hours
 from notifications.recipients import Recipient
-from notifications.triggers import EXTERNAL_CHANNELS, TRIGGERS
+from notifications.triggers import ACCOUNT_NOTICES, EXTERNAL_CHANNELS, TRIGGERS
 from registry.models import Citizen
 
 QUIET_DEFAULT = "default"
@@ -37,6 +37,9 @@ class Preferences:
     version: int  # 0 while the person never saved anything
 
     def wants(self, trigger: str, channel: str) -> bool:
+        notice = ACCOUNT_NOTICES.get(trigger)
+        if notice is not None:
+            return channel in notice.defaults  # account notices are not the person's to mute
         return bool(self.channels.get(trigger, {}).get(channel, False))
 
 

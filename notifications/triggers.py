@@ -70,6 +70,25 @@ TRIGGERS: dict[str, Trigger] = {
 }
 
 
+# Account notices (auth/account_codes.py, notifications/account_notices.py): a one-time code,
+# and the warnings that an account was opened or its password reset. They go to the person's
+# registered phone whatever their preferences say (a code is how an account is opened; the
+# warnings are how a takeover is noticed), at once (urgent), and are not among the choices the
+# preferences offer (not in TRIGGERS). The inbox holds them too, without the code.
+ACTIVATION_CODE = "account-activation-code"
+PASSWORD_RESET_CODE = "password-reset-code"  # noqa: S105 - a trigger code
+ACCOUNT_ACTIVATED = "account-activated"
+PASSWORD_RESET = "password-reset"  # noqa: S105 - a trigger code
+
+ACCOUNT_NOTICES: dict[str, Trigger] = {
+    code: Trigger(code, frozenset({SMS}), urgent=True)
+    for code in (ACTIVATION_CODE, PASSWORD_RESET_CODE, ACCOUNT_ACTIVATED, PASSWORD_RESET)
+}
+
+
 def get_trigger(code: str) -> Trigger:
     """The trigger with this code (KeyError for an unknown one: a programming error)."""
-    return TRIGGERS[code]
+    trigger = TRIGGERS.get(code) or ACCOUNT_NOTICES.get(code)
+    if trigger is None:
+        raise KeyError(code)
+    return trigger

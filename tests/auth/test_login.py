@@ -39,7 +39,7 @@ def test_csrf_token_is_required(app, client):
     url = _url(app)
     client.get(url)  # the browser has a session and a token...
     fields = {"action": "login", "username": login.username, "password": login.password}
-    for csrf in (None, "", "forged-token"):
+    for csrf in (None, "", "forged-token", "tôken-giả"):  # non-ASCII: a 403, not a 500
         data = dict(fields) if csrf is None else {**fields, "csrf_token": csrf}
         response = client.post(url, data=data)
         assert response.status_code == 403
@@ -58,6 +58,15 @@ def test_csrf_token_is_required(app, client):
                       headers={"Accept": "text/html"})
     assert html.status_code == 403
     assert html.mimetype == "text/html"
+
+    # The right token from a page another site framed or posted: the browser says so.
+    own = csrf_from(client.get(url).data)
+    for site in ("cross-site", "same-site"):
+        response = client.post(url, data={**fields, "csrf_token": own},
+                               headers={"Sec-Fetch-Site": site})
+        assert response.status_code == 403
+    assert client.post(url, data={**fields, "csrf_token": own},
+                       headers={"Sec-Fetch-Site": "same-origin"}).status_code != 403
 
 
 def _failure_page(response, username):

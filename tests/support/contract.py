@@ -470,11 +470,23 @@ def _refused(response: TestResponse, why: str, allowed: tuple[int, ...]) -> None
             + _excerpt(response)
         )
     # The FHIR face answers its refusals as OperationOutcome (application/fhir+json).
-    refusal = ("application/fhir+json" if urlsplit(response.request.path).path.startswith("/fhir/")
+    path = urlsplit(response.request.path).path
+    refusal = ("application/fhir+json" if path.startswith("/fhir/")
                else "application/problem+json")
+    # A browser outside the programs' paths gets the portal's page in its language.
+    if response.mimetype == "text/html" and _browser_page(response.request, path):
+        return
     if _response_body(response) and response.mimetype != refusal:
         raise ContractViolation(f"openapi.yaml: {why}; its {status} is not {refusal}."
                                 + _excerpt(response))
+
+
+def _browser_page(request: Request, path: str) -> bool:
+    from portal import MACHINE_PREFIXES
+
+    best = request.accept_mimetypes.best_match(
+        ["application/problem+json", "application/json", "text/html"])
+    return best == "text/html" and not path.startswith(MACHINE_PREFIXES)
 
 
 def _describe(error: ValidationError) -> str:
