@@ -249,19 +249,28 @@ def has_account(session: Session, citizen_id: uuid.UUID) -> bool:
     ).first() is not None
 
 
+def _throttled_citizen(
+    session: Session, buckets: str, *, health_id: str, address: str | None, now: datetime
+) -> tuple[dict[str, bytes], Citizen | None]:
+    """A code form's throttle keys and the citizen its health ID names (if any). Raises
+    CodesLocked while a bucket is locked, before anything is looked up."""
+    name = normalize_username(health_id)
+    keys = _bucket_keys(buckets, health_id=name, address=address)
+    wait = throttle.locked_for(session=session, keys=keys, now=now)
+    if wait is not None:
+        session.rollback()
+        raise CodesLocked(wait)
+    return keys, _citizen(session, name)
+
+
 def _redeem(
     session: Session, *, purpose: str, health_id: str, code: str, address: str | None
 ) -> AccountCode | None:
     """The code, used now, when it is right; None (committed: the wrong try and the throttle
     count) otherwise. Raises CodesLocked while, or as soon as, a bucket is locked."""
     now = clock.now()
-    name = normalize_username(health_id)
-    keys = _bucket_keys(_CODE_BUCKETS, health_id=name, address=address)
-    wait = throttle.locked_for(session=session, keys=keys, now=now)
-    if wait is not None:
-        session.rollback()
-        raise CodesLocked(wait)
-    citizen = _citizen(session, name)
+    keys, citizen = _throttled_citizen(session, _CODE_BUCKETS, health_id=health_id,
+                                       address=address, now=now)
     row = check_code(session=session, citizen_id=citizen.id if citizen else None,
                      purpose=purpose, code=code, now=now)
     if row is None:
@@ -345,13 +354,8 @@ def request_password_reset(*, session: Session, health_id: str, address: str | N
     caller answers the same whatever happened. Commits."""
     started = time.monotonic()
     now = clock.now()
-    name = normalize_username(health_id)
-    keys = _bucket_keys(_FORGOT_BUCKETS, health_id=name, address=address)
-    wait = throttle.locked_for(session=session, keys=keys, now=now)
-    if wait is not None:
-        session.rollback()
-        raise CodesLocked(wait)
-    citizen = _citizen(session, name)
+    keys, citizen = _throttled_citizen(session, _FORGOT_BUCKETS, health_id=health_id,
+                                       address=address, now=now)
     account = _account_of(session, citizen.id) if citizen is not None else None
     if citizen is not None and account is not None and account.active \
             and citizen.phone_ct is not None:

@@ -73,10 +73,12 @@ def _form_problems(fields: dict[str, str]) -> list[Error]:
     return problems
 
 
-def _code_page(template: str, done_kind: str, redeem: Any) -> Response:
+def _code_page(purpose: str, done_kind: str, redeem: Any) -> Response:
+    """The code form of `purpose` ("activate" or "reset": one template, their words differ)."""
+    template = "auth/code_form.html"
     choose_language()
     if request.method == "GET":
-        return _page(template)
+        return _page(template, purpose=purpose)
     try:
         check_csrf()
     except Problem as problem:
@@ -85,27 +87,27 @@ def _code_page(template: str, done_kind: str, redeem: Any) -> Response:
               for name in ("health_id", "code", "password", "password_confirm")}
     problems = _form_problems(fields)
     if problems:
-        return _page(template, errors=problems, health_id=fields["health_id"])
+        return _page(template, errors=problems, health_id=fields["health_id"], purpose=purpose)
     try:
         outcome: Outcome = redeem(session=db.session, health_id=fields["health_id"],
                                   code=fields["code"], password=fields["password"],
                                   address=_address())
     except CodesLocked as locked:
-        return _locked(template, locked, fields["health_id"])
+        return _locked(template, locked, fields["health_id"], purpose=purpose)
     if outcome.account is None:
         return _page(template, errors=[_error(outcome.error or account_codes.INVALID)],
-                     health_id=fields["health_id"])
+                     health_id=fields["health_id"], purpose=purpose)
     return render_page("auth/done.html", kind=done_kind, login_url=LOGIN_URL)
 
 
 @bp.route("/activate", methods=["GET", "POST"])
 def activate() -> Response:
-    return _code_page("auth/activate.html", "activated", account_codes.activate_account)
+    return _code_page("activate", "activated", account_codes.activate_account)
 
 
 @bp.route("/reset-password", methods=["GET", "POST"])
 def reset_password() -> Response:
-    return _code_page("auth/reset.html", "password-reset", account_codes.reset_password)
+    return _code_page("reset", "password-reset", account_codes.reset_password)
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
@@ -279,19 +280,11 @@ def new_measurement(citizen_id: uuid.UUID) -> Response:
         glucose_unit = values["glucose_unit"] if values["glucose_unit"] in GLUCOSE_UNITS \
             else "mmol/L"
         body.update(value=_form_number(values["glucose"]), unit=glucose_unit)
-    try:
-        portal.send("POST", f"/api/v1/citizens/{person_id}/observations",
-                    json_body=_compact(body),
-                    headers={"Idempotency-Key": values["idempotency_key"]})
-    except ApiError as error:
-        if not _refused_form(error):
-            raise
-        if _key_reused(error):
-            values["idempotency_key"] = _new_key()
-        return _measurement_form(portal, person_id, values,
-                                 _field_errors(error, MEASUREMENT_FIELDS),
-                                 detail=_form_detail(error), status=error.status)
-    return see_other(f"/people/{person_id}?done=measurement")
+    refused = _submit_record_form(
+        portal, f"/api/v1/citizens/{person_id}/observations", _compact(body), values,
+        MEASUREMENT_FIELDS,
+        lambda errors, **kw: _measurement_form(portal, person_id, values, errors, **kw))
+    return refused or see_other(f"/people/{person_id}?done=measurement")
 
 
 def _effective_at(day: str, time: str) -> str:
@@ -393,17 +386,29 @@ def new_dose(citizen_id: uuid.UUID) -> Response:
         "dose_number": _form_number(values["dose_number"], integer=True),
         "lot_number": values["lot_number"], "facility_name": values["facility_name"],
     })
+    refused = _submit_record_form(
+        portal, f"/api/v1/citizens/{person_id}/immunizations", body, values, DOSE_FIELDS,
+        lambda errors, **kw: _dose_form(portal, person_id, values, errors, **kw))
+    return refused or see_other(f"/people/{person_id}/vaccinations?done=dose")
+
+
+def _submit_record_form(portal: Portal, path: str, body: dict[str, Any],
+                        values: dict[str, str], fields: Any,
+                        show_form: Callable[..., Response]) -> Response | None:
+    """POST a record form once per rendered form (its Idempotency-Key, so a double tap on a
+    slow network records once). None when recorded; else the form again with the API's
+    reasons (and a fresh key when the API says this one was spent on another body)."""
     try:
-        portal.send("POST", f"/api/v1/citizens/{person_id}/immunizations", json_body=body,
+        portal.send("POST", path, json_body=body,
                     headers={"Idempotency-Key": values["idempotency_key"]})
     except ApiError as error:
         if not _refused_form(error):
             raise
         if _key_reused(error):
             values["idempotency_key"] = _new_key()
-        return _dose_form(portal, person_id, values, _field_errors(error, DOSE_FIELDS),
-                          detail=_form_detail(error), status=error.status)
-    return see_other(f"/people/{person_id}/vaccinations?done=dose")
+        return show_form(_field_errors(error, fields), detail=_form_detail(error),
+                         status=error.status)
+    return None
 
 
 def _dose_form(portal: Portal, person_id: str, values: dict[str, str],
