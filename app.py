@@ -23,7 +23,6 @@ from core.http import install_request_hooks
 from core.logs import configure_logging
 from core.ops import MIGRATIONS_DIR
 from core.ops import bp as ops_bp
-from core.prepared import install as install_prepared_statements
 from core.vault.kek import InMemoryKekProvider, KekProvider, LocalKeyFileKekProvider
 from core.vault_cli import register_vault_cli
 
@@ -47,8 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(app.config["LOG_LEVEL"], app.config.get("LOG_STREAM"))
     app.extensions["phr.vault"] = _vault_settings(app.config)
     db.init_app(app)
-    with app.app_context():
-        install_prepared_statements(db.engine, threshold=int(app.config["DB_PREPARE_THRESHOLD"]))
     migrate.init_app(app, db)
     _import_models()
 

@@ -4,6 +4,8 @@
     .venv/bin/python bench/api.py --citizens 100000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/phr_bench_api_100k --compare-to 10k.json
     .venv/bin/python bench/api.py --compare-audit --audit-rows 1000000   # audit-table growth
+    .venv/bin/python bench/api.py --routes baseline-read,entry,baseline-insert,create \\
+        --pgbouncer --rounds 3      # direct and through a transaction-mode PgBouncer, alternating
 
 Seeds N citizens with realistic records through the real models (every personal field and every
 entry encrypted under the citizen's own data key; a family doctor for all), once: a re-run on the
@@ -114,7 +116,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "in-process, interleaved (app + PostgreSQL)")
     parser.add_argument("--cprofile", metavar="ROUTE",
                         help="after the run, cProfile ROUTE's requests in-process, one client")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=SPEC",
+                        help="serve the routes once per variant, alternating over --rounds; SPEC "
+                             "is space-separated KEY=VALUE settings for gunicorn's environment "
+                             "and/or the word pgbouncer (through a transaction-mode PgBouncer "
+                             "the run starts); the first variant is the reference. Repeatable")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="shorthand: --variant direct= --variant pgbouncer=pgbouncer")
+    parser.add_argument("--pgbouncer-pool-size", type=int, default=10,
+                        help="server connections per pool (gunicorn holds up to "
+                             "workers × threads at once)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --variant runs")
     args = parser.parse_args(argv)
+    if args.pgbouncer and not args.variant:
+        args.variant = ["direct=", "pgbouncer=pgbouncer"]
     if args.compare_audit and args.audit_rows <= 0:
         args.audit_rows = 1_000_000
     return args
@@ -993,11 +1008,13 @@ class Server:
                 self.process.wait()
 
 
-def start_server(*, port: int, workers: int, threads: int, log: Path) -> Server:
+def start_server(*, port: int, workers: int, threads: int, log: Path,
+                 extra_env: dict[str, str] | None = None) -> Server:
     """gunicorn with the repo's gunicorn.conf.py (gthread; WEB_CONCURRENCY × WEB_THREADS)."""
     import requests
 
-    env = {**os.environ, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)}
+    env = {**os.environ, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads),
+           **(extra_env or {})}
     command = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", "app:create_app()"]
     handle = log.open("wb")
@@ -1706,6 +1723,98 @@ def run_routes(session: BenchRun, keys: Sequence[str], args: argparse.Namespace,
     return {key: results[key] for key in order}
 
 
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    env: dict[str, str]
+    pgbouncer: bool
+
+
+def parse_variants(specs: Sequence[str]) -> list[Variant]:
+    variants = []
+    for spec in specs:
+        label, _, settings = spec.partition("=")
+        env: dict[str, str] = {}
+        through = False
+        for word in settings.split():
+            if word == "pgbouncer":
+                through = True
+            elif "=" in word:
+                name, _, value = word.partition("=")
+                env[name] = value
+            else:
+                sys.exit(f"--variant {spec!r}: {word!r} is neither KEY=VALUE nor pgbouncer")
+        if not label or label in {v.label for v in variants}:
+            sys.exit(f"--variant {spec!r}: a label of its own is needed")
+        variants.append(Variant(label=label, env=env, pgbouncer=through))
+    return variants
+
+
+def run_variants(session: BenchRun, keys: Sequence[str], args: argparse.Namespace,
+                 variants: Sequence[Variant], *, port: int, workdir: Path) -> dict[str, Any]:
+    """The same routes served by one gunicorn per variant (its own settings, directly or through
+    a transaction-mode PgBouncer), variants alternating in each of --rounds rounds; each
+    route's req/s against the first variant's in the same round."""
+    from tests.support.pgbouncer import start_pgbouncer
+
+    bouncer = None
+    if any(v.pgbouncer for v in variants):
+        bouncer = start_pgbouncer(args.database_url, pool_size=args.pgbouncer_pool_size,
+                                  max_client_conn=1000)
+        print(f"pgbouncer: transaction pooling, {args.pgbouncer_pool_size} server connections, "
+              f"port {bouncer.port}", flush=True)
+    rounds: list[dict[str, dict[str, Measured]]] = []
+    try:
+        for number in range(1, args.rounds + 1):
+            measured: dict[str, dict[str, Measured]] = {}
+            for variant in variants:
+                env = dict(variant.env)
+                if variant.pgbouncer and bouncer is not None:
+                    env["DATABASE_URL"] = bouncer.url
+                print(f"round {number}, {variant.label}: {env or 'defaults'}", flush=True)
+                session.server.stop()
+                session.server = start_server(port=port, workers=args.workers,
+                                              threads=args.threads, extra_env=env,
+                                              log=workdir / f"gunicorn-{variant.label}.log")
+                measured[variant.label] = run_routes(session, keys, args)
+                if "Traceback" in session.server.log.read_text(errors="replace"):
+                    print(f"  ({variant.label}: tracebacks in {session.server.log})")
+            rounds.append(measured)
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
+    return print_variants(rounds, variants, session.routes)
+
+
+def print_variants(rounds: Sequence[dict[str, dict[str, Measured]]],
+                   variants: Sequence[Variant], routes: dict[str, Route]) -> dict[str, Any]:
+    reference = variants[0].label
+    print(f"\nVariants against {reference!r}, same run (req/s; ratio to {reference!r} in the same "
+          "round; 'vs base': the route against its own baseline under that variant):")
+    rows: list[dict[str, Any]] = []
+    for number, measured in enumerate(rounds, start=1):
+        for key in measured[reference]:
+            line = f"  round {number}  {key:<18}"
+            for variant in variants:
+                result = measured[variant.label][key]
+                base_key = routes[key].baseline
+                base = measured[variant.label].get(base_key) if base_key else None
+                ratio = result.rps / measured[reference][key].rps
+                share = result.rps / base.rps if base else None
+                line += (f"  {variant.label} {result.rps:7,.0f} ({ratio:.2f}×"
+                         + (f", vs base {share:.2f}×" if share else "") + ")"
+                         + (f" ERRORS {result.errors}" if result.errors else ""))
+                rows.append({"round": number, "variant": variant.label, "key": key,
+                             "rps": round(result.rps, 1), "p99_ms": result.p99_ms,
+                             "vs_reference": round(ratio, 3),
+                             "vs_baseline": round(share, 3) if share else None,
+                             "errors": result.errors})
+            print(line)
+    return {"reference": reference,
+            "variants": [{"label": v.label, "env": v.env, "pgbouncer": v.pgbouncer}
+                         for v in variants], "rows": rows}
+
+
 def compare_audit(session: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
     """The entry read with an empty audit table, then with --audit-rows synthetic events."""
     keys = ("baseline-read", "entry")
@@ -1786,13 +1895,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.compare_audit:
                 output["audit_compare"] = compare_audit(session, args)
                 results: dict[str, Measured] = {}
+            elif args.variant:
+                output["variants"] = run_variants(session, keys, args,
+                                                  parse_variants(args.variant), port=port,
+                                                  workdir=workdir)
+                results = {}
             else:
                 with app.app_context():
                     output["audit_rows"] = synthetic_audit_rows()
                 results = run_routes(session, keys, args)
         finally:
-            log_tail = server.log.read_text(errors="replace")[-3000:]
-            server.stop()
+            log_tail = session.server.log.read_text(errors="replace")[-3000:]
+            session.server.stop()
         if results:
             with app.app_context():
                 evaluate(routes, results)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ from consent.policy_types import (
     Scope,
     Target,
 )
-from core.db import utcnow
+from core.db import StatementProbe, pending_probe, utcnow
 from core.encryption import ERASED, KEY_RETIRED, DataKey, keyring
 from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
@@ -165,14 +165,44 @@ def _consents_in_view(since: Any) -> list[ColumnElement[bool]]:
     ]
 
 
-@functools.cache
-def _citizens_query(entities: bool) -> Any:
+@dataclass(frozen=True, eq=False)
+class Along:
+    """One more row selected with a citizen's facts, in the same statement: `entity` (an ORM
+    entity) outer-joined on `on(citizens.id)`, its other conditions bound values of the
+    caller's (ehr's entry by id). Built once by its user (statements are cached by it)."""
+
+    entity: Any
+    on: Any  # Callable[[ColumnElement], ColumnElement[bool]]
+
+    @functools.cached_property
+    def alone(self) -> Any:
+        """The row on its own, when the facts are loaded already (citizen `along_citizen_id`)."""
+        return select(self.entity).where(self.on(bindparam(
+            "along_citizen_id", type_=Citizen.__table__.c.id.type)))
+
+
+_FACTS_STATEMENTS: dict[tuple[bool, Hashable, Along | None], Any] = {}
+
+
+def _citizens_query(entities: bool, probe: StatementProbe | None = None,
+                    along: Along | None = None) -> Any:
+    key = (entities, probe.shape if probe is not None else None, along)
+    statement = _FACTS_STATEMENTS.get(key)
+    if statement is None:
+        statement = _FACTS_STATEMENTS[key] = _build_citizens_query(entities, probe, along)
+    return statement
+
+
+def _build_citizens_query(entities: bool, probe: StatementProbe | None,
+                          along: Along | None) -> Any:
     """Built once per shape: the facts of citizens `ids` and whether any consent or break-glass
     session ended after `since` (two index lookups that usually spare the grants queries).
 
     With `entities`, the citizen and data-key rows come as ORM entities (for services that
     show or change the person); without, only the columns the policy and the key ring need:
     loading a twenty-column entity cost more than the rest of an entry read's decision.
+    `probe`: the shape of the request's pending statement probe (core.db), carried as the
+    column `phr_token_live`; `along`: one more row joined on the citizen, last.
     """
     fda = FamilyDoctorAssignment
     since = bindparam("since", type_=Consent.__table__.c.revoked_at.type)
@@ -183,17 +213,30 @@ def _citizens_query(entities: bool) -> Any:
               keys.citizen_id.label("key_citizen_id"), keys.kek_id, keys.wrapped_key,
               keys.status.label("key_status"))
     )
-    return (
+    extra: list[Any] = []
+    if probe is not None:
+        extra.append(probe.column)
+    if along is not None:
+        extra.append(along.entity)
+    query = (
         select(
-            *person, fda.practitioner_id, fda.facility_id,
-            exists().where(Consent.citizen_id == Citizen.id, *_consents_in_view(since)),
+            *person, fda.practitioner_id.label("fd_practitioner_id"),
+            fda.facility_id.label("fd_facility_id"),
+            exists().where(Consent.citizen_id == Citizen.id,
+                           *_consents_in_view(since)).label("consents_in_view"),
             exists().where(BreakGlassSession.citizen_id == Citizen.id,
-                           BreakGlassSession.expires_at > since),
+                           BreakGlassSession.expires_at > since).label("break_glass_in_view"),
+            *extra,
         )
         .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
         .outerjoin(fda, and_(fda.citizen_id == Citizen.id, fda.ended_at.is_(None)))
         .where(Citizen.id.in_(bindparam("ids", expanding=True)))
     )
+    if along is not None:
+        query = query.outerjoin(along.entity, along.on(Citizen.id))
+    if probe is not None:
+        query = query.execution_options(phr_carries_probe=True)
+    return query
 
 
 @dataclass(frozen=True)
@@ -209,20 +252,31 @@ class _KeyRow:
 
 def _load_citizens(
     session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *,
-    entities: bool = False,
-) -> None:
+    entities: bool = False, along: Along | None = None,
+    along_params: Mapping[str, Any] | None = None,
+) -> Any:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
     The same query says whether any consent or break-glass session is in view; when none is
     (most citizens), the grants part is known to be empty without the two queries that would
-    load it.
+    load it. It carries the request's pending statement probe (the token's liveness, see
+    auth.resource) and, with `along`, one more row of the (single) citizen, which it returns.
     """
-    params = {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
-    if entities:
-        rows = session.execute(_citizens_query(True), params).all()
+    params: dict[str, Any] = {"ids": list(citizen_ids), "since": now - RECENTLY_ENDED}
+    probe = pending_probe()
+    if probe is not None:
+        params.update(probe.params)
+    query = _citizens_query(entities, probe, along)
+    if along is not None:
+        params.update(along_params or {})
+    if entities or along is not None:
+        rows = session.execute(query, params).all()
     else:
         # Plain columns: the connection spares the ORM's per-statement work.
-        rows = session.connection().execute(_citizens_query(False), params).all()
+        rows = session.connection().execute(query, params).all()
+    if probe is not None and rows:
+        # Before anything of the rows is used: a dead token ends the request here.
+        probe.confirm(rows[0].phr_token_live)
     first_rows: dict[uuid.UUID, Any] = {}
     for row in rows:
         first_rows.setdefault(row[0].id if entities else row.id, row)
@@ -250,13 +304,16 @@ def _load_citizens(
                 session, row_id=citizen_id, citizen_id=citizen_id,
                 ciphertext=row.date_of_birth_ct)
         loaded.birth_date = None if birth_date is ERASED else birth_date
-        practitioner_id, facility_id = row[-4], row[-3]
-        if practitioner_id is not None:
-            loaded.family_doctor = FamilyDoctor(practitioner_id=practitioner_id,
-                                                facility_id=facility_id)
-        if not row[-2] and not row[-1] and "grants" not in loaded.parts:
+        if row.fd_practitioner_id is not None:
+            loaded.family_doctor = FamilyDoctor(practitioner_id=row.fd_practitioner_id,
+                                                facility_id=row.fd_facility_id)
+        if (not row.consents_in_view and not row.break_glass_in_view
+                and "grants" not in loaded.parts):
             loaded.consents, loaded.break_glass = (), ()
             loaded.parts.add("grants")
+    if along is not None:
+        return rows[0][-1] if rows else None
+    return None
 
 
 def _load_entities(
@@ -473,6 +530,25 @@ def load_facts(
         settings=policy_settings(),
         catchment=loaded.catchment,
     )
+
+
+def load_facts_along(
+    session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, actor: Actor,
+    along: Along, params: Mapping[str, Any],
+) -> tuple[Facts, Any]:
+    """`load_facts` for `actor`, and one more row of the citizen's (`along`, its values
+    `params`) selected by the same statement when the facts were not loaded yet in this
+    transaction (a single entry read: one round trip for the entry, its facts and the
+    token's liveness). The row is None when the join finds none."""
+    loaded = _cache(session).get(citizen_id)
+    if loaded is not None and "citizen" in loaded.parts:
+        found = session.scalars(along.alone, {**params, "along_citizen_id": citizen_id}).first()
+    else:
+        with session.no_autoflush:
+            found = _load_citizens(session, [citizen_id], now, along=along,
+                                   along_params=params)
+    facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
+    return facts, found
 
 
 def entry_readers(

@@ -34,9 +34,6 @@ DEFAULTS: dict[str, str] = {
     "CORS_ORIGINS": "",
     "MAX_BODY_BYTES": str(2 * 1024 * 1024),
     "LOG_LEVEL": "INFO",
-    # PostgreSQL: PREPARE a statement after this many executions on a connection (core/prepared);
-    # 0 behind a transaction-mode pooler.
-    "DB_PREPARE_THRESHOLD": "3",
     "PROMETHEUS_MULTIPROC_DIR": "",
     "TRUSTED_PROXIES": "0",  # reverse proxies in front (X-Forwarded-For/-Proto hops to trust)
     "GUARDIAN_AGE_LIMIT": "16",
@@ -192,7 +189,6 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "APP_ENV": app_env,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
-        "DB_PREPARE_THRESHOLD": _non_negative(env, "DB_PREPARE_THRESHOLD"),
         "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
         "VAULT_KEK_JSON": kek_json or None,
         "BLIND_INDEX_KEY": read_key_file(blind_file),

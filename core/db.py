@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from flask import g, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event, insert
 from sqlalchemy import inspect as sa_inspect
@@ -32,6 +33,41 @@ class Base(DeclarativeBase):
 # after a commit cost a refresh query; a request never needs another transaction's values for
 # rows it already holds.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+
+class StatementProbe(Protocol):
+    """A condition this request must find true before it may use what it reads, which a
+    statement the request runs anyway can carry as one more column (the liveness of a bearer
+    token whose principal a worker remembers: auth.resource). A statement built with
+    `column` (shape by `shape`, values `params`) hands the column's value to `confirm`, which
+    raises when the condition fails; until something confirms it, any other statement of the
+    request is preceded by the probe on its own (auth installs that guard)."""
+
+    shape: Hashable
+    params: Mapping[str, Any]
+
+    @property
+    def column(self) -> Any: ...
+
+    def confirm(self, value: Any) -> None: ...
+
+
+_PROBE_KEY = "phr_statement_probe"
+
+
+def set_pending_probe(probe: StatementProbe | None) -> None:
+    """The probe this request still has to confirm (None: none, or confirmed)."""
+    if probe is None:
+        g.pop(_PROBE_KEY, None)
+    else:
+        setattr(g, _PROBE_KEY, probe)
+
+
+def pending_probe() -> StatementProbe | None:
+    """The probe a statement of this request may carry, if one is still unconfirmed."""
+    if not has_app_context():
+        return None
+    return g.get(_PROBE_KEY)
 
 
 def utcnow() -> datetime:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from auth.resource import current_caller, require_scope
+from auth.resource import current_caller, remembers_principal, require_scope
 from auth.scopes import SECTION_RESOURCES
+from consent.pdp import citizen_exists
 from core import idempotency
 from core.conditional import body_etag, json_with_etag, require_if_match, version_etag
 from core.db import db
@@ -127,6 +128,7 @@ def _replayed(replay: idempotency.Replay, *, location: str | None = None) -> Res
 # Sections ----------
 
 @bp.get("/citizens/<uuid:citizen_id>/" + SECTION)
+@remembers_principal
 def list_section(citizen_id: uuid.UUID, section: str) -> Response:
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="s")
@@ -150,10 +152,14 @@ def list_section(citizen_id: uuid.UUID, section: str) -> Response:
 
 
 @bp.post("/citizens/<uuid:citizen_id>/" + SECTION)
+@remembers_principal
 def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="c")
     body = json_body()
+    # The person's facts first (the create needs them): their statement carries the token's
+    # liveness probe, ahead of the Idempotency-Key lookup.
+    citizen_exists(db.session, citizen_id)
 
     def create() -> tuple[dict[str, Any], str, str]:
         access = new_access()
@@ -167,6 +173,7 @@ def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
 
 
 @bp.get("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>")
+@remembers_principal
 def read_in_section(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="r")
@@ -222,6 +229,7 @@ def entered_in_error(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -
 
 
 @bp.get("/citizens/<uuid:citizen_id>/" + SECTION + "/<uuid:entry_id>/versions")
+@remembers_principal
 def versions(citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID) -> Response:
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="r")

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from auth.resource import current_caller, has_scope, require_scope
+from auth.resource import current_caller, has_scope, remembers_principal, require_scope
 from consent import services as consent_services
 from consent.pdp import request_context
 from consent.views import consent_view, guardian_view
@@ -147,6 +147,7 @@ def update_citizen(citizen_id: uuid.UUID) -> Response:
 # The phone's home screen ----------
 
 @bp.get("/citizens/<uuid:citizen_id>/summary")
+@remembers_principal
 def summary(citizen_id: uuid.UUID) -> Response:
     """Identity, family doctor, allergies, active conditions, current medications, latest vitals,
     vaccination status with the next dose due and unread notifications, in one call."""

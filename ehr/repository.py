@@ -3,12 +3,16 @@
 Record entries, their earlier versions and the stored answers of creates (an answer holds the
 view of the entry it created) are selected here and nowhere else;
 tests/ehr/test_repository_is_the_only_reader.py fails when another module names their models
-or tables. Every read carries the caller's permission in its SQL — the policy's
-`visible_scope` for the section, turned into a WHERE clause by `filter_for` — and every
-request's decision is audited once, in the request's transaction, by `RecordAccess`:
+or tables. Every selection of many entries (lists, versions, summary, export) carries the
+caller's permission in its SQL — the policy's `visible_scope` for the section, turned into a
+WHERE clause by `filter_for` — and every request's decision is audited once, in the
+request's transaction, by `RecordAccess`:
 
-- a single entry: the entry by id *within* the scope of its section; a hidden or missing one
-  is a 404 whose audit event names the entry and the rule that hid it;
+- a single entry: the entry by id, selected in one statement with its citizen's facts (and
+  the token's liveness, auth.resource), shown only when a clause of its section's scope
+  covers its label and date (the clauses `filter_for` compiles for lists), decided before
+  anything of its content is decrypted; a hidden or missing one is a 404 whose audit event
+  names the entry and the rule that hid it;
 - versions: those of a readable entry, each itself within the scope (an earlier version may
   have carried a label the caller may not see);
 - a list page: one audited scope (`authorize_section`), the page selected within it;
@@ -40,7 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from auth.errors import InsufficientScope
 from auth.resource import has_scope, smart_context
 from auth.scopes import SECTION_RESOURCES, required_scope
-from consent.pdp import citizen_birth_date
+from consent.pdp import Along, citizen_birth_date, load_facts_along
 from core import idempotency
 from core.encryption import keyring
 from core.errors import BadRequest, Message, NotFound, Problem
@@ -133,27 +137,35 @@ class RecordRepository:
     def _readable(
         self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
     ) -> tuple[RecordEntry, ScopeKey]:
-        scope = self.access.quiet_scope(citizen_id=citizen_id, section=section)
+        access = self.access
+        # One statement: the entry by id, its citizen's facts and the token's liveness.
+        _, entry = load_facts_along(
+            self.session, citizen_id=citizen_id, now=access.now,
+            actor=access.caller.acting_for_citizen(citizen_id), along=_ENTRY_ALONG,
+            params={"entry_id": entry_id, "section": section})
+        scope = access.quiet_scope(citizen_id=citizen_id, section=section)
         key = scope_key(scope)
-        entry = None
-        if key is not None:
-            entry = self.session.scalars(_entry_query(key), {
-                "entry_id": entry_id, "citizen_id": citizen_id, "section": section,
-            }).one_or_none()
-        if entry is None or key is None:
+        # Shown only within the scope: the clauses `filter_for` compiles for the section's
+        # lists, asked of the entry's label and date before anything of its content is read.
+        if (entry is None or key is None
+                or not any(c.covers(entry.sensitivity, entry.clinical_date)
+                           for c in scope.clauses)):
             self._deny_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
-                              action="read")
+                              action="read", entry=entry)
         # The audited decision of this read: the scope's clause that selected it.
-        self.access.audit_read_within(citizen_id=citizen_id, section=section, entry=entry,
-                                      scope=scope)
+        access.audit_read_within(citizen_id=citizen_id, section=section, entry=entry,
+                                 scope=scope)
         return entry, key
 
     def _deny_hidden(
-        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID, action: str
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID, action: str,
+        entry: RecordEntry | None = None,
     ) -> NoReturn:
-        """Audit a request for an entry the caller gets nothing of, then 404."""
-        self._audit_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
-                           action=action)
+        """Audit a request for an entry the caller gets nothing of, then 404. `entry`: the
+        one the request named, found by id in the citizen's section (None: there is none
+        there, decided as a request for the section); its label decides, never its content."""
+        self.access.decide(citizen_id=citizen_id, section=section, action=action,
+                           entry=entry)
         self.access.deny(entry=True)  # commits the audit event and raises
         raise NotFound()
 
@@ -556,6 +568,14 @@ def _entry_query(key: ScopeKey | None) -> Any:
         RecordEntry.section == _bound("section", _ENTRIES.section),
     )
     return query if key is None else query.where(filter_for(key))
+
+
+# The entry a single read names, selected with its citizen's facts (consent.pdp.Along).
+_ENTRY_ALONG = Along(entity=RecordEntry, on=lambda citizen: and_(
+    RecordEntry.citizen_id == citizen,
+    RecordEntry.id == _bound("entry_id", _ENTRIES.id),
+    RecordEntry.section == _bound("section", _ENTRIES.section),
+))
 
 
 @functools.cache

@@ -6,7 +6,9 @@ import datetime as dt
 
 TODAY = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=7)).date()  # Vietnam's calendar
 YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
-TOMORROW = (TODAY + dt.timedelta(days=1)).isoformat()
+# Two days ahead: still in the future for a run that crosses midnight in Vietnam (17:00 UTC),
+# as collection-time constants do.
+TOMORROW = (TODAY + dt.timedelta(days=2)).isoformat()
 NOW_UTC = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat()
 
 # section -> (create body, patch body, (data field, expected value after the patch))

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 
 from core.db import db
 from registry.reference.health_id import make_health_id
+from registry.schemas import vietnam_today
 from registry.services import create_facility, register_citizen
 from tests.ehr.samples import TODAY
 from tests.support.auth import (
@@ -167,8 +168,9 @@ def test_the_commune_children_due_or_overdue_are_listed_by_village(app, client, 
     body = response.get_json()
     rows = _rows(body)
     assert set(rows) == {str(commune.due), str(commune.overdue), str(commune.registered)}
-    assert body["from"] == TODAY.isoformat()
-    assert body["to"] == (TODAY + dt.timedelta(days=30)).isoformat()
+    today = vietnam_today()  # the route's default: today when asked (a run may cross midnight)
+    assert body["from"] == today.isoformat()
+    assert body["to"] == (today + dt.timedelta(days=30)).isoformat()
     # Villages by name, the children without one last under "unknown".
     assert [(g["village"], g["label"]) for g in body["villages"]] == [
         ("Thôn Đông", "Thôn Đông"), ("Xóm Chợ", "Xóm Chợ"), (None, "Chưa rõ thôn/xóm")]
@@ -295,7 +297,7 @@ def test_a_batch_item_from_the_list_uploads_once_and_leaves_the_list(app, client
     rows = _rows(_worklist(client, commune).get_json())
     [dose] = [d for d in rows[str(commune.due)]["doses"] if d["item_id"] == "dtp-1"]
     item = {**dose["batch_item"], "lot_number": "QV2611A", "site": "left-thigh"}
-    assert item["occurrence_date"] == TODAY.isoformat()
+    assert item["occurrence_date"] == vietnam_today().isoformat()
     # The same session listed again gives the same item.
     again = _rows(_worklist(client, commune).get_json())
     assert [d["batch_item"] for d in again[str(commune.due)]["doses"]
