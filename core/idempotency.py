@@ -90,9 +90,13 @@ def fingerprint_of(*, method: str, route: str, body: Any) -> bytes:
 
 def lookup(session: Session, *, scope: bytes, fingerprint: bytes) -> Replay | None:
     """The first response for this key, or None; 422 when the key was used for another body."""
-    record = session.scalars(_lookup_query(), {"scope": scope}).one_or_none()
-    if record is None:
+    # On PostgreSQL the key is unique per (scope, citizen) (core/partitioning): one key reused
+    # at the same instant for two persons' creates leaves two rows; the matching one answers.
+    records = list(session.scalars(_lookup_query(), {"scope": scope}))
+    if not records:
         return None
+    record = next((r for r in records if hmac.compare_digest(r.fingerprint, fingerprint)),
+                  records[0])
     if record.expires_at <= utcnow():
         session.delete(record)
         session.flush()
@@ -111,7 +115,12 @@ def lookup_many(
     if not keys:
         return {}
     records = session.scalars(_lookup_many_query(), {"scopes": [scope for scope, _ in keys]})
-    found = {record.scope: record for record in records}
+    found: dict[bytes, IdempotencyRecord] = {}
+    wanted = dict(keys)
+    for record in records:  # two rows of one scope: see `lookup`; the matching one answers
+        if record.scope not in found or hmac.compare_digest(record.fingerprint,
+                                                             wanted[record.scope]):
+            found[record.scope] = record
     now = utcnow()
     expired = [record for record in found.values() if record.expires_at <= now]
     for record in expired:

@@ -92,6 +92,9 @@ class Delivery(db.Model):
     notification_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("notifications.id", ondelete="CASCADE"), index=True
     )
+    # The notification's subject: the partition column on PostgreSQL (core/partitioning), so
+    # a delivery lives with its notification; the composite foreign key there keeps them equal.
+    citizen_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     channel: Mapped[str] = mapped_column(String(8))
     device_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("notification_devices.id", ondelete="SET NULL"), index=True

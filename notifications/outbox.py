@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.orm import Session, scoped_session
 
 from core.encryption import encrypt_value, keyring
+from core.partitioning import PARTITIONED
 from core.vault.cipher import FieldContext
 from core.vault.errors import KeyDestroyedError
 from notifications.channels import route_of
@@ -85,8 +86,17 @@ def _insert_ignoring(dialect: str, table: Table, index: str, returning: str) -> 
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the service supports these two
         raise RuntimeError(f"unsupported database {dialect}")
-    return insert(table).on_conflict_do_nothing(index_elements=[index]).returning(
+    # On PostgreSQL the unique key also carries the partition column (core/partitioning), so
+    # the conflict target names every column of the table's unique key.
+    key = [table.c[index], *_partition_columns(dialect, table)]
+    return insert(table).on_conflict_do_nothing(index_elements=key).returning(
         table.c[returning])
+
+
+def _partition_columns(dialect: str, table: Table) -> list[Any]:
+    if dialect != "postgresql":
+        return []
+    return [table.c[PARTITIONED[table.name]]] if table.name in PARTITIONED else []
 
 
 def enqueue(
@@ -268,6 +278,7 @@ def _insert_deliveries(
             rows.append({
                 "id": uuid.uuid4(),
                 "notification_id": notification_id,
+                "citizen_id": req.subject_citizen_id,
                 "channel": channel,
                 "device_id": device_id,
                 "status": PENDING,

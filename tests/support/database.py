@@ -35,6 +35,11 @@ def _tables(engine: Engine) -> list[str]:
 def rows_left(engine: Engine) -> dict[str, int]:
     counts: dict[str, int] = {}
     with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # One round trip for every table (each test runs this twice).
+            union = " UNION ALL ".join(
+                f"SELECT '{t}', COUNT(*) FROM \"{t}\"" for t in _tables(engine))
+            return {table: count for table, count in connection.execute(text(union)) if count}
         for table in _tables(engine):
             count = connection.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one()
             if count:
@@ -48,8 +53,23 @@ def empty_all_tables(engine: Engine) -> None:
         return
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            # Only the relations holding rows (a test leaves rows in a few partitions), deleted
+            # with triggers off (foreign keys, audit append-only): TRUNCATE gives every truncated
+            # relation new files and cascades through the foreign keys into whole partitioned
+            # tables (migration 0013), about a second after every test. No sequences to restart.
+            union = " UNION ALL ".join(
+                f'SELECT DISTINCT tableoid::regclass::text FROM "{t}"' for t in tables)
+            holding = sorted(set(connection.execute(text(union)).scalars()))
+            if not holding:
+                return
+            if connection.execute(text(
+                    "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one():
+                connection.execute(text("SET LOCAL session_replication_role = replica"))
+                for relation in holding:
+                    connection.execute(text(f"DELETE FROM {relation}"))
+            else:
+                connection.execute(
+                    text(f"TRUNCATE {', '.join(holding)} RESTART IDENTITY CASCADE"))
         else:
             metadata = MetaData()
             metadata.reflect(bind=connection)
