@@ -55,11 +55,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from auth import clock
+from auth.account_codes import ACCOUNT_ACTIVATED
 from auth.accounts import create_account
 from auth.credentials import keyed_digest
 from auth.external_models import ExternalIdentity
 from auth.models import Account
 from core.encryption import vault_settings
+from core.events import DomainEvent, emit
 from registry.services import find_citizen_by_health_id
 
 log = logging.getLogger("phr.auth")
@@ -455,6 +457,9 @@ def _link(*, session: Session, login: VerifiedLogin) -> LinkResult:
                                  password=secrets.token_urlsafe(32), citizen_id=citizen.id)
         session.flush()  # the account row before the link that points to it
         created = True
+        # Told like an account opened with a station's code ("if this was not you...").
+        emit(session, DomainEvent(name=ACCOUNT_ACTIVATED, citizen_id=citizen.id,
+                                  data={"account_id": str(account.id)}))
     else:
         _require_active(account)
         other = session.scalars(

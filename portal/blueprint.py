@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
+from auth.pages import cross_site_form
 from core.i18n import translate
 from portal.backend import ApiError
 from portal.pages import csrf_ok, error_page, see_other
@@ -34,7 +35,7 @@ def _before() -> Response | None:
     if request.method != "POST":
         return None
     # Browsers say where a form came from; a cross-site POST is refused before anything else.
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+    if cross_site_form():
         return _csrf_page()
     if request.endpoint in _SESSIONLESS_POSTS:
         return None

@@ -173,6 +173,8 @@ def test_a_citizen_without_account_logs_in_and_the_portal_gets_a_token(ext_app, 
     assert identity.issuer == provider.issuer
     assert person.sub.encode() not in identity.subject_digest
     assert len(identity.subject_digest) == 32
+    # The person is told an account was opened, as after an activation code.
+    assert _activation_notices(ext_app, citizen) == 1
 
     # No single sign-on: the next authorization asks for the password again.
     again, _, _ = _start_authorization(http, portal)
@@ -184,6 +186,16 @@ def test_a_citizen_without_account_logs_in_and_the_portal_gets_a_token(ext_app, 
     assert exchange(http, portal, _code_after(http, url), verifier).status_code == 200
     assert len(_identities(ext_app)) == 1
     assert len(_accounts_of(ext_app, citizen)) == 1
+    assert _activation_notices(ext_app, citizen) == 1
+
+
+def _activation_notices(app, citizen) -> int:
+    from notifications.models import Notification
+
+    with app.app_context():
+        return len(db.session.scalars(select(Notification).where(
+            Notification.subject_citizen_id == citizen,
+            Notification.trigger == "account-activated")).all())
 
 
 def test_an_existing_account_is_linked_and_keeps_its_password(ext_app, http, portal, provider):
