@@ -10,7 +10,7 @@ DEMO_FILE ?= instance/demo-identities.json
 OAUTH_ISSUER ?= http://$(HOST):$(PORT)
 export OAUTH_ISSUER
 
-.PHONY: run test lint install install-dev clean
+.PHONY: run test test-long lint install install-dev clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -43,6 +43,11 @@ lint: install-dev
 test: install-dev lint
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long reliability runs (schemathesis over the contract, fuzzing, faults under load); .ci/run
+# calls this after `make test`. A later -m wins over the one in pyproject's addopts.
+test-long: install-dev
+	$(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/prometheus

@@ -23,6 +23,8 @@ from core.http import install_request_hooks
 from core.logs import configure_logging
 from core.ops import MIGRATIONS_DIR
 from core.ops import bp as ops_bp
+from core.rate_limits import HEADERS as RATE_LIMIT_HEADERS
+from core.rate_limits import check_route_budgets, install_rate_limits
 from core.vault.kek import InMemoryKekProvider, KekProvider, LocalKeyFileKekProvider
 from core.vault_cli import register_vault_cli
 
@@ -50,9 +52,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _import_models()
 
     install_request_hooks(app)
+    _install_rate_limits(app)  # before any hook that reads the database
     _install_cors(app)
     if app.config.get("TRUSTED_PROXIES"):
-        # Behind a TLS proxy: client addresses (login throttling) and https URLs come from it.
+        # Behind a TLS proxy: client addresses (login throttling, rate limits) and https URLs
+        # come from it.
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
@@ -63,7 +67,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config.get("BENCH_ROUTES"):  # bench/api.py only; never in production
         register_bench_routes(app)
     _register_domain(app)
+    check_route_budgets(app)
     return app
+
+
+# What clients of the service call (the portal's pages, the login pages with their own
+# throttle, health and metrics are never counted); where a request without a token counts in
+# the anonymous budget; the routes with a budget of their own (RATELIMIT_<NAME>).
+RATE_LIMITED_PATHS = ("/api/", "/fhir/", "/oauth/token", "/oauth/revoke", "/oauth/introspect",
+                      "/oauth/userinfo", "/share/m/", "/share/u/", "/share/f/")
+ANONYMOUS_LIMITED_PATHS = ("/api/", "/fhir/", "/share/")
+ROUTE_BUDGETS = {
+    "citizens.immunization_batch": "batch",
+    "fhir_transaction.transaction": "fhir-transaction",
+    "citizens.export": "export",
+    "fhir_operations.patient_everything": "export",
+    "worklist.immunization_worklist": "worklist",
+    "oauth.token": "oauth",
+    "oauth.revoke": "oauth",
+    "oauth.introspect": "oauth",
+}
+
+
+def _install_rate_limits(app: Flask) -> None:
+    install_rate_limits(app, paths=RATE_LIMITED_PATHS, anonymous_paths=ANONYMOUS_LIMITED_PATHS,
+                        route_budgets=ROUTE_BUDGETS)
 
 
 def _install_cors(app: Flask) -> None:
@@ -76,7 +104,7 @@ def _install_cors(app: Flask) -> None:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match",
                            "If-None-Match", "Accept-Language", "X-Request-ID"],
             expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After",
-                            "Idempotent-Replayed"],
+                            "Idempotent-Replayed", *RATE_LIMIT_HEADERS],
             supports_credentials=False, max_age=600,
         )
 

@@ -47,16 +47,20 @@ def _facility_id(code: str | None) -> object:
 @click.option("--name", required=True, help="Name shown on the login and approval pages.")
 @click.option("--type", "client_type", type=click.Choice(["public", "confidential"]),
               required=True, help="public (phone app, browser app) or confidential (a server).")
-@click.option("--grant", "grants", multiple=True, required=True,
-              type=click.Choice(GRANT_TYPES), help="Allowed grant type (repeat).")
+@click.option("--grant", "grants", multiple=True, type=click.Choice(GRANT_TYPES),
+              help="Allowed grant type (repeat; at least one unless --resource-server).")
 @click.option("--redirect-uri", "redirect_uris", multiple=True,
               help="Exact redirect URI (repeat).")
 @click.option("--scope", "scope", default="", help="The most the client may get (space-separated).")
 @click.option("--first-party", is_flag=True, help="Ours: skips the approval screen.")
 @click.option("--facility-code", help="Facility a client-credentials system acts for.")
+@click.option("--resource-server", is_flag=True,
+              help="A server that introspects its callers' access tokens, whoever they were "
+                   "issued to (RFC 7662); confidential only, needs no grant.")
 def create_client_command(
     client_id: str | None, name: str, client_type: str, grants: tuple[str, ...],
     redirect_uris: tuple[str, ...], scope: str, first_party: bool, facility_code: str | None,
+    resource_server: bool,
 ) -> None:
     """Register a client and print its id and secret as JSON (the secret is shown only once)."""
     try:
@@ -64,11 +68,13 @@ def create_client_command(
             session=db.session, name=name, client_type=client_type, grant_types=grants,
             redirect_uris=redirect_uris, scopes=scope.split(), first_party=first_party,
             facility_id=_facility_id(facility_code), client_id=client_id,  # type: ignore[arg-type]
+            resource_server=resource_server,
         )
     except ClientError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+    click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret,
+                           "resource_server": client.resource_server}))
 
 
 @auth_cli.command("rotate-secret")

@@ -53,11 +53,17 @@ def _check(
     redirect_uris: list[str],
     scopes: list[str],
     facility_id: uuid.UUID | None,
+    resource_server: bool = False,
 ) -> None:
     if client_type not in CLIENT_TYPES:
         raise ClientError("client_type", "must be public or confidential")
-    if not grant_types or not set(grant_types) <= set(GRANT_TYPES):
+    if resource_server and client_type != "confidential":
+        raise ClientError("resource_server", "a resource server is a confidential client")
+    # A resource server may need no grant at all: it only introspects its callers' tokens.
+    if (not grant_types and not resource_server) or not set(grant_types) <= set(GRANT_TYPES):
         raise ClientError("grant_types", f"choose from {', '.join(GRANT_TYPES)}")
+    if not grant_types and scopes:
+        raise ClientError("scope", "scopes are for a client that obtains tokens")
     if client_type == "public" and "client_credentials" in grant_types:
         raise ClientError("grant_types", "a public client cannot use client credentials")
     if "refresh_token" in grant_types and "authorization_code" not in grant_types:
@@ -91,17 +97,19 @@ def create_client(
     facility_id: uuid.UUID | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
+    resource_server: bool = False,
 ) -> tuple[OAuthClient, str | None]:
     """Register a client; returns it with its secret (confidential only), shown this once.
 
     `client_secret` may be given only to re-create a known secret (the demo seed); normally
-    a 256-bit secret is generated. The caller commits.
+    a 256-bit secret is generated. A `resource_server` (confidential only) may introspect
+    every client's access tokens and needs no grant. The caller commits.
     """
     grants = list(dict.fromkeys(grant_types))
     uris = list(dict.fromkeys(redirect_uris))
     scope_list = split_scope(list(scopes))
     _check(session=session, client_type=client_type, grant_types=grants, redirect_uris=uris,
-           scopes=scope_list, facility_id=facility_id)
+           scopes=scope_list, facility_id=facility_id, resource_server=resource_server)
     client_id = client_id or "c-" + uuid.uuid4().hex[:16]
     if not CLIENT_ID_PATTERN.fullmatch(client_id):
         raise ClientError("client_id", "3-64 of a-z 0-9 . _ -, starting with a letter or digit")
@@ -116,7 +124,7 @@ def create_client(
         client_secret_hash=digest(secret) if secret else None, first_party=first_party,
         grant_types=" ".join(grants), redirect_uris=" ".join(uris),
         scope=join_scope(scope_list), facility_id=facility_id, active=True,
-        secret_rotated_at=now if secret else None, created_at=now,
+        resource_server=resource_server, secret_rotated_at=now if secret else None, created_at=now,
     )
     session.add(client)
     return client, secret

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,6 +91,9 @@ class OAuthClient(db.Model):
             " OR (client_type = 'confidential' AND client_secret_hash IS NOT NULL)",
             name="secret",
         ),
+        # Only a server that can keep a secret may ask about other clients' tokens.
+        CheckConstraint("client_type = 'confidential' OR NOT resource_server",
+                        name="resource_server"),
     )
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -103,6 +107,11 @@ class OAuthClient(db.Model):
     # Station and clinic systems act for a facility when they use client credentials.
     facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("facilities.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A resource server (a FHIR gateway, a partner API) introspects the access tokens its
+    # callers present, whoever they were issued to (RFC 7662 §2.1); other clients only their
+    # own. A registration flag rather than a scope: it is not something a token may carry.
+    resource_server: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

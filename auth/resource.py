@@ -38,6 +38,8 @@ from cachetools import TTLCache
 from flask import Flask, current_app, g, request
 from sqlalchemy import and_, bindparam, event, exists, func, literal, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from auth import clock
 from auth.credentials import digest
@@ -365,8 +367,8 @@ def remembers_principal(view: F) -> F:
         try:
             try:
                 response = view(*args, **kwargs)
-            except PrincipalChanged:
-                raise
+            except (PrincipalChanged, OperationalError, DisconnectionError, PoolTimeout):
+                raise  # a probe on a session whose database just failed would fail again
             except Exception:
                 _probe_if_pending()  # a dead token's 401 wins over the route's own answer
                 raise

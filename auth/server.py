@@ -6,7 +6,8 @@
 - Tokens: our own generator (Authlib's default lives 10 days and re-derives the scope from the
   client): opaque, ≤ 15 min, refresh only with `offline_access`; stored as digests.
 - Endpoints: RFC 7009 revocation accepts public clients (the phone logs out); RFC 7662
-  introspection only confidential clients, for their own tokens.
+  introspection only confidential clients: for their own tokens, and a client registered as a
+  resource server for any client's access tokens.
 - OpenID Connect: ID tokens signed ES256 with the key of OAUTH_SIGNING_KEY_FILE.
 """
 
@@ -404,7 +405,11 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    """RFC 7662, for confidential clients about their own tokens."""
+    """RFC 7662, for confidential clients about their own tokens, and for resource servers
+    (a FHIR gateway, a partner API: `oauth_clients.resource_server`) about the access tokens
+    their callers present, whoever they were issued to (§2.1). A token is active exactly when
+    the API would accept it: not expired or revoked, its client and account still active.
+    Anything a client may not ask about answers `{"active": false}` like an unknown token."""
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
@@ -413,10 +418,34 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def check_permission(self, token: tokens.TokenMatch, client: OAuthClient,
                          request: Any) -> bool:
-        return not client.is_public and token.check_client(client)
+        if client.is_public:
+            return False
+        if token.check_client(client):
+            return True
+        # A resource server is shown access tokens; a refresh token is its own client's
+        # business only, and confirming one to a third party would only help whoever leaked it.
+        if client.resource_server and token.kind == "access_token":
+            request.introspected_for = token.row.client_id
+            return True
+        return False
+
+    def create_endpoint_response(self, request: Any) -> tuple[int, Any, Any]:
+        status, body, headers = super().create_endpoint_response(request)
+        token_client_id = getattr(request, "introspected_for", None)
+        if token_client_id is not None:
+            # Who checks whose tokens (client ids and the answer; never the token or person).
+            log.info("token introspected by a resource server", extra={
+                "client_id": request.client.client_id, "token_client_id": token_client_id,
+                "active": bool(body.get("active"))})
+        return status, body, headers
 
     def introspect_token(self, token: tokens.TokenMatch) -> dict[str, Any]:
         row = token.row
+        owner = db.session.get(OAuthClient, row.client_id)
+        if owner is None or not owner.active or (
+            row.account_id is not None and _active_account(row.account_id) is None
+        ):
+            return {"active": False}  # the API refuses it too (auth.resource.load_caller)
         expires = token.expires_at()
         body: dict[str, Any] = {
             "active": True,

@@ -8,7 +8,6 @@ app's secret key, so the table holds neither usernames nor addresses.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from auth.credentials import keyed_digest
 from auth.models import LoginThrottle
+from core.rate_limits import address_bucket  # one unit for every budget kept per address
 
 USER = "user"
 ADDRESS = "address"
@@ -46,21 +46,6 @@ def limits() -> dict[str, Limit]:
             int(config.get("AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)), window, lockout
         ),
     }
-
-
-def address_bucket(address: str | None) -> str:
-    """The unit an address is throttled as: the IPv4 address, or the IPv6 /64."""
-    if not address:
-        return "unknown"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def bucket_keys(*, username: str, address: str | None) -> dict[str, bytes]:

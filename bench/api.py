@@ -148,6 +148,8 @@ KEY_FILES = {  # environment variable -> file name in the run's key directory
 
 def prepare_environment(*, database_url: str, port: int, workdir: Path) -> None:
     """Development key files (from the bench database) and the settings the app starts with."""
+    from core.config import DEFAULTS
+
     keys = workdir / "keys"
     os.environ.pop("VAULT_KEK_JSON", None)
     os.environ.update({name: str(keys / file) for name, file in KEY_FILES.items()})
@@ -159,6 +161,10 @@ def prepare_environment(*, database_url: str, port: int, workdir: Path) -> None:
         "LOG_LEVEL": "WARNING",
         "BENCH_ROUTES": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        # The rate limits stay on (their cost is in the figures) with budgets far beyond what
+        # wrk sends from one address with one token per route.
+        **{name: "1000000/minute" for name in DEFAULTS if name.startswith("RATELIMIT_")
+           and name not in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX")},
     })
 
 
@@ -793,6 +799,11 @@ def audit_chunk(spec: tuple[str, int, int]) -> int:
         heads.write(f"{citizen},{AUDIT_CHAIN_LENGTH},\\x{previous.hex()}\n")
     events.seek(0)
     heads.seek(0)
+    # The app's bounded-wait callback (core/db.py) is process-wide once an engine connected and
+    # psycopg2 refuses COPY under any wait callback: this bulk load runs blocking.
+    from psycopg2 import extensions
+
+    extensions.set_wait_callback(None)
     connection = psycopg2.connect(url)
     try:
         with connection, connection.cursor() as cursor:
@@ -1037,6 +1048,14 @@ def start_server(*, port: int, workers: int, threads: int, log: Path,
 
 def doctor_token(base: str, password: str) -> str:
     """Authorization code + PKCE S256 through the login form, as the phone app does it."""
+    return str(login_token(base, DOCTOR_USERNAME, password)["access_token"])
+
+
+def login_token(base: str, username: str, password: str, *, client_id: str = BENCH_CLIENT_ID,
+                scope: str = DOCTOR_SCOPES) -> dict[str, Any]:
+    """The token endpoint's answer after a login through the form (authorization code + PKCE
+    S256 of a first-party public client redirecting to BENCH_REDIRECT_URI); bench/campaign.py
+    logs citizens in with it (username: their health ID)."""
     import requests
 
     http = requests.Session()
@@ -1045,15 +1064,15 @@ def doctor_token(base: str, password: str) -> str:
         hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     state = secrets.token_urlsafe(8)
     url = base + "/oauth/authorize?" + urlencode({
-        "response_type": "code", "client_id": BENCH_CLIENT_ID, "redirect_uri": BENCH_REDIRECT_URI,
-        "scope": DOCTOR_SCOPES, "state": state, "code_challenge": challenge,
+        "response_type": "code", "client_id": client_id, "redirect_uri": BENCH_REDIRECT_URI,
+        "scope": scope, "state": state, "code_challenge": challenge,
         "code_challenge_method": "S256"})
     page = http.get(url, timeout=30)
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     if page.status_code != 200 or found is None:
         sys.exit(f"login page: {page.status_code}")
     answer = http.post(url, data={"csrf_token": found.group(1), "action": "login",
-                                  "username": DOCTOR_USERNAME, "password": password},
+                                  "username": username, "password": password},
                        allow_redirects=False, timeout=30)
     location = answer.headers.get("Location", "")
     params = parse_qs(urlsplit(location).query)
@@ -1061,11 +1080,11 @@ def doctor_token(base: str, password: str) -> str:
         sys.exit(f"login did not redirect with a code: {answer.status_code}")
     token = http.post(base + "/oauth/token", data={
         "grant_type": "authorization_code", "code": params["code"][0],
-        "redirect_uri": BENCH_REDIRECT_URI, "client_id": BENCH_CLIENT_ID,
+        "redirect_uri": BENCH_REDIRECT_URI, "client_id": client_id,
         "code_verifier": verifier}, timeout=30)
     if token.status_code != 200:
         sys.exit(f"token endpoint: {token.status_code} {token.text[:200]}")
-    return str(token.json()["access_token"])
+    return dict(token.json())
 
 
 def station_token(base: str, client_id: str, secret: str) -> str:

@@ -767,7 +767,10 @@ def record_decision(
          "digest_day": now.astimezone(VIETNAM_TZ).date()},
         **content,
     )
-    if first_today:
+    # A station's public-health read is permitted for anyone, so a request naming nobody (an
+    # id that is no citizen's) is decided and audited too; there is no one to tell, and the
+    # notification's citizen row would not exist (a 500 schemathesis found, issue 19).
+    if first_today and citizen_exists(session, citizen_id):
         _emit_record_accessed(
             session, actor=actor, citizen_id=citizen_id, section=section, decision=decision,
             facility_id=content["actor_facility_id"], now=now,

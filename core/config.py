@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
+
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 
@@ -17,6 +19,13 @@ DEVELOPMENT = "development"
 DEFAULTS: dict[str, str] = {
     "APP_ENV": DEVELOPMENT,
     "DATABASE_URL": "",  # empty: SQLite file instance/phr.sqlite3
+    # Bounds on waiting for PostgreSQL, in seconds (core/db.py): connecting; one statement of a
+    # request (past it the request answers 503; longer than any legitimate statement, lock
+    # waits and a station batch's included); a free connection in the process's pool (a
+    # backstop: a gunicorn worker's threads, WEB_THREADS, are fewer than its 20 connections).
+    "DATABASE_CONNECT_TIMEOUT": "1",
+    "DATABASE_STATEMENT_TIMEOUT": "5",
+    "DATABASE_POOL_TIMEOUT": "10",
     "VAULT_KEK_FILE": "",  # empty: instance/keys/kek.json (development only)
     "VAULT_KEK_JSON": "",  # the same JSON given inline (containers); wins over the file
     "BLIND_INDEX_KEY_FILE": "",  # empty: instance/keys/blind-index.key (development only)
@@ -56,11 +65,27 @@ DEFAULTS: dict[str, str] = {
     "PORTAL_CLIENT_ID": "phr-portal",
     "PORTAL_IDLE_MINUTES": "30",
     "PORTAL_SESSION_HOURS": "12",
+    # Rate limits on the API (core/rate_limits.py): where the counts live (redis://host/db in
+    # production, shared by every worker; memory:// counts per process) and the budgets, each
+    # "N/period" or several separated by ";" (README "Rate limits" gives the reasoning).
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "phr",  # several deployments sharing one Redis: one prefix each
+    "RATELIMIT_PER_TOKEN": "300/minute",
+    "RATELIMIT_PER_ADDRESS": "3000/minute",
+    "RATELIMIT_ANONYMOUS": "120/minute",
+    "RATELIMIT_BATCH": "10/minute",
+    "RATELIMIT_EXPORT": "5/minute",
+    "RATELIMIT_WORKLIST": "30/minute",
+    "RATELIMIT_FHIR_TRANSACTION": "60/minute",
+    "RATELIMIT_OAUTH": "600/minute",
 }
 
 
-class ConfigError(RuntimeError):
-    """The service cannot start with this configuration; the message names what is missing."""
+class ConfigError(click.ClickException, RuntimeError):
+    """The service cannot start with this configuration; the message names what is missing.
+
+    A ClickException too: `flask …` commands (a restore drill without the key file) then print
+    "Error: <message>" and exit 1 instead of a stack trace."""
 
 
 def instance_path(root: Path) -> Path:
@@ -188,7 +213,10 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
     return {
         "APP_ENV": app_env,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            database_url, pool_timeout=_seconds(env, "DATABASE_POOL_TIMEOUT")),
+        "DATABASE_CONNECT_TIMEOUT": _seconds(env, "DATABASE_CONNECT_TIMEOUT"),
+        "DATABASE_STATEMENT_TIMEOUT": _seconds(env, "DATABASE_STATEMENT_TIMEOUT"),
         "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
         "VAULT_KEK_JSON": kek_json or None,
         "BLIND_INDEX_KEY": read_key_file(blind_file),
@@ -217,6 +245,8 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
         "BENCH_ROUTES": not production and env.get("BENCH_ROUTES", "").strip() == "1",
+        "TRUSTED_PROXIES": _non_negative(env, "TRUSTED_PROXIES"),
+        **{name: _rate_limit(env, name) for name in DEFAULTS if name.startswith("RATELIMIT_")},
     }
 
 
@@ -227,6 +257,31 @@ def _non_negative(environ: Mapping[str, str], name: str) -> int:
     return int(text)
 
 
+def _seconds(environ: Mapping[str, str], name: str) -> float:
+    text = _env(environ, name)
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 3600:
+        raise ConfigError(f"{name} must be a number of seconds > 0, not {text!r}")
+    return value
+
+
+def _rate_limit(environ: Mapping[str, str], name: str) -> str:
+    text = _env(environ, name)
+    if name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
+        return text or DEFAULTS[name]
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be like 300/minute (or several joined by ;), "
+                          f"not {text!r}") from exc
+    return text
+
+
 def normalize_database_url(url: str) -> str:
     """psycopg2 is the PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3 for postgresql://)."""
     for prefix in ("postgresql://", "postgres://"):
@@ -235,8 +290,19 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Pool settings: SQLite needs a wait on locks; PostgreSQL a checked, bounded pool."""
+def engine_options(url: str, *, pool_timeout: float | None = None) -> dict[str, Any]:
+    """Pool settings: SQLite needs a wait on locks; PostgreSQL a bounded pool and wait.
+
+    No pre-ping: it cost a round trip on every checkout, and behind PgBouncer the app's
+    connections outlive a PostgreSQL restart. A connection that died meanwhile fails its first
+    statement at once (or within DATABASE_STATEMENT_TIMEOUT, core/db.py): that request answers
+    503 and SQLAlchemy replaces every pooled connection older than the failure. TCP keepalives
+    and tcp_user_timeout (libpq, milliseconds) close a connection whose peer vanished (unacked
+    data or silent keepalives) outside requests too, where statements have no bound."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    if pool_timeout is None:
+        pool_timeout = float(DEFAULTS["DATABASE_POOL_TIMEOUT"])
+    return {"pool_size": 10, "max_overflow": 10, "pool_timeout": pool_timeout,
+            "connect_args": {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                             "keepalives_count": 3, "tcp_user_timeout": 30_000}}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -136,3 +137,98 @@ def insert_unstaged(session: Any, objects: Sequence[Any]) -> None:
                 raise ValueError(f"{cls.__name__}: objects with different attributes set")
             rows.append(row)
         session.execute(insert(table), rows)
+
+
+# -- Bounded waits on PostgreSQL --------------------------------------------------------------
+# psycopg2 waits in libpq without a bound: a database that stops answering (a partition, a hung
+# server, a pooler whose server is gone) holds a request, and its worker thread, indefinitely;
+# libpq's connect_timeout counts whole seconds (a "2" waits 1 to 2 s) and covers connecting
+# only. With a wait callback psycopg2 hands every wait (connect, statement, commit) to Python,
+# which bounds it: connecting by DATABASE_CONNECT_TIMEOUT everywhere, one statement by
+# DATABASE_STATEMENT_TIMEOUT inside a request (a CLI job or a worker may run long statements),
+# every wait by less where a caller says so (`database_waits_within`: /readyz).
+# When the bound passes the connection is closed (psycopg2 marks it broken, SQLAlchemy drops it
+# from the pool) and the request answers 503 (core/errors.py). The cost was measured: none
+# beside the round trip (72 µs per statement either way). It works behind PgBouncer, which
+# refuses startup options such as `-c statement_timeout` (README "Reliability").
+CONNECT_TIMEOUT = 1.0
+STATEMENT_TIMEOUT = 5.0
+
+
+def bounded_wait(connection: Any) -> None:
+    """psycopg2's wait callback: poll the connection until done or the bound has passed."""
+    import select
+    import time
+
+    import psycopg2
+    from psycopg2 import extensions
+
+    limit = _wait_limit(connection.status == extensions.STATUS_SETUP)
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        if state not in (extensions.POLL_READ, extensions.POLL_WRITE):
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        timeout_ms = None
+        if deadline is not None:
+            timeout_ms = int((deadline - time.monotonic()) * 1000)
+            if timeout_ms <= 0:
+                if has_app_context():
+                    setattr(g, _GAVE_UP_KEY, True)
+                raise psycopg2.OperationalError(f"the database did not answer within {limit} s")
+        poller = select.poll()
+        poller.register(connection.fileno(),
+                        select.POLLIN if state == extensions.POLL_READ else select.POLLOUT)
+        poller.poll(timeout_ms)
+
+
+def _wait_limit(connecting: bool) -> float | None:
+    from flask import current_app, has_request_context
+
+    if has_app_context():
+        if g.get(_GAVE_UP_KEY):
+            # One bound per request: once the database let a wait run out, whatever else the
+            # request tries (a probe on the error path, the closing rollback) gives up at once.
+            return 0.0
+        if g.get(_WITHIN_KEY) is not None:
+            return float(g.get(_WITHIN_KEY))
+    if connecting:
+        if has_app_context():
+            return float(current_app.config.get("DATABASE_CONNECT_TIMEOUT", CONNECT_TIMEOUT))
+        return CONNECT_TIMEOUT
+    # The request's app context outlives it a moment: the session's closing rollback and the
+    # pool's reset run in teardown, bounded too.
+    if has_request_context() or (has_app_context() and g.get(_BOUNDED_KEY)):
+        setattr(g, _BOUNDED_KEY, True)
+        return float(current_app.config.get("DATABASE_STATEMENT_TIMEOUT", STATEMENT_TIMEOUT))
+    return None
+
+
+_BOUNDED_KEY = "phr_bounded_database_waits"
+_GAVE_UP_KEY = "phr_database_gave_up"
+_WITHIN_KEY = "phr_database_waits_within"
+
+
+@contextmanager
+def database_waits_within(seconds: float) -> Iterator[None]:
+    """Bound every wait on PostgreSQL in the block (connecting included) by `seconds`: for a
+    check whose statements are trivial, where a slow answer is the answer (readiness)."""
+    previous = g.get(_WITHIN_KEY)
+    setattr(g, _WITHIN_KEY, seconds)
+    try:
+        yield
+    finally:
+        setattr(g, _WITHIN_KEY, previous)
+
+
+@event.listens_for(Engine, "do_connect")
+def _bound_psycopg2_waits(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+    # Installed with the first PostgreSQL connection (psycopg2's callback is process-wide).
+    if dialect.driver != "psycopg2":
+        return
+    from psycopg2 import extensions
+
+    if extensions.get_wait_callback() is not bounded_wait:
+        extensions.set_wait_callback(bounded_wait)

@@ -155,6 +155,16 @@ class ServiceUnavailable(Problem):
     status, code = 503, "service-unavailable"
 
 
+DATABASE_RETRY_AFTER = 5  # seconds: a pool refills, a failover or restart finishes
+
+
+def database_unavailable() -> ServiceUnavailable:
+    """The 503 for a database that cannot answer now (core/ops.py's readiness uses its own)."""
+    return ServiceUnavailable(
+        Message("problem.database-unavailable.detail", retry_after=DATABASE_RETRY_AFTER),
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+
+
 _GENERIC = {
     400: "bad-request",
     401: "unauthorized",
@@ -300,7 +310,38 @@ def register_error_handlers(app: Flask) -> None:
         log.error("vault failure", extra={"error": type(exc).__name__})
         return problem_response(InternalError(code="internal-error"))
 
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(DBAPIError)
+    def _database_unavailable(exc: Exception) -> Response:
+        # The database unreachable, gone mid-request, past a bound (core/db.py), or every pooled
+        # connection busy: a 503 the client may retry (an Idempotency-Key makes a retried create
+        # safe). Any other database error is a bug: 500. Neither says a word of SQL.
+        if not _database_failed(exc):
+            return _unexpected(exc)
+        log.error("database unavailable", extra={"error": safe_traceback(exc)})
+        return problem_response(database_unavailable())
+
+    def _database_failed(exc: BaseException | None) -> bool:
+        # The failure itself, or the one an error path ran into while handling it (a statement
+        # on the broken session raises PendingRollbackError, whose context is the failure).
+        for _ in range(5):
+            if exc is None:
+                return False
+            if isinstance(exc, OperationalError | DisconnectionError | PoolTimeout) or (
+                    isinstance(exc, DBAPIError) and exc.connection_invalidated):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if _database_failed(exc):
+            log.error("database unavailable", extra={"error": safe_traceback(exc)})
+            return problem_response(database_unavailable())
         log.error("unhandled exception", extra={"error": safe_traceback(exc)})
         return problem_response(InternalError())

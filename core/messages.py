@@ -122,6 +122,11 @@ MESSAGES = {
         "vi": "Dịch vụ tạm thời không sẵn sàng; hãy thử lại sau.",
         "en": "The service is temporarily unavailable; try again later.",
     },
+    "problem.database-unavailable.detail": {
+        "vi": "Cơ sở dữ liệu tạm thời không phản hồi; hãy thử lại sau {retry_after} giây.",
+        "en": "The database is not answering for the moment; try again in {retry_after} "
+              "seconds.",
+    },
     "problem.not-ready.detail": {
         "vi": "Dịch vụ chưa sẵn sàng: {reason}.",
         "en": "The service is not ready: {reason}.",

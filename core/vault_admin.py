@@ -62,6 +62,11 @@ class RotatableKekProvider(Protocol):
 class VerifyReport:
     checked: int
     failed: int
+    erased: int = 0  # fields of crypto-shredded citizens: checked, unreadable by design
+
+
+class KeyFileMismatchError(VaultError):
+    """The configured KEKs cannot open the database's data keys (a missing or wrong key file)."""
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,11 @@ def _end_batch(session: Session, *, commit: bool) -> None:
 def verify(
     *, session: Session, settings: VaultSettings, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> VerifyReport:
-    """Decrypt every encrypted field of every row; a shredded citizen's fields count as checked."""
-    checked = failed = 0
+    """Decrypt every encrypted field of every row; a shredded citizen's fields count as checked
+    (and as erased). KeyFileMismatchError first when the KEKs cannot open the data keys at all:
+    one clear cause instead of every field of the database reported as a failure."""
+    check_key_file(session=session, settings=settings)
+    checked = failed = erased = 0
     for model, fields in encrypted_models().items():
         for rows in _batches(session, select(model), model.id, batch_size):
             ring = _fresh_keyring(session, settings)
@@ -185,11 +193,57 @@ def verify(
                         continue
                     checked += 1
                     try:
-                        field.decrypt(row, ciphertext)  # logs and counts its own failures
+                        value = field.decrypt(row, ciphertext)  # logs and counts its failures
                     except VaultError:
                         failed += 1
+                        continue
+                    erased += value is ERASED
             _end_batch(session, commit=False)
-    return VerifyReport(checked=checked, failed=failed)
+    return VerifyReport(checked=checked, failed=failed, erased=erased)
+
+
+def check_key_file(*, session: Session, settings: VaultSettings) -> None:
+    """Raise KeyFileMismatchError when the configured KEKs open none of the database's data
+    keys: a restore with another key file, or with none (development then generates a fresh
+    one). A KEK missing for some keys only is damage verify reports field by field. Ids and
+    counts only in the message, never key material."""
+    provider = settings.provider
+    held = provider.kek_ids()
+    live = DataKey.wrapped_key.is_not(None)
+    by_kek = dict(session.execute(
+        select(DataKey.kek_id, func.count()).where(live).group_by(DataKey.kek_id)
+    ).all())
+    missing = {kek_id: count for kek_id, count in by_kek.items() if kek_id not in held}
+    wrong = []
+    for kek_id in sorted(set(by_kek) - set(missing)):
+        sample = session.scalar(
+            select(DataKey.wrapped_key).where(live, DataKey.kek_id == kek_id).limit(1))
+        if sample is None:
+            continue  # rewrapped by a rotation meanwhile
+        try:
+            provider.unwrap(kek_id, as_bytes(sample))
+        except VaultError:
+            wrong.append(kek_id)
+            continue
+        session.rollback()
+        return  # this key file opens data keys of this database
+    session.rollback()
+    if wrong:
+        raise KeyFileMismatchError(
+            f"the configured key file ({_source(provider)}) holds KEK {', '.join(wrong)} but "
+            "it does not open this database's data keys: the key file is not the one that "
+            "belongs with this database")
+    if missing:
+        raise KeyFileMismatchError(
+            f"{sum(missing.values())} data keys are wrapped under KEK "
+            f"{', '.join(sorted(missing))}, which the configured key file "
+            f"({_source(provider)}) does not hold: give the key file that belongs with this "
+            "database (VAULT_KEK_FILE)")
+
+
+def _source(provider: Any) -> str:
+    path = getattr(provider, "path", None)
+    return str(path) if path is not None else type(provider).__name__
 
 
 # KEK rotation ---------------------------------------------------------------------------------
@@ -385,24 +439,35 @@ def _reencrypt(
                 return reencrypted, deferred, failed, False
             ring = _fresh_keyring(session, settings)
             _preload(ring, rows)
+            # Every row's new ciphertexts first, then the updates in a burst right before the
+            # commit: row locks are held for the updates only, not for the whole batch's
+            # cryptography, so a request writing one of these rows meanwhile waits
+            # milliseconds (requests give up on a statement after DATABASE_STATEMENT_TIMEOUT).
+            pending = []
             for row in rows:
-                outcome = _reencrypt_row(session, ring, model, fields, row)
-                reencrypted += outcome[0]
-                deferred += outcome[1]
-                failed += outcome[2]
+                statement, row_failed = _reencrypt_row(ring, model, fields, row)
+                failed += row_failed
+                if statement is not None:
+                    pending.append(statement)
+            for statement, count in pending:
+                if session.execute(statement).rowcount:
+                    reencrypted += count
+                else:
+                    deferred += 1
             _end_batch(session, commit=True)
             budget.spend()
     return reencrypted, deferred, failed, True
 
 
 def _reencrypt_row(
-    session: Session, ring: SessionKeyRing, model: type[Any],
-    fields: tuple[EncryptedField, ...], row: Any,
-) -> tuple[int, int, int]:
+    ring: SessionKeyRing, model: type[Any], fields: tuple[EncryptedField, ...], row: Any,
+) -> tuple[tuple[Any, int] | None, int]:
+    """The compare-and-set update re-encrypting one row's fields and how many it rewrites
+    (None when nothing needs it), and how many fields failed to decrypt."""
     try:
         active = ring.active_cipher(row.vault_citizen_id())
     except KeyDestroyedError:
-        return 0, 0, 0  # shredded meanwhile: nothing left to rotate
+        return None, 0  # shredded meanwhile: nothing left to rotate
     old: dict[Any, bytes] = {}
     new: dict[Any, bytes] = {}
     failed = 0
@@ -421,17 +486,15 @@ def _reencrypt_row(
         old[column] = as_bytes(ciphertext)
         new[column] = encrypt_value(active, field.kind, value, field.context(row))
     if not new:
-        return 0, 0, failed
+        return None, failed
     # Compare-and-set: a value written by a request meanwhile wins; a re-run looks at it again.
-    result = session.execute(
+    statement = (
         update(model)
         .where(model.id == row.id, *(column == value for column, value in old.items()))
         .values(new)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 0:
-        return 0, 1, failed
-    return len(new), 0, failed
+    return (statement, len(new)), failed
 
 
 def _key_id_or_none(ciphertext: bytes) -> uuid.UUID | None:

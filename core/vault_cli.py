@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from core import vault_admin
+from core import restore_drill, vault_admin
 from core.db import db
 from core.encryption import vault_settings
 from core.vault.errors import VaultError
@@ -39,11 +40,15 @@ def _emit(document: dict[str, Any], *, ok: bool) -> None:
 @vault_cli.command("verify")
 @_batch_size
 def verify_command(batch_size: int) -> None:
-    """Decrypt every encrypted field; exit 1 when any fails."""
-    report = vault_admin.verify(
-        session=db.session(), settings=vault_settings(), batch_size=batch_size
-    )
-    _emit({"checked": report.checked, "failed": report.failed}, ok=report.failed == 0)
+    """Decrypt every encrypted field; exit 1 when any fails or the key file does not fit."""
+    try:
+        report = vault_admin.verify(
+            session=db.session(), settings=vault_settings(), batch_size=batch_size
+        )
+    except VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit({"checked": report.checked, "failed": report.failed, "erased": report.erased},
+          ok=report.failed == 0)
 
 
 @vault_cli.command("rotate-kek")
@@ -113,6 +118,22 @@ def shred_command(citizen_id: uuid.UUID) -> None:
         "citizen_id": str(citizen_id), "keys_destroyed": report.keys_destroyed})
     _emit({"citizen": str(citizen_id), "keys_destroyed": report.keys_destroyed,
            "blind_indexes_cleared": report.blind_indexes_cleared}, ok=True)
+
+
+@vault_cli.command("restore-drill")
+@click.option("--dump", "dump", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Restore this backup (pg_dump -Fc) instead of dumping now.")
+@click.option("--kek-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The key file to verify with (default: the configured one).")
+@click.option("--keep", is_flag=True, help="Keep the scratch database (to inspect it).")
+def restore_drill_command(dump: Path | None, kek_file: Path | None, keep: bool) -> None:
+    """Back up (pg_dump), restore into a scratch database, vault and audit verify it, drop it."""
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    try:
+        report = restore_drill.run_drill(url, dump=dump, kek_file=kek_file, keep=keep)
+    except restore_drill.DrillError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(report.as_dict(), ok=report.ok)
 
 
 def register_vault_cli(app: Flask) -> None:

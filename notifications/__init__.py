@@ -41,12 +41,19 @@ def init_app(app: Flask) -> None:
     EXPORT_NOTIFICATIONS.install(app, _exported)
 
     if state.settings.worker == "celery":
-        from notifications.tasks import close_celery, make_celery, publisher
+        from notifications.publishing import BackgroundPublisher
+        from notifications.tasks import make_celery, publisher
 
         state.celery = make_celery(app)
-        state.publish = publisher(state.celery, queue=state.settings.celery_queue,
-                                  chunk=state.settings.batch_size)
-        atexit.register(close_celery, state.celery)
+        # Requests hand their ids over and return; a thread publishes (a broker outage costs
+        # no request anything, and the sweep delivers what could not be published).
+        state.publisher = BackgroundPublisher(
+            publisher(state.celery, queue=state.settings.celery_queue,
+                      chunk=state.settings.batch_size),
+            cooldown=state.settings.poll_seconds,
+        )
+        state.publish = state.publisher.submit
+        atexit.register(_close_publishing, state)
     elif state.settings.worker == "thread":
         app.before_request(_start_worker_once(app, state))
 
@@ -109,7 +116,14 @@ def shutdown(app: Flask) -> None:
 
     stop_thread_worker(app)
     if state.celery is not None:
-        from notifications.tasks import close_celery
+        _close_publishing(state)
+        atexit.unregister(_close_publishing)
 
-        close_celery(state.celery)
-        atexit.unregister(close_celery)
+
+def _close_publishing(state: NotificationsRuntime) -> None:
+    """Publish what is queued (briefly), then close the broker connections."""
+    from notifications.tasks import close_celery
+
+    if state.publisher is not None:
+        state.publisher.close()
+    close_celery(state.celery)

@@ -12,15 +12,17 @@ so the provider (or the device) drops the second copy.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 import threading
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +33,7 @@ from core.encryption import ERASED, keyring
 from core.vault.errors import VaultError
 from notifications.account_notices import account_sms
 from notifications.channels import (
+    ROUTE_WEBPUSH,
     ChannelSet,
     OutboundMessage,
     Outcome,
@@ -80,7 +83,8 @@ class BatchResult:
     retried: int = 0
     dead: int = 0
     cancelled: int = 0
-    deferred: int = 0  # quiet hours began: waits until they end, attempt not counted
+    # Quiet hours began, or its provider was timing out: waits, attempt not counted.
+    deferred: int = 0
     skipped: int = 0  # lease nearly over before sending: left for the next claim
 
     def add(self, other: BatchResult) -> None:
@@ -285,18 +289,71 @@ def _address(
 
 
 # Sending ----------------------------------------------------------------------------------------
+_TIMEOUT_CODES = frozenset({"timeout"})
+
+
+def lane_of(item: _Prepared) -> str:
+    """The provider a message goes to: a slow one holds up its own lane only. Web Push
+    subscriptions name their push service (Mozilla, Apple, Google...) in the endpoint."""
+    if item.route == ROUTE_WEBPUSH and item.message is not None:
+        try:
+            endpoint = json.loads(item.message.address).get("endpoint", "")
+            return f"{item.route}:{urlsplit(str(endpoint)).netloc.lower()}"
+        except (ValueError, AttributeError):
+            return item.route  # the sender refuses it without a network call
+    return item.route
+
+
+class LaneBreaker:
+    """Which providers timed out lately, shared by the batches of one process: a provider that
+    timed out is left alone for a backoff period (its messages wait, attempts not counted), so
+    later batches do not each wait out a timeout on it before recording the others. When the
+    period ends the next batch tries it again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, dt.datetime] = {}
+
+    def open_until(self, lane: str, now: dt.datetime) -> dt.datetime | None:
+        with self._lock:
+            until = self._until.get(lane)
+            if until is not None and until <= now:
+                del self._until[lane]
+                return None
+            return until
+
+    def trip(self, lane: str, until: dt.datetime) -> None:
+        with self._lock:
+            self._until[lane] = max(until, self._until.get(lane, until))
+
+
+def lane_breaker(state: Any) -> LaneBreaker:
+    with state.worker_lock:
+        if state.lanes is None:
+            state.lanes = LaneBreaker()
+        return state.lanes
+
+
 class _Sending:
     """Sends a batch's messages on a few threads (providers answer in tens of milliseconds, so
-    one message at a time would leave a worker idle on the network). Each thread has its own
-    senders (HTTP sessions, SMTP connection); all are closed when the batch is done."""
+    one message at a time would leave a worker idle on the network). No provider ("lane") may
+    take every thread (_LaneScheduler): a provider that stops answering holds its own messages
+    up to the HTTP timeout, never another provider's. Once a send in a lane has timed
+    out, the lane's messages not yet started are given back with a backoff instead of each
+    waiting out the timeout in turn, and later batches leave it alone for a while (LaneBreaker).
+    Each thread has its own senders (HTTP sessions, SMTP connection); all are closed when the
+    batch is done."""
 
-    def __init__(self, channels: ChannelSet, settings: NotificationSettings) -> None:
+    def __init__(self, channels: ChannelSet, settings: NotificationSettings,
+                 breaker: LaneBreaker | None = None) -> None:
         self._channels = channels
         self._settings = settings
+        self._breaker = breaker or LaneBreaker()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[Senders] = []
         self._gone: set[uuid.UUID] = set()
+        self._timed_out: set[str] = set()  # lanes whose provider did not answer in time
 
     def _senders(self) -> Senders:
         senders = getattr(self._local, "senders", None)
@@ -307,11 +364,17 @@ class _Sending:
                 self._opened.append(senders)
         return senders
 
-    def send(self, item: _Prepared) -> None:
+    def send(self, item: _Prepared, lane: str = "") -> None:
         assert item.message is not None  # noqa: S101 - only messages are handed over
         with self._lock:
             if item.device_id is not None and item.device_id in self._gone:
                 item.cancel_code = "device-removed"  # the provider just said it is gone
+                return
+            now = self._settings.clock()
+            if lane in self._timed_out or self._breaker.open_until(lane, now) is not None:
+                # Not tried: its provider is timing out. It waits as a retry would, without
+                # using up an attempt.
+                item.defer_until = now + dt.timedelta(seconds=self._backoff(item.claim.attempts))
                 return
         # Never start a send that could outlive our lease: another worker may take the row then.
         deadline = item.claim.lease_until - dt.timedelta(seconds=self._settings.http_timeout)
@@ -330,29 +393,88 @@ class _Sending:
         if item.result.outcome is Outcome.GONE and item.device_id is not None:
             with self._lock:
                 self._gone.add(item.device_id)
+        if item.result.code in _TIMEOUT_CODES:
+            with self._lock:
+                self._timed_out.add(lane)
+            now = self._settings.clock()
+            # As long as the shortest first retry waits (half the base): a row retried after
+            # its backoff always finds the provider being tried again.
+            pause = min(self._settings.backoff_seconds / 2, self._settings.backoff_max_seconds)
+            self._breaker.trip(lane, now + dt.timedelta(seconds=pause))
 
-    def send_in_order(self, items: Sequence[_Prepared]) -> None:
+    def _backoff(self, attempts: int) -> float:
+        return backoff_seconds(attempts, base=self._settings.backoff_seconds,
+                               cap=self._settings.backoff_max_seconds)
+
+    def send_in_order(self, lane: str, items: Sequence[_Prepared]) -> None:
         for item in items:
-            self.send(item)
+            self.send(item, lane)
 
     def run(self, prepared: Sequence[_Prepared]) -> None:
         # Messages for one device go one after another on one thread: in order, and once the
         # provider says the device is gone the rest for it are not tried.
-        queues: dict[object, list[_Prepared]] = defaultdict(list)
+        lanes: dict[str, dict[object, list[_Prepared]]] = defaultdict(lambda: defaultdict(list))
         for item in prepared:
             if item.message is not None:
-                queues[item.device_id or item.claim.delivery_id].append(item)
-        workers = min(self._settings.send_concurrency, len(queues))
+                lanes[lane_of(item)][item.device_id or item.claim.delivery_id].append(item)
+        units = sum(len(queues) for queues in lanes.values())
+        workers = min(self._settings.send_concurrency, units)
         try:
             if workers <= 1:
-                for items in queues.values():
-                    self.send_in_order(items)
-            else:
-                with ThreadPoolExecutor(workers, thread_name_prefix="phr-notify-send") as pool:
-                    list(pool.map(self.send_in_order, queues.values()))
+                for lane, queues in lanes.items():
+                    for items in queues.values():
+                        self.send_in_order(lane, items)
+                return
+            scheduler = _LaneScheduler(
+                {lane: list(queues.values()) for lane, queues in lanes.items()}, workers)
+
+            def work() -> None:
+                while (unit := scheduler.take()) is not None:
+                    lane, items = unit
+                    try:
+                        self.send_in_order(lane, items)
+                    finally:
+                        scheduler.release(lane)
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="phr-notify-send") as pool:
+                for future in [pool.submit(work) for _ in range(workers)]:
+                    future.result()
         finally:
             for senders in self._opened:
                 senders.close()
+
+
+class _LaneScheduler:
+    """Hands a batch's work to its threads, providers in turn, and never lets one provider
+    occupy the threads the others need: with N providers in the batch, one of them holds at most
+    ``workers - (N - 1)`` threads at once, so a provider that stops answering leaves a thread to
+    each of the others."""
+
+    def __init__(self, lanes: dict[str, list[list[_Prepared]]], workers: int) -> None:
+        self._work = {lane: deque(units) for lane, units in lanes.items()}
+        self._order = list(lanes)
+        self._next = 0
+        self._cap = max(1, workers - (len(lanes) - 1))
+        self._busy: dict[str, int] = defaultdict(int)
+        self._changed = threading.Condition()
+
+    def take(self) -> tuple[str, list[_Prepared]] | None:
+        """The next unit of work (a lane and one device's messages); None when all is taken."""
+        with self._changed:
+            while any(self._work.values()):
+                for offset in range(len(self._order)):
+                    lane = self._order[(self._next + offset) % len(self._order)]
+                    if self._work[lane] and self._busy[lane] < self._cap:
+                        self._next = (self._next + offset + 1) % len(self._order)
+                        self._busy[lane] += 1
+                        return lane, self._work[lane].popleft()
+                self._changed.wait()
+            return None
+
+    def release(self, lane: str) -> None:
+        with self._changed:
+            self._busy[lane] -= 1
+            self._changed.notify_all()
 
 
 # Recording --------------------------------------------------------------------------------------
@@ -483,7 +605,7 @@ def process_batch(
     try:
         prepared = _prepare(session, claims, now, settings)
         session.commit()  # no transaction stays open while we talk to providers
-        _Sending(state.channels, settings).run(prepared)
+        _Sending(state.channels, settings, lane_breaker(state)).run(prepared)
         result = _record(session, prepared, settings.clock(), settings)
     except BaseException:
         session.rollback()

@@ -30,6 +30,10 @@ class NotificationsRuntime:
         self.celery: Any = None  # the Celery app in celery mode
         # In celery mode: publishes the ids of committed deliveries to the broker.
         self.publish: Callable[[Sequence[uuid.UUID]], None] | None = None
+        self.publisher: Any = None  # notifications.publishing.BackgroundPublisher (celery)
+        # Providers ("lanes") that timed out lately, and until when this process leaves them
+        # alone (notifications.delivery.LaneBreaker).
+        self.lanes: Any = None
 
     def committed(self, delivery_ids: Sequence[uuid.UUID]) -> None:
         """New outbox rows are visible to workers: nudge whoever delivers them."""

@@ -1,8 +1,9 @@
 """Celery for NOTIFICATIONS_WORKER=celery: the same delivery code, run by workers on a broker.
 
 The outbox row is the truth, not the broker message. A commit publishes the ids of its new
-deliveries (``phr.notifications.deliver``); a periodic sweep (``phr.notifications.sweep``, beat)
-delivers whatever is due (retries, quiet hours ending, messages whose publish failed). Tasks are
+deliveries (``phr.notifications.deliver``, from a thread: notifications/publishing.py); a periodic
+sweep (``phr.notifications.sweep``, beat) delivers whatever is due (retries, quiet hours ending,
+messages whose publish failed or was dropped while the broker was down). Tasks are
 acknowledged late and rejected when a worker is lost, so a crash redelivers the message; running a
 task twice is harmless because a row is claimed before it is sent.
 
@@ -45,13 +46,15 @@ def make_celery(app: Flask) -> Any:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
+        # A worker waits for its broker however long the outage lasts (Celery's default gives
+        # up after 100 attempts, about 50 minutes, and the worker exits).
+        broker_connection_max_retries=None,
         broker_connection_timeout=3,
-        # A request publishing after its commit must not hang on a dead broker: the sweep
-        # delivers anything whose publish failed.
+        # The publishing thread must not stall on a dead broker (requests never wait on it,
+        # notifications/publishing.py): the sweep delivers anything whose publish failed.
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
                                    "interval_step": 0.5, "interval_max": 0.5},
-        # Redis redelivers an unacknowledged message after this long (acks_late + a crash).
-        broker_transport_options={"visibility_timeout": max(300, int(settings.lease_seconds * 3))},
+        broker_transport_options=_transport_options(settings),
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         beat_scheduler="celery.beat:Scheduler",  # in memory: no schedule file on disk
@@ -103,6 +106,16 @@ def make_celery(app: Flask) -> Any:
 
     worker_process_init.connect(_after_fork, weak=False)
     return celery
+
+
+def _transport_options(settings: Any) -> dict[str, Any]:
+    # Redis redelivers an unacknowledged message after this long (acks_late + a crash).
+    options: dict[str, Any] = {"visibility_timeout": max(300, int(settings.lease_seconds * 3))}
+    if settings.celery_broker_url.startswith(("redis://", "rediss://")):
+        # kombu's Redis transport waits forever on a silent connection by default: a publish
+        # to a broker that went away without closing the socket would never return.
+        options.update(socket_connect_timeout=3, socket_timeout=10)
+    return options
 
 
 def publisher(celery: Any, *, queue: str, chunk: int) -> Any:

@@ -35,8 +35,10 @@ SENSITIVITY_LABELS = (
 )
 LANGUAGES = ("vi", "en")
 
-_CODE = re.compile(r"^[A-Z]\d{2}(?:\d{1,2})?$")
-_CODE_PREFIX = re.compile(r"^[A-Z]\d{0,4}$")
+# ASCII digits only: `\d` alone also matches other scripts' digits ("A0٠" was taken for a code;
+# found by the parser fuzz, issue 19).
+_CODE = re.compile(r"^[A-Z]\d{2}(?:\d{1,2})?$", re.ASCII)
+_CODE_PREFIX = re.compile(r"^[A-Z]\d{0,4}$", re.ASCII)
 
 # First match wins: HIV in pregnancy (O98.7) is labelled hiv-sti, the narrower category.
 # Each rule is (label, ranges of 3-character categories, exact codes with their subdivisions).

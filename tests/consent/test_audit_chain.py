@@ -20,6 +20,7 @@ from consent.audit import (
 from consent.models import AuditChainHead, AuditEvent
 from core.db import db
 from tests.consent import world as w
+from tests.support.append_only import audit_triggers_off
 
 T0 = dt.datetime(2025, 6, 1, 9, 0, 0, 123456, tzinfo=dt.UTC)
 ALICE = uuid.UUID(int=0xA11CE)
@@ -41,10 +42,10 @@ def _append(citizen_id: uuid.UUID, n: int, *, section: str = "allergies") -> lis
 
 def _tamper(sql: str, **params: object) -> None:
     """Change audit rows behind the application's back (what an attacker with SQL would do)."""
-    if db.engine.dialect.name == "postgresql":
-        # The append-only trigger refuses even the owner; a superuser can switch triggers off.
-        db.session.execute(text("SET LOCAL session_replication_role = replica"))
-    db.session.execute(text(sql), params)
+    # The append-only triggers refuse even the owner; whoever owns the server (a superuser)
+    # or the SQLite file can switch them off.
+    with audit_triggers_off(db.session.connection()):
+        db.session.execute(text(sql), params)
     db.session.commit()
 
 

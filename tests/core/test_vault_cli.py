@@ -74,19 +74,19 @@ def tamper(app, citizens) -> None:
 def test_verify_prints_one_json_line_and_exits_0(app, citizens):
     result = run(app, "verify", "--batch-size", "2")
     assert result.exit_code == 0, result.output
-    assert json_line(result) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0}
+    assert json_line(result) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0, "erased": 0}
 
 
 def test_verify_exits_1_on_any_failure(app, citizens):
     tamper(app, citizens)
     result = run(app, "verify")
     assert result.exit_code == 1
-    assert json_line(result) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 1}
+    assert json_line(result) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 1, "erased": 0}
 
 
 def test_verify_on_an_empty_database(app):
     result = run(app, "verify")
-    assert (result.exit_code, json_line(result)) == (0, {"checked": 0, "failed": 0})
+    assert (result.exit_code, json_line(result)) == (0, {"checked": 0, "failed": 0, "erased": 0})
 
 
 def test_rotate_kek_with_retire_old(app, key_file, citizens):
@@ -98,7 +98,8 @@ def test_rotate_kek_with_retire_old(app, key_file, citizens):
     assert report == {"active_kek": document["active"], "added": True, "rewrapped": 3,
                       "failed": 0, "remaining": 0, "retired": [old_kek], "done": True}
     assert list(document["keys"]) == [document["active"]]
-    assert json_line(run(app, "verify")) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0}
+    assert json_line(run(app, "verify")) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0,
+                                             "erased": 0}
 
 
 def test_rotate_kek_refuses_to_retire_keks_held_inline(app, citizens):
@@ -170,5 +171,6 @@ def test_shred_erases_one_citizen_and_logs_only_the_id(app, citizens, log_stream
                 and e.get("citizen_id") == str(target)]
     assert len(shredded) == 1
     assert "Bùi Thị Ngọc Hân" not in json.dumps(shredded[0], ensure_ascii=False)
-    # Erased fields are the expected state, not a failure.
-    assert json_line(run(app, "verify")) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0}
+    # Erased fields are the expected state, not a failure: counted as erased.
+    assert json_line(run(app, "verify")) == {"checked": 3 * FIELDS_PER_CITIZEN, "failed": 0,
+                                             "erased": FIELDS_PER_CITIZEN}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
+from tests.support.append_only import audit_triggers_off
+
 KEEP = {"alembic_version"}
 
 
@@ -73,6 +75,9 @@ def empty_all_tables(engine: Engine) -> None:
         else:
             metadata = MetaData()
             metadata.reflect(bind=connection)
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in KEEP:
-                    connection.execute(table.delete())
+            # Audit rows are append-only here too (migration 0014): deleted with the triggers
+            # off, as on PostgreSQL above.
+            with audit_triggers_off(connection):
+                for table in reversed(metadata.sorted_tables):
+                    if table.name not in KEEP:
+                        connection.execute(table.delete())
