@@ -305,4 +305,8 @@ def engine_options(url: str, *, pool_timeout: float | None = None) -> dict[str, 
         pool_timeout = float(DEFAULTS["DATABASE_POOL_TIMEOUT"])
     return {"pool_size": 10, "max_overflow": 10, "pool_timeout": pool_timeout,
             "connect_args": {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-                             "keepalives_count": 3, "tcp_user_timeout": 30_000}}
+                             "keepalives_count": 3,
+                             # Data unacknowledged for 2 s: the peer's host or the network is
+                             # gone (a busy or slow server still acknowledges at once, so a long
+                             # statement never trips it); a partition ends in a 503 within 2 s.
+                             "tcp_user_timeout": 2_000}}
