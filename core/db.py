@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import select
+import time
 import uuid
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from flask import g, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event, insert
 from sqlalchemy import inspect as sa_inspect
@@ -157,10 +159,7 @@ STATEMENT_TIMEOUT = 5.0
 
 def bounded_wait(connection: Any) -> None:
     """psycopg2's wait callback: poll the connection until done or the bound has passed."""
-    import select
-    import time
-
-    import psycopg2
+    import psycopg2  # only PostgreSQL processes get here; SQLite ones never load the driver
     from psycopg2 import extensions
 
     limit = _wait_limit(connection.status == extensions.STATUS_SETUP)
@@ -185,8 +184,6 @@ def bounded_wait(connection: Any) -> None:
 
 
 def _wait_limit(connecting: bool) -> float | None:
-    from flask import current_app, has_request_context
-
     if has_app_context():
         if g.get(_GAVE_UP_KEY):
             # One bound per request: once the database let a wait run out, whatever else the

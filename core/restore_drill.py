@@ -143,19 +143,18 @@ def _admin_engine(source: URL) -> Any:
 
 
 def _create_database(source: URL, name: str) -> None:
-    engine = _admin_engine(source)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
+    _administer(source, f'CREATE DATABASE "{name}"')
 
 
 def _drop_database(source: URL, name: str) -> None:
+    _administer(source, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _administer(source: URL, statement: str) -> None:
     engine = _admin_engine(source)
     try:
         with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(statement))
     finally:
         engine.dispose()
 
