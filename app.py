@@ -25,6 +25,7 @@ from core.ops import MIGRATIONS_DIR
 from core.ops import bp as ops_bp
 from core.rate_limits import HEADERS as RATE_LIMIT_HEADERS
 from core.rate_limits import check_route_budgets, install_rate_limits
+from core.transactions import install_reads_outside_transaction
 from core.vault.kek import InMemoryKekProvider, KekProvider, LocalKeyFileKekProvider
 from core.vault_cli import register_vault_cli
 
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_request_hooks(app)
     _install_rate_limits(app)  # before any hook that reads the database
+    install_reads_outside_transaction(app, paths=READS_OUTSIDE_TRANSACTION_PATHS)
     _install_cors(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a TLS proxy: client addresses (login throttling, rate limits) and https URLs
@@ -74,6 +76,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 # What clients of the service call (the portal's pages, the login pages with their own
 # throttle, health and metrics are never counted); where a request without a token counts in
 # the anonymous budget; the routes with a budget of their own (RATELIMIT_<NAME>).
+# The machine-facing reads, whose statements run outside a transaction until one writes
+# (core.transactions); the portal's pages keep theirs.
+READS_OUTSIDE_TRANSACTION_PATHS = ("/api/", "/fhir/")
 RATE_LIMITED_PATHS = ("/api/", "/fhir/", "/oauth/token", "/oauth/revoke", "/oauth/introspect",
                       "/oauth/userinfo", "/share/m/", "/share/u/", "/share/f/")
 ANONYMOUS_LIMITED_PATHS = ("/api/", "/fhir/", "/share/")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert as ReturningInsert
 
 from consent.models import AUDIT_CONTENT_FIELDS, AuditChainHead, AuditEvent
+from core.transactions import ALONE
 
 GENESIS = bytes(32)
 CHAIN_FUNCTION = "phr_audit_chain"
@@ -145,31 +146,37 @@ def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def append_event(session: Session, **content: Any) -> uuid.UUID:
+def append_event(session: Session, *, alone: bool = False, **content: Any) -> uuid.UUID:
     """Write one audit event in the caller's transaction; returns its id.
 
     `content` holds the fields of AUDIT_CONTENT_FIELDS except `id` (missing ones are None).
     On PostgreSQL the head upsert and the event insert are one statement (a data-modifying
-    CTE), so an audited read costs one round trip for its audit.
+    CTE), so an audited read costs one round trip for its audit. `alone`: nothing else the
+    request writes must commit with this event, so a read outside a transaction commits it
+    as it returns (core.transactions).
     """
-    return _append(session, content, along_with=None)[0]
+    return _append(session, content, along_with=None, alone=alone)[0]
 
 
 def append_event_with(
-    session: Session, along_with: ReturningInsert, along_params: Mapping[str, Any],
-    **content: Any,
+    session: Session, along_with: ReturningInsert, along_params: Mapping[str, Any], *,
+    alone: bool = False, **content: Any,
 ) -> tuple[uuid.UUID, bool]:
     """`append_event`, sending `along_with` (another INSERT ... RETURNING of the same
     transaction, such as the access digest, built once with bind parameters `along_params`)
     in the same statement on PostgreSQL; returns the event id and whether that insert
     returned a row. Its parameter names must not start with audit_ or head_."""
-    event_id, returned = _append(session, content, along_with=(along_with, along_params))
+    event_id, returned = _append(session, content, along_with=(along_with, along_params),
+                                 alone=alone)
     return event_id, bool(returned)
+
+
+_ALONE_OPTIONS = {ALONE: True}
 
 
 def _append(
     session: Session, content: Mapping[str, Any], *,
-    along_with: tuple[ReturningInsert, Mapping[str, Any]] | None,
+    along_with: tuple[ReturningInsert, Mapping[str, Any]] | None, alone: bool = False,
 ) -> tuple[uuid.UUID, bool | None]:
     row = _event_row(content)
     params = {f"audit_{name}": value for name, value in row.items()}
@@ -191,11 +198,13 @@ def _append(
             return row["id"], None
         statement, extra = along_with
         return row["id"], connection.execute(statement, dict(extra)).first() is not None
+    options = _ALONE_OPTIONS if alone else None
     if along_with is None:
-        connection.execute(_statement("append", dialect), params)
+        connection.execute(_statement("append", dialect), params, execution_options=options)
         return row["id"], None
     statement, extra = along_with
-    result = connection.execute(_statement("append", dialect, statement), {**params, **extra})
+    result = connection.execute(_statement("append", dialect, statement), {**params, **extra},
+                                execution_options=options)
     return row["id"], bool(result.scalar_one())
 
 

@@ -19,6 +19,7 @@ from consent.pdp import (
     authorize,
     authorize_many,
     authorize_section,
+    expect_reads_by,
     load_facts,
     policy_settings,
     record_decision,
@@ -63,6 +64,7 @@ class RecordAccess:
         self.session = session
         self.caller = caller
         self.now = now or utcnow()
+        expect_reads_by(session, caller)
 
     def facts(self, citizen_id: uuid.UUID) -> Facts:
         return load_facts(self.session, citizen_id=citizen_id, now=self.now,

@@ -311,3 +311,52 @@ def test_every_rate_limited_operation_documents_its_429():
     assert not undocumented
     headers = spec["components"]["responses"]["TooManyRequests"]["headers"]
     assert {"Retry-After", *RATE_HEADERS} <= set(headers)
+
+
+def test_the_memory_storage_starts_no_thread_per_request(build, monkeypatch):
+    """Development's in-process counts sweep expired windows on the request thread: limits'
+    own storage started a timer thread for nearly every request, each start waiting for the
+    GIL. Thread.start is wrapped to count calls, not replaced."""
+    import threading
+
+    from core.rate_limits import EXTENSION, SweptMemoryStorage
+
+    app = build(RATELIMIT_PER_TOKEN="50/hour")
+    limiter, _ = app.extensions[EXTENSION]
+    assert isinstance(limiter.storage, SweptMemoryStorage)
+    client = app.test_client()
+    token = token_for(client, app)
+    client.get("/api/v1/me", headers=bearer(token))
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def counted(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    remaining = []
+    for _ in range(10):
+        response = client.get("/api/v1/me", headers=bearer(token))
+        assert response.status_code == 200
+        remaining.append(int(response.headers["RateLimit-Remaining"]))
+        threading.Event().wait(0.02)  # longer than limits' 10 ms timer
+    assert remaining == list(range(remaining[0], remaining[0] - 10, -1))
+    assert [name for name in started if "Timer" in name or name.startswith("Thread-")] == []
+
+
+def test_the_memory_storage_sweeps_expired_counters():
+    import time
+
+    from core.rate_limits import SweptMemoryStorage
+
+    storage = SweptMemoryStorage("phr-memory://")
+    storage.SWEEP_SECONDS = 0.05
+    storage.incr("first", expiry=0.05)
+    assert storage.get("first") == 1
+    time.sleep(0.12)
+    assert "first" in storage.storage  # nothing has swept it yet
+    storage.incr("second", expiry=60)
+    assert "first" not in storage.storage
+    assert "first" not in storage.expirations
+    assert storage.get("second") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
@@ -36,21 +37,22 @@ def statements(app) -> Iterator[list[str]]:
 
 
 @contextmanager
-def audit_refused(app) -> Iterator[None]:
-    """Every insert into audit_events fails in the database itself (a trigger)."""
+def inserts_refused(app, table: str, message: str) -> Iterator[None]:
+    """Every insert into `table` fails in the database itself (a trigger raising `message`)."""
+    name = f"phr_test_refuse_{table}"
     with app.app_context():
         dialect = db.engine.dialect.name
         if dialect == "postgresql":
             db.session.execute(text(
-                "CREATE FUNCTION phr_test_refuse_audit() RETURNS trigger LANGUAGE plpgsql "
-                "AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$"))
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+                f"AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$"))
             db.session.execute(text(
-                "CREATE TRIGGER phr_test_refuse_audit BEFORE INSERT ON audit_events "
-                "FOR EACH ROW EXECUTE FUNCTION phr_test_refuse_audit()"))
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {name}()"))
         else:
             db.session.execute(text(
-                "CREATE TRIGGER phr_test_refuse_audit BEFORE INSERT ON audit_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"))
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{message}'); END"))
         db.session.commit()
     propagate = app.config.get("PROPAGATE_EXCEPTIONS")
     app.config["PROPAGATE_EXCEPTIONS"] = False  # answer as production does
@@ -61,12 +63,16 @@ def audit_refused(app) -> Iterator[None]:
         with app.app_context():
             db.session.rollback()
             if dialect == "postgresql":
-                db.session.execute(text(
-                    "DROP TRIGGER phr_test_refuse_audit ON audit_events"))
-                db.session.execute(text("DROP FUNCTION phr_test_refuse_audit()"))
+                db.session.execute(text(f"DROP TRIGGER {name} ON {table}"))
+                db.session.execute(text(f"DROP FUNCTION {name}()"))
             else:
-                db.session.execute(text("DROP TRIGGER phr_test_refuse_audit"))
+                db.session.execute(text(f"DROP TRIGGER {name}"))
             db.session.commit()
+
+
+def audit_refused(app) -> Any:
+    """Every insert into audit_events fails in the database itself (a trigger)."""
+    return inserts_refused(app, "audit_events", "audit refused")
 
 
 def _events(app) -> int:
@@ -173,3 +179,81 @@ def test_a_single_read_is_two_statements_on_postgresql(app, client, world):
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
     assert len(seen) == (2 if postgres else 4), seen
+
+
+# --- reads outside a transaction (core.transactions; PostgreSQL) ------------------------------
+
+
+def _postgres_only(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("reads outside a transaction are PostgreSQL's")
+
+
+@pytest.mark.parametrize("route", ["entry", "list", "summary"])
+def test_a_repeat_read_sends_no_begin_and_no_commit(app, client, world, route):
+    """The doctor's second read of the day: the facts query says her digest shows today, so
+    the read's statements, its audit append included, each run and commit alone."""
+    from tests.support.driver import seen_by_driver
+
+    _postgres_only(app)
+    entry = _create(client, world, "immunizations", DOSE)
+    base = f"/api/v1/citizens/{world.patient}"
+    path = {"entry": f"{base}/immunizations/{entry}", "list": f"{base}/immunizations",
+            "summary": f"{base}/summary"}[route]
+    headers = world.headers("doctor")
+    assert client.get(path, headers=headers).status_code == 200  # the day's first read
+    before = _events(app)
+    with app.app_context():
+        engine = db.engine
+    with seen_by_driver(engine) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert seen, "the read ran no statement"
+    assert [(word, autocommit, in_transaction) for word, autocommit, in_transaction in seen
+            if not autocommit or in_transaction] == []
+    assert _events(app) == before + 1
+
+
+def test_the_first_read_of_the_day_writes_its_notice_with_its_audit(app, client, world):
+    """The digest that says "told today" commits with the notice that tells, or neither
+    does: with notifications refused, the read answers 5xx with no data, and neither its
+    audit event nor the digest stays; the next read tells the citizen once."""
+    from notifications.models import Notification
+    from tests.support.driver import seen_by_driver
+
+    _postgres_only(app)
+    entry = _create(client, world, "immunizations", DOSE)
+    path = f"/api/v1/citizens/{world.patient}/immunizations/{entry}"
+    headers = world.headers("doctor")
+
+    def told() -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(Notification).where(
+                Notification.subject_citizen_id == world.patient,
+                Notification.trigger == "record-accessed"))
+
+    def digests() -> int:
+        with app.app_context():
+            return db.session.scalar(text(
+                "SELECT count(*) FROM access_digests WHERE citizen_id = :c"),
+                {"c": world.patient})
+
+    assert (told(), digests()) == (0, 0)
+    before = _events(app)
+    with inserts_refused(app, "notifications", "notice refused"):
+        refused = client.get(path, headers=headers)
+    assert 500 <= refused.status_code < 600
+    assert b"RULES-LOT-31" not in refused.get_data()
+    assert (told(), digests(), _events(app)) == (0, 0, before)
+
+    with app.app_context():
+        engine = db.engine
+    with seen_by_driver(engine) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert (told(), digests(), _events(app)) == (1, 1, before + 1)
+    # The facts query ran alone; the audit append began the transaction the notice joined.
+    assert seen[0][:2] == ("SELECT", True)
+    assert seen[1] == ("WITH", False, False)
+    assert all(in_transaction for _, _, in_transaction in seen[2:])

@@ -1,0 +1,76 @@
+"""Reads outside a transaction, writes inside one (PostgreSQL).
+
+psycopg2 opens a transaction with a BEGIN round trip before a request's first statement, and
+the request ends it with a COMMIT round trip: an audited read (its entry, then its audit append)
+paid four round trips for two statements. A request started with `read_outside_transaction`
+runs its plain SELECTs in autocommit instead. The first statement that writes or locks
+(anything but a plain SELECT) begins a transaction before it runs, so every write of the request
+still commits together at the request's commit, as before — unless that statement is executed
+with the option ALONE: a write complete by itself (a read's audit append, its access digest in
+the same statement), which commits as it returns, before anything the read selected leaves.
+
+Each statement in READ COMMITTED takes its own snapshot anyway, so a request's reads see what
+they saw inside a transaction; a SELECT that locks rows (FOR UPDATE, FOR SHARE) counts as a
+write. Behind PgBouncer's transaction pooling each autocommit statement is a transaction of its
+own, which the pooler serves like any other. SQLite keeps its transactions (they cost no round
+trip there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from core.db import db
+
+# Execution option of a write that is complete by itself (see the module's docstring).
+ALONE = "phr_alone"
+_READ_MODE = "phr_reads_outside_transaction"
+_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b", re.IGNORECASE)
+
+
+def read_outside_transaction(session: Session) -> bool:
+    """Run this session's next statements in autocommit until one writes (PostgreSQL, and
+    only before anything has run in it); True when the mode is on."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT", _READ_MODE: True})
+    return True
+
+
+def is_plain_read(statement: str) -> bool:
+    """A SELECT that neither writes nor locks (a data-modifying CTE starts with WITH)."""
+    return statement.lstrip()[:6].upper() == "SELECT" and _LOCKING.search(statement) is None
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _begin_before_a_write(conn: Any, cursor: Any, statement: str, parameters: Any,
+                          context: Any, executemany: bool) -> None:
+    if not conn.get_execution_options().get(_READ_MODE):
+        return
+    dbapi_connection = cursor.connection
+    if not dbapi_connection.autocommit:
+        return  # a write began the transaction already
+    if context is not None and context.execution_options.get(ALONE):
+        return
+    if is_plain_read(statement):
+        return
+    # psycopg2 sends BEGIN before this statement, and the request's commit (or rollback) ends
+    # the transaction; the pool gives the connection back with its default mode.
+    dbapi_connection.autocommit = False
+
+
+def install_reads_outside_transaction(app: Flask, *, paths: Iterable[str]) -> None:
+    """GET and HEAD requests under `paths` start with their reads outside a transaction."""
+    prefixes = tuple(paths)
+
+    @app.before_request
+    def _reads_outside_transaction() -> None:
+        if request.method in ("GET", "HEAD") and request.path.startswith(prefixes):
+            read_outside_transaction(db.session())
