@@ -32,7 +32,10 @@ from core.db import db
 # Execution option of a write that is complete by itself (see the module's docstring).
 ALONE = "phr_alone"
 _READ_MODE = "phr_reads_outside_transaction"
-_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b", re.IGNORECASE)
+# Searched in the upper-cased statement: a pattern that starts with a literal is found by a
+# fast scan (with a leading \b or IGNORECASE it took 44 µs on a facts query, 1 µs without).
+# A word that merely ends in FOR before UPDATE matches too: on the safe side.
+_LOCKING = re.compile(r"FOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b")
 
 
 def read_outside_transaction(session: Session) -> bool:
@@ -46,7 +49,9 @@ def read_outside_transaction(session: Session) -> bool:
 
 def is_plain_read(statement: str) -> bool:
     """A SELECT that neither writes nor locks (a data-modifying CTE starts with WITH)."""
-    return statement.lstrip()[:6].upper() == "SELECT" and _LOCKING.search(statement) is None
+    if statement.lstrip()[:6].upper() != "SELECT":
+        return False
+    return _LOCKING.search(statement.upper()) is None
 
 
 @event.listens_for(Engine, "before_cursor_execute")

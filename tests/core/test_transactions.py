@@ -123,6 +123,8 @@ def test_the_mode_is_off_once_a_transaction_began_and_ends_with_the_connection(p
     ("  select id FROM t WHERE note = :note", True),
     ("SELECT id FROM t WHERE note = 'for update'", False),  # looks like a lock: on the safe side
     ("SELECT id FROM t FOR UPDATE", False),
+    ("select id from t for update of t", False),
+    ("SELECT performer, platform FROM t", True),
     ("SELECT id FROM t FOR NO KEY UPDATE SKIP LOCKED", False),
     ("SELECT id FROM t\nFOR SHARE", False),
     ("SELECT id FROM t FOR KEY SHARE", False),
