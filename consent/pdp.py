@@ -793,7 +793,8 @@ def record_decision(
         decision=decision, context=context, now=now, facts=facts, sensitivity=sensitivity,
     )
     # The event commits alone (core.transactions) unless a notice may have to be written
-    # with it: a third party's first read of the day, as far as the facts query saw.
+    # with it: a third party's first read of the day, as far as the facts query saw (digest
+    # rows only ever move forward, never go away, so a digest seen today stays seen).
     if not (decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES):
         return append_event(session, alone=True, **content)
     reader = _reader_key(actor)
