@@ -202,8 +202,9 @@ def _citizens_query(entities: bool, probe: StatementProbe | None = None,
 def _build_citizens_query(entities: bool, probe: StatementProbe | None,
                           along: Along | None, single: bool = False,
                           digest: bool = False) -> Any:
-    """Built once per shape: the facts of citizens `ids` and whether any consent or break-glass
-    session ended after `since` (two index lookups that usually spare the grants queries).
+    """Built once per shape: the facts of citizens `ids` and whether any consent, break-glass
+    session or guardianship ended after `since` (three index lookups that usually spare the
+    grants and guardianships queries: most people have neither).
 
     With `entities`, the citizen and data-key rows come as ORM entities (for services that
     show or change the person); without, only the columns the policy and the key ring need:
@@ -248,6 +249,8 @@ def _build_citizens_query(entities: bool, probe: StatementProbe | None,
                            *_consents_in_view(since)).label("consents_in_view"),
             exists().where(BreakGlassSession.citizen_id == who,
                            BreakGlassSession.expires_at > since).label("break_glass_in_view"),
+            exists().where(GuardianshipRow.dependant_citizen_id == who,
+                           _guardianships_in_view(since)).label("guardianships_in_view"),
             *extra,
         )
         .outerjoin(DataKey, and_(DataKey.citizen_id == Citizen.id, DataKey.status != KEY_RETIRED))
@@ -280,10 +283,11 @@ def _load_citizens(
 ) -> Any:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
-    The same query says whether any consent or break-glass session is in view; when none is
-    (most citizens), the grants part is known to be empty without the two queries that would
-    load it. It carries the request's pending statement probe (the token's liveness, see
-    auth.resource) and, with `along`, one more row of the (single) citizen, which it returns.
+    The same query says whether any consent, break-glass session or guardianship is in view;
+    when none is (most citizens), the grants and guardianships parts are known to be empty
+    without the queries that would load them. It carries the request's pending statement
+    probe (the token's liveness, see auth.resource) and, with `along`, one more row of the
+    (single) citizen, which it returns.
     """
     single = len(citizen_ids) == 1
     params: dict[str, Any] = {"since": now - RECENTLY_ENDED}
@@ -344,6 +348,9 @@ def _load_citizens(
                 and "grants" not in loaded.parts):
             loaded.consents, loaded.break_glass = (), ()
             loaded.parts.add("grants")
+        if not row.guardianships_in_view and "guardianships" not in loaded.parts:
+            loaded.guardianships = ()
+            loaded.parts.add("guardianships")
     if along is not None:
         return rows[0][-1] if rows else None
     return None
@@ -378,12 +385,16 @@ def _load_guardianships(
         loaded.guardianships = tuple(guardianships)
 
 
+def _guardianships_in_view(since: Any) -> ColumnElement[bool]:
+    return or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since)
+
+
 @functools.cache
 def _guardianships_query() -> Any:
     since = bindparam("since", type_=GuardianshipRow.__table__.c.revoked_at.type)
     return select(GuardianshipRow).where(
         GuardianshipRow.dependant_citizen_id.in_(bindparam("ids", expanding=True)),
-        or_(GuardianshipRow.revoked_at.is_(None), GuardianshipRow.revoked_at > since),
+        _guardianships_in_view(since),
     )
 
 

@@ -1,4 +1,4 @@
-"""Rate limits on the machine-facing routes, per token and per address (flask-limiter).
+"""Rate limits on the machine-facing routes, per token and per address.
 
 Every limited request counts in the budgets that apply to it, each a fixed-window counter in
 the shared storage (`RATELIMIT_STORAGE_URI`: Redis in production, so that every gunicorn worker
@@ -20,23 +20,52 @@ draft headers `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (secon
 `RateLimit-Policy` of the budget it counted in. Neither tokens nor addresses reach the storage:
 keys are HMACs under the app's secret key. A storage outage never refuses a request: the
 counts fall back to this process's memory until the storage answers again.
+
+One storage operation per request. A request counts in all its budgets and learns what its
+headers need (each count and the time left in its window) in one call: with Redis one EVALSHA
+of `_COUNT_SCRIPT` (INCR each key, PEXPIRE it to the window when its window starts, return
+every count and PTTL); in memory the same in a dict under a lock. Written by hand, no longer
+with flask-limiter: flask-limiter hits each budget with a storage call of its own and reads the
+window again for the headers (with Redis a round trip per budget plus GET and TTL: 20-23 % of
+the hottest read's throughput), neither it nor `limits` counts several keys of a fixed window
+in one call, and no public extension point of flask-limiter lets one call replace its per-limit
+hits; its per-request evaluation also cost ~0.25 ms of Python. `limits` still parses the
+"300/minute" settings.
+
+Kept from flask-limiter, exactly: the budgets are counted in its order (the shortest window
+first; among equal windows token, address, anonymous, route budget) and counting stops at the
+first budget a request exceeds (that one counts the request, the later ones do not: a request
+refused by its token's budget does not spend the route budget counted after it); the Redis
+keys are the ones it wrote (`LIMITS:LIMITER/<prefix>/<key>/<scope>/<amount>/<multiples>/
+<granularity>`), so the workers of the previous release and of this one count together during
+a rolling deploy. What differs: the headers describe the count this request's own increment
+returned (flask-limiter read the window again after the view, when other workers' requests
+might have moved it); during an outage Redis is tried again after 1 s, then after doubling
+intervals up to 32 s, by counting the request there (flask-limiter sent a PING first); redis-py's
+retries are off, so an unreachable Redis holds a request at most one socket timeout (0.5 s),
+not the eleven attempts with back-off of redis-py 8's default; and only memory:// and Redis
+(redis://, rediss://, unix://, redis+unix://) are accepted, checked at start (Redis Cluster is
+not: the script's keys would span slots).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
+import redis
 from flask import Flask, Response, current_app, request
-from flask_limiter import ApplicationLimit, Limiter, RequestLimit
-from flask_limiter.errors import RateLimitExceeded
-from limits.storage import MemoryStorage
+from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.errors import TooManyRequests, problem_response
 
@@ -46,42 +75,167 @@ EXTENSION = "phr.rate_limits"
 # Fixed windows: one atomic increment per budget and an exact Retry-After (a sliding-window
 # counter can only guess when capacity returns). The price: a client may spend a budget at
 # the end of one window and again at the start of the next.
-STRATEGY = "fixed-window"
 # Redis answers within milliseconds; one that does not must not hold requests (the limiter
-# then fails open to per-process memory).
-STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+# then fails open to per-process memory). No retries: one attempt, one timeout at most.
+STORAGE_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
+# After a failed call the storage is tried again this long after (doubling while it fails).
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 32.0
+
+# KEYS: the counters; ARGV: for each, its window in ms and its amount. Each counter in turn is
+# incremented and, when its window starts (no expiry yet: a new key), given the window as its
+# expiry; the counting stops after the first counter past its amount. Returns count, PTTL
+# (ms) for each counter counted.
+_COUNT_SCRIPT = """
+local result = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    ttl = tonumber(ARGV[2 * i - 1])
+    redis.call('PEXPIRE', key, ttl)
+  end
+  result[#result + 1] = count
+  result[#result + 1] = ttl
+  if count > tonumber(ARGV[2 * i]) then
+    break
+  end
+end
+return result
+"""
+
+# (key, window in ms, amount) for each counter of a request, in counting order.
+Counter = tuple[str, int, int]
+# (count after this request's increment, ms left in the window) for each counter counted.
+Count = tuple[int, int]
 
 
+class SweptMemoryStorage:
+    """Fixed-window counters in this process (development, tests, and Redis's stand-in during
+    an outage), their expired entries swept on the request thread at most once a second (no
+    timer thread: limits' own memory storage started one for nearly every request, each
+    `Thread.start` waiting for the GIL). A counter whose window has passed counts from zero
+    whether or not it was swept."""
 
-class SweptMemoryStorage(MemoryStorage):
-    """limits' in-process storage (development, tests), its expired counters swept on the
-    request thread at most once a second. The library's own sweep starts a new timer thread
-    whenever the last one has ended (10 ms after it started): with one client that was a
-    thread per request, and `Thread.start` waits until the new thread holds the GIL (0.3 ms
-    of CPU and up to a switch interval of waiting per request, in the bench's profile).
-    Counting is unchanged: a counter whose window has passed reads as zero whether or not it
-    was swept (`get`)."""
-
-    STORAGE_SCHEME = ["phr-memory"]  # noqa: RUF012 - the registry of limits reads it
     SWEEP_SECONDS = 1.0
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
-                 **options: str) -> None:
+    def __init__(self, uri: str | None = None) -> None:
+        self.storage: dict[str, int] = {}
+        self.expirations: dict[str, float] = {}  # time.monotonic() at which the window ends
+        self._lock = threading.Lock()
         self._next_sweep = 0.0
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
-    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - the library's hook
+    def count(self, counters: Sequence[Counter]) -> list[Count]:
+        """What `_COUNT_SCRIPT` does, under a lock."""
         now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self.SWEEP_SECONDS
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        counted: list[Count] = []
+        with self._lock:
+            if now >= self._next_sweep:
+                self._next_sweep = now + self.SWEEP_SECONDS
+                self._sweep(now)
+            storage, expirations = self.storage, self.expirations
+            for key, window_ms, amount in counters:
+                ends = expirations.get(key)
+                if ends is None or ends <= now:
+                    ends = expirations[key] = now + window_ms / 1000
+                    storage[key] = 0
+                count = storage[key] = storage[key] + 1
+                counted.append((count, min(window_ms, math.ceil((ends - now) * 1000))))
+                if count > amount:
+                    break
+        return counted
+
+    def incr(self, key: str, expiry: float) -> int:
+        """One counter with a window of `expiry` seconds, incremented: its count."""
+        [(count, _ms_left)] = self.count([(key, max(1, round(expiry * 1000)), 0)])
+        return count
+
+    def get(self, key: str) -> int:
+        ends = self.expirations.get(key)
+        if ends is None or ends <= time.monotonic():
+            return 0
+        return self.storage.get(key, 0)
+
+    def _sweep(self, now: float) -> None:
+        for key in [key for key, ends in self.expirations.items() if ends <= now]:
+            del self.expirations[key]
+            self.storage.pop(key, None)
 
 
-def storage_uri_for(configured: str) -> str:
-    """The storage the limiter opens for RATELIMIT_STORAGE_URI: memory means ours."""
-    if configured.startswith("memory://"):
-        return "phr-memory://" + configured.removeprefix("memory://")
-    return configured
+class RedisStorage:
+    """The counters in Redis: one EVALSHA per request (redis-py's `register_script` loads the
+    script again after a Redis restart forgot it)."""
+
+    def __init__(self, uri: str) -> None:
+        if uri.startswith("redis+unix://"):
+            uri = "unix://" + uri.removeprefix("redis+unix://")
+        self.client = redis.Redis.from_url(uri, retry=Retry(NoBackoff(), 0), **STORAGE_OPTIONS)
+        self._script = self.client.register_script(_COUNT_SCRIPT)
+
+    def count(self, counters: Sequence[Counter]) -> list[Count]:
+        args: list[int] = []
+        for _key, window_ms, amount in counters:
+            args += (window_ms, amount)
+        flat = self._script(keys=[key for key, _window, _amount in counters], args=args)
+        return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+class RateLimiter:
+    """The storage a request counts in: the configured one, or while it fails this process's
+    memory (tried again after RETRY_FIRST_SECONDS, doubling up to RETRY_MAX_SECONDS)."""
+
+    def __init__(self, storage_uri: str) -> None:
+        self.storage: SweptMemoryStorage | RedisStorage
+        self.fallback: SweptMemoryStorage | None = None
+        if storage_uri.startswith("memory://"):
+            self.storage = SweptMemoryStorage(storage_uri)
+        elif storage_uri.startswith(REDIS_SCHEMES):
+            self.storage = RedisStorage(storage_uri)
+            self.fallback = SweptMemoryStorage()
+        else:
+            raise RuntimeError("RATELIMIT_STORAGE_URI must be memory:// or redis://host:port/db "
+                               f"(or rediss://, unix://), not {storage_uri.split(':', 1)[0]}://…")
+        self._retry_at = 0.0  # while the storage fails: when to try it again
+        self._retry_after = 0.0
+
+    def count(self, counters: Sequence[Counter]) -> list[Count]:
+        fallback = self.fallback
+        if fallback is None:
+            return self.storage.count(counters)
+        if self._retry_after and time.monotonic() < self._retry_at:
+            return fallback.count(counters)
+        try:
+            counted = self.storage.count(counters)
+        except redis.RedisError as exc:
+            if not self._retry_after:
+                log.warning("rate limit storage unreachable: counting in this process's "
+                            "memory until it answers (%s)", type(exc).__name__)
+                self._retry_after = RETRY_FIRST_SECONDS
+            else:
+                self._retry_after = min(self._retry_after * 2, RETRY_MAX_SECONDS)
+            self._retry_at = time.monotonic() + self._retry_after
+            return fallback.count(counters)
+        if self._retry_after:
+            log.info("rate limit storage recovered")
+            self._retry_after = 0.0
+        return counted
+
+
+class _Window(NamedTuple):
+    """One "N/period" of a budget's setting."""
+
+    granularity: int  # seconds: the counting order (flask-limiter's, shortest first)
+    amount: int
+    seconds: int  # the window
+    suffix: str  # the key's end: "<amount>/<multiples>/<granularity>"
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(setting: str) -> tuple[_Window, ...]:
+    return tuple(_Window(item.GRANULARITY.seconds, item.amount, item.get_expiry(),
+                         f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}")
+                 for item in parse_many(setting))
 
 
 # The general budgets and the config key each is read from.
@@ -95,9 +249,24 @@ HEADER_RESET = "RateLimit-Reset"
 HEADER_POLICY = "RateLimit-Policy"
 HEADERS = (HEADER_LIMIT, HEADER_REMAINING, HEADER_RESET, HEADER_POLICY)
 
-# Which budget the headers describe when none was exceeded: the most specific one that applied
-# (one storage read per answer, not one per budget).
+# Which budget the headers describe when none was exceeded: the most specific one that applied.
 _HEADER_ORDER = ("budget", "token", "anonymous", "address")
+# Where a request's count waits for its headers (the environ, not `g`: the portal's in-process
+# API calls share the page's app context).
+_ENVIRON_KEY = "phr.rate_limit"
+
+
+class _Outcome(NamedTuple):
+    """The budget a request's headers describe, as its count left it."""
+
+    window: _Window
+    count: int
+    ttl_ms: int
+
+    @property
+    def reset_seconds(self) -> int:
+        """Seconds until the window ends: the 429's Retry-After and RateLimit-Reset."""
+        return max(1, math.ceil(self.ttl_ms / 1000))
 
 
 def install_rate_limits(
@@ -106,7 +275,7 @@ def install_rate_limits(
     paths: Iterable[str],
     anonymous_paths: Iterable[str],
     route_budgets: Mapping[str, str],
-) -> Limiter:
+) -> RateLimiter:
     """Limit requests whose path starts with one of `paths` (the rest is never counted).
 
     `anonymous_paths`: where a request without a bearer token also counts in the anonymous
@@ -122,58 +291,58 @@ def install_rate_limits(
     secret = config["SECRET_KEY"]
     key = secret if isinstance(secret, bytes) else str(secret).encode()
 
-    def token_key() -> str:
-        token = _bearer_token()
-        return "tok:" + _keyed(key, "token", token) if token else ""
-
-    def address_key() -> str:
-        return "addr:" + _keyed(key, "address", address_bucket(request.remote_addr))
-
-    def caller_key() -> str:
-        return token_key() or address_key()
-
-    def budget_of_request() -> str | None:
-        return budgets.get(request.endpoint or "")
-
-    limits = [
-        ApplicationLimit(lambda: config[PER_TOKEN], key_function=token_key, scope="token",
-                         exempt_when=lambda: _bearer_token() is None),
-        ApplicationLimit(lambda: config[PER_ADDRESS], key_function=address_key,
-                         scope="address"),
-        ApplicationLimit(lambda: config[ANONYMOUS], key_function=address_key,
-                         scope="anonymous",
-                         exempt_when=lambda: _bearer_token() is not None
-                         or not request.path.startswith(anonymous_prefixes)),
-    ]
-    for name in sorted(set(budgets.values())):
-        setting = budget_setting(name)
-        limits.append(ApplicationLimit(
-            _config_value(config, setting), key_function=caller_key, scope="budget:" + name,
-            exempt_when=_not_in_budget(name, budget_of_request)))
-
     storage_uri = config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if config.get("APP_ENV") == "production" and storage_uri.startswith("memory://"):
         log.warning("rate limits counted per process: set RATELIMIT_STORAGE_URI to redis://")
-    limiter = Limiter(
-        _unused_key,
-        application_limits=limits,
-        storage_uri=storage_uri_for(storage_uri),
-        storage_options=STORAGE_OPTIONS if storage_uri.startswith(("redis", "rediss")) else {},
-        strategy=STRATEGY,
-        key_prefix=str(config.get("RATELIMIT_KEY_PREFIX") or "phr"),
-        # Our own headers (below): the library's would put a Retry-After on every answer,
-        # a 200 or another refusal's 503 included.
-        headers_enabled=False,
-        swallow_errors=True,
-        in_memory_fallback_enabled=True,
-        request_identifier=lambda: request.endpoint or "<unmatched>",
-    )
-    limiter.request_filter(lambda: request.method == "OPTIONS"
-                           or not request.path.startswith(prefixes))
-    limiter.init_app(app)
-    app.extensions[EXTENSION] = (limiter, budgets)
-    app.register_error_handler(RateLimitExceeded, _refused)
+    limiter = RateLimiter(storage_uri)
+    # limits' RedisStorage prefix and namespace: the keys flask-limiter wrote.
+    key_base = f"LIMITS:LIMITER/{config.get('RATELIMIT_KEY_PREFIX') or 'phr'}/"
+
+    def count_request() -> Response | None:
+        if request.method == "OPTIONS" or not request.path.startswith(prefixes):
+            return None
+        token = _bearer_token()
+        address = "addr:" + _keyed(key, "address", address_bucket(request.remote_addr))
+        caller = "tok:" + _keyed(key, "token", token) if token else address
+        # (kind, "<key>/<scope>/", setting), in flask-limiter's order.
+        budgets_applied = []
+        if token:
+            budgets_applied.append(("token", caller + "/token/", config[PER_TOKEN]))
+        budgets_applied.append(("address", address + "/address/", config[PER_ADDRESS]))
+        if not token and request.path.startswith(anonymous_prefixes):
+            budgets_applied.append(("anonymous", address + "/anonymous/", config[ANONYMOUS]))
+        name = budgets.get(request.endpoint or "")
+        if name is not None:
+            budgets_applied.append(("budget", f"{caller}/budget:{name}/",
+                                    config[budget_setting(name)]))
+        applied = sorted(((window, kind, scoped) for kind, scoped, setting in budgets_applied
+                          for window in _windows(str(setting))),
+                         key=lambda entry: entry[0].granularity)
+        try:
+            counted = limiter.count([(key_base + scoped + window.suffix,
+                                      window.seconds * 1000, window.amount)
+                                     for window, _kind, scoped in applied])
+        except Exception:  # never refuse for the limiter's own failure
+            log.exception("rate limits not counted")
+            return None
+        # Shorter than `applied` when a budget was exceeded: the later ones were not counted.
+        outcomes = [(kind, _Outcome(window, count, ttl)) for (window, kind, _scoped), (count, ttl)
+                    in zip(applied, counted, strict=False)]
+        if not outcomes:
+            return None
+        kind, last = outcomes[-1]
+        if last.count > last.window.amount:
+            request.environ[_ENVIRON_KEY] = last
+            log.info("rate limit %s/%ss exceeded (%s)", last.window.amount,
+                     last.window.seconds, kind)
+            return problem_response(TooManyRequests(retry_after=last.reset_seconds))
+        request.environ[_ENVIRON_KEY] = min(
+            outcomes, key=lambda outcome: _HEADER_ORDER.index(outcome[0]))[1]
+        return None
+
+    app.before_request(count_request)
     app.after_request(_add_headers)
+    app.extensions[EXTENSION] = (limiter, budgets)
     return limiter
 
 
@@ -221,77 +390,13 @@ def _keyed(key: bytes, purpose: str, value: str) -> str:
     return hmac.new(key, f"rate-limit:{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _config_value(config: Mapping[str, Any], setting: str) -> Callable[[], str]:
-    return lambda: str(config[setting])
-
-
-def _not_in_budget(name: str, budget_of_request: Callable[[], str | None]) -> Callable[[], bool]:
-    return lambda: budget_of_request() != name
-
-
-def _unused_key() -> str:
-    # Every limit names its own key function; this one is never asked.
-    return "unused"
-
-
-def _limiter() -> Limiter:
-    limiter, _ = current_app.extensions[EXTENSION]
-    return limiter
-
-
-def _reset_seconds(limit: RequestLimit) -> int:
-    """Seconds until the limit's window ends, computed once per request: the 429's
-    Retry-After and its RateLimit-Reset say the same."""
-    seconds = getattr(limit, "_phr_reset_seconds", None)
-    if seconds is None:
-        seconds = max(1, math.ceil(limit.window.reset_time - time.time()))
-        limit._phr_reset_seconds = seconds  # type: ignore[attr-defined]
-    return int(seconds)
-
-
-def _scope_kind(limit: RequestLimit) -> str:
-    # The key is ".../<key>/<scope>/<amount>/<multiples>/<granularity>"; the scope tells the
-    # budget ("token", "address", "anonymous", "budget:<name>").
-    scope = limit.request_args[-1]
-    return scope.split(":", 1)[0]
-
-
-def _header_limit(limiter: Limiter) -> RequestLimit | None:
-    applied = limiter.current_limits
-    breached = [limit for limit in applied if limit.breached]
-    if breached:
-        return breached[0]
-    ranked = sorted(applied, key=lambda limit: _HEADER_ORDER.index(_scope_kind(limit))
-                    if _scope_kind(limit) in _HEADER_ORDER else len(_HEADER_ORDER))
-    return ranked[0] if ranked else None
-
-
-def _refused(exc: RateLimitExceeded) -> Response:
-    retry_after = exc.limit.limit.get_expiry()  # the whole window, if the storage went away
-    limit = _header_limit(_limiter())
-    if limit is not None:
-        try:
-            # The same window read as the RateLimit headers: the two agree.
-            retry_after = _reset_seconds(limit)
-        except Exception:
-            log.warning("rate limit window unreadable")
-    return problem_response(TooManyRequests(retry_after=retry_after))
-
-
 def _add_headers(response: Response) -> Response:
-    if EXTENSION not in current_app.extensions:
+    outcome: _Outcome | None = request.environ.get(_ENVIRON_KEY)
+    if outcome is None or EXTENSION not in current_app.extensions:
         return response
-    limit = _header_limit(_limiter())
-    if limit is None:
-        return response
-    try:
-        window = limit.window
-        reset = _reset_seconds(limit)
-    except Exception:  # a storage outage: the answer goes without the headers
-        return response
-    item = limit.limit
-    response.headers[HEADER_LIMIT] = str(item.amount)
-    response.headers[HEADER_REMAINING] = str(max(0, window.remaining))
-    response.headers[HEADER_RESET] = str(reset)
-    response.headers[HEADER_POLICY] = f"{item.amount};w={item.get_expiry()}"
+    window = outcome.window
+    response.headers[HEADER_LIMIT] = str(window.amount)
+    response.headers[HEADER_REMAINING] = str(max(0, window.amount - outcome.count))
+    response.headers[HEADER_RESET] = str(outcome.reset_seconds)
+    response.headers[HEADER_POLICY] = f"{window.amount};w={window.seconds}"
     return response

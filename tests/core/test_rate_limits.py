@@ -360,3 +360,212 @@ def test_the_memory_storage_sweeps_expired_counters():
     assert "first" not in storage.storage
     assert "first" not in storage.expirations
     assert storage.get("second") == 1
+
+
+# One storage operation per request (issue 20): every budget counted, and what the headers
+# need read, in one EVALSHA. Counted on a dedicated database by a real MONITOR connection.
+COUNTED_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _sent_to_redis(url: str, run: Any) -> list[str]:
+    """The commands clients sent to `url`'s database while `run()` ran, as MONITOR saw them
+    (the commands a script ran inside Redis are not round trips and are left out)."""
+    store = redis.Redis.from_url(url)
+    db = store.connection_pool.connection_kwargs["db"]
+    # The marker's client works on database 0: its connection's SELECT is not counted.
+    marker_client = redis.Redis.from_url(url.rsplit("/", 1)[0] + "/0")
+    marker = "end-of-run-" + secrets.token_hex(4)
+    sent = []
+    try:
+        with store.monitor() as monitor:
+            run()
+            marker_client.echo(marker)
+            while True:
+                command = monitor.next_command()
+                if marker in command["command"]:
+                    break
+                if command["db"] == db and command["client_type"] != "lua":
+                    sent.append(command["command"])
+    finally:
+        store.close()
+        marker_client.close()
+    return sent
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    store = redis.Redis.from_url(url)
+    for key in store.scan_iter(f"*LIMITER/{prefix}/*"):
+        store.delete(key)
+    store.close()
+
+
+def test_with_redis_a_request_costs_one_round_trip_whatever_its_budgets(build):
+    prefix = "phr-test-" + secrets.token_hex(6)
+    app = build(RATELIMIT_STORAGE_URI=COUNTED_REDIS_URL, RATELIMIT_KEY_PREFIX=prefix,
+                RATELIMIT_PER_TOKEN="50/hour", RATELIMIT_EXPORT="5/hour")
+    client = app.test_client()
+    try:
+        token = token_for(client, app)
+        citizen = token.login.citizen_id
+        assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200  # warm
+        answers: list[Any] = []
+
+        def run() -> None:
+            answers.append(client.get("/api/v1/me", headers=bearer(token)))  # token, address
+            answers.append(client.get("/fhir/R4/metadata"))  # address, anonymous
+            answers.append(client.get(f"/api/v1/citizens/{citizen}/export",
+                                      headers=bearer(token)))  # token, address, export
+
+        sent = _sent_to_redis(COUNTED_REDIS_URL, run)
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        assert len(sent) == 3, sent
+        assert all(command.startswith("EVALSHA ") for command in sent), sent
+        assert [command.count(f"LIMITER/{prefix}/") for command in sent] == [2, 2, 3]
+        assert [answer.headers["RateLimit-Limit"] for answer in answers] == ["50", "120", "5"]
+        assert answers[0].headers["RateLimit-Remaining"] == "48"  # the warm-up counted
+        assert answers[2].headers["RateLimit-Remaining"] == "4"
+        assert 3590 <= int(answers[2].headers["RateLimit-Reset"]) <= 3600
+    finally:
+        _delete_keys(COUNTED_REDIS_URL, prefix)
+
+
+def test_a_request_refused_by_one_budget_does_not_count_in_the_later_ones(build):
+    # flask-limiter's order, kept: the shortest windows first, and among equal ones token,
+    # address, anonymous, route budget; the first budget exceeded stops the counting (it is
+    # counted, the later ones are not).
+    prefix = "phr-test-" + secrets.token_hex(6)
+    app = build(RATELIMIT_STORAGE_URI=COUNTED_REDIS_URL, RATELIMIT_KEY_PREFIX=prefix,
+                RATELIMIT_PER_TOKEN="1/minute")
+    store = redis.Redis.from_url(COUNTED_REDIS_URL, decode_responses=True)
+    try:
+        client = app.test_client()
+        token = token_for(client, app)
+        citizen = token.login.citizen_id
+        assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+        refused = client.get(f"/api/v1/citizens/{citizen}/export", headers=bearer(token))
+        _assert_throttled_problem(refused, lang="vi")
+        assert refused.headers["RateLimit-Limit"] == "1"  # the token's budget: the breached one
+        counts = {key.split("/")[-4]: int(store.get(key))
+                  for key in store.scan_iter(f"*LIMITER/{prefix}/*")}
+        assert counts["token"] == 2  # the refused request counted where it was refused
+        assert "budget:export" not in counts  # and not after (the address was before)
+    finally:
+        store.close()
+        _delete_keys(COUNTED_REDIS_URL, prefix)
+
+
+def test_a_window_that_ends_gives_the_budget_back(build):
+    prefix = "phr-test-" + secrets.token_hex(6)
+    app = build(RATELIMIT_STORAGE_URI=COUNTED_REDIS_URL, RATELIMIT_KEY_PREFIX=prefix,
+                RATELIMIT_ANONYMOUS="2/hour")
+    store = redis.Redis.from_url(COUNTED_REDIS_URL)
+    client = app.test_client()
+    here = {"REMOTE_ADDR": "203.0.113.9"}
+    try:
+        statuses = [client.get("/fhir/R4/metadata", environ_base=here).status_code
+                    for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        [anonymous] = [key for key in store.scan_iter(f"*LIMITER/{prefix}/*")
+                       if b"/anonymous/" in key]
+        assert 3590_000 <= store.pttl(anonymous) <= 3600_000  # the window, set once
+        store.pexpire(anonymous, 30)  # the end of the hour, brought near
+        threading_wait(0.1)
+        again = client.get("/fhir/R4/metadata", environ_base=here)
+        assert again.status_code == 200
+        assert again.headers["RateLimit-Remaining"] == "1"
+        assert 3590 <= int(again.headers["RateLimit-Reset"]) <= 3600  # a new window
+    finally:
+        store.close()
+        _delete_keys(COUNTED_REDIS_URL, prefix)
+
+
+def test_a_window_that_ends_gives_the_budget_back_in_memory(build):
+    app = build(RATELIMIT_ANONYMOUS="2/second")
+    client = app.test_client()
+    here = {"REMOTE_ADDR": "203.0.113.10"}
+    first, second, third = (client.get("/fhir/R4/metadata", environ_base=here)
+                            for _ in range(3))
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+    assert third.headers["Retry-After"] == third.headers["RateLimit-Reset"] == "1"
+    assert first.headers["RateLimit-Policy"] == "2;w=1"
+    threading_wait(1.05)
+    again = client.get("/fhir/R4/metadata", environ_base=here)
+    assert again.status_code == 200
+    assert again.headers["RateLimit-Remaining"] == "1"
+
+
+def test_the_memory_counters_count_several_budgets_at_once_and_stop_at_the_first_exceeded():
+    from core.rate_limits import SweptMemoryStorage
+
+    storage = SweptMemoryStorage()
+    counters = [("a", 60_000, 5), ("b", 60_000, 1), ("c", 60_000, 5)]
+    assert [count for count, _ in storage.count(counters)] == [1, 1, 1]
+    second = storage.count(counters)
+    assert [count for count, _ in second] == [2, 2]  # "b" exceeded: "c" not counted
+    assert all(59_000 <= left <= 60_000 for _, left in second)
+    assert (storage.get("a"), storage.get("b"), storage.get("c")) == (2, 2, 1)
+
+
+def test_redis_going_away_and_coming_back(build, tmp_path):
+    """A real redis-server of the test's own, stopped and started again: while it is away the
+    requests are answered at once and counted in this process's memory (with their headers);
+    once it answers again (tried after a second) the counts are in Redis again."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("no redis-server to start")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(  # noqa: S603 - the test's own server
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=port).ping()
+                return process
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    url = f"redis://127.0.0.1:{port}/0"
+    process = start()
+    try:
+        app = build(RATELIMIT_STORAGE_URI=url, RATELIMIT_PER_TOKEN="5/hour")
+        client = app.test_client()
+        token = token_for(client, app)
+        me = client.get("/api/v1/me", headers=bearer(token))
+        assert me.headers["RateLimit-Remaining"] == "4"
+        process.terminate()
+        process.wait(10)
+        started = time.monotonic()
+        away = [client.get("/api/v1/me", headers=bearer(token)) for _ in range(6)]
+        assert time.monotonic() - started < 5
+        # Counted afresh in memory, the headers included; the sixth is refused.
+        assert [answer.status_code for answer in away] == [200] * 5 + [429]
+        assert [answer.headers["RateLimit-Remaining"] for answer in away] == [
+            "4", "3", "2", "1", "0", "0"]
+        process = start()
+        threading_wait(1.1)
+        back = client.get("/api/v1/me", headers=bearer(token))
+        assert back.status_code == 200
+        assert back.headers["RateLimit-Remaining"] == "4"  # Redis again: a new server, empty
+        assert list(redis.Redis(port=port).scan_iter("*LIMITER/*/token/*"))
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def threading_wait(seconds: float) -> None:
+    import threading
+
+    threading.Event().wait(seconds)
