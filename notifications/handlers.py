@@ -95,7 +95,7 @@ def on_entries_created(session: Session, created: Sequence[DomainEvent]) -> None
         for event, entry_id, params, restricted in planned
         for person in (_readers(session, event, people[event.citizen_id]) if restricted
                        else people[event.citizen_id])
-    ], now=None)
+    ], now=None, new_facts=True)
 
 
 def _readers(session: Session, event: DomainEvent, people: list[Recipient]) -> list[Recipient]:

@@ -137,3 +137,39 @@ def test_commit_wakes_the_worker_and_rollback_does_not(app):
     assert not state.wake.is_set()
     notify(app, subject=person.id)
     assert state.wake.is_set()
+
+
+def test_new_facts_are_not_looked_for_and_still_notify_once(app):
+    """A large enqueue looks for facts already notified before encrypting their parameters;
+    facts born in the transaction (`new_facts`, an entry created now) skip that look, which
+    on PostgreSQL searched every partition of the notifications. The unique key still
+    decides: a fact wrongly called new is not notified twice."""
+    from sqlalchemy import event
+
+    person = make_person(app)
+    many = [NotificationRequest(
+        trigger="entry-created", subject_citizen_id=person.id,
+        recipient=Recipient.citizen(person.id), natural_key=f"entry:{n}", params={},
+    ) for n in range(60)]
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        seen.append(" ".join(statement.split()))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert len(enqueue(db.session, many, new_facts=True)) == 60
+            db.session.commit()
+            looks_when_new = [s for s in seen if s.startswith("SELECT notifications.dedup_key")]
+            assert enqueue(db.session, many, new_facts=True) == []
+            db.session.commit()
+            seen.clear()
+            assert enqueue(db.session, many) == []
+            db.session.commit()
+            looks_otherwise = [s for s in seen if s.startswith("SELECT notifications.dedup_key")]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert looks_when_new == []
+        assert len(looks_otherwise) == 1
+        assert _count(Notification) == 60
