@@ -362,7 +362,7 @@ def test_the_memory_storage_sweeps_expired_counters():
     assert storage.get("second") == 1
 
 
-# One storage operation per request (issue 20): every budget counted, and what the headers
+# One storage operation per request (issue 18): every budget counted, and what the headers
 # need read, in one EVALSHA. Counted on a dedicated database by a real MONITOR connection.
 COUNTED_REDIS_URL = "redis://127.0.0.1:6379/15"
 
