@@ -120,7 +120,7 @@ class SweptMemoryStorage:
 
     SWEEP_SECONDS = 1.0
 
-    def __init__(self, uri: str | None = None) -> None:
+    def __init__(self) -> None:
         self.storage: dict[str, int] = {}
         self.expirations: dict[str, float] = {}  # time.monotonic() at which the window ends
         self._lock = threading.Lock()
@@ -145,11 +145,6 @@ class SweptMemoryStorage:
                 if count > amount:
                     break
         return counted
-
-    def incr(self, key: str, expiry: float) -> int:
-        """One counter with a window of `expiry` seconds, incremented: its count."""
-        [(count, _ms_left)] = self.count([(key, max(1, round(expiry * 1000)), 0)])
-        return count
 
     def get(self, key: str) -> int:
         ends = self.expirations.get(key)
@@ -189,7 +184,7 @@ class RateLimiter:
         self.storage: SweptMemoryStorage | RedisStorage
         self.fallback: SweptMemoryStorage | None = None
         if storage_uri.startswith("memory://"):
-            self.storage = SweptMemoryStorage(storage_uri)
+            self.storage = SweptMemoryStorage()
         elif storage_uri.startswith(REDIS_SCHEMES):
             self.storage = RedisStorage(storage_uri)
             self.fallback = SweptMemoryStorage()
