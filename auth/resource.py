@@ -239,23 +239,30 @@ def _bound(name: str, column: Any) -> Any:
 def _probe_column(shape: str) -> Any:
     """EXISTS: the token is live and its principal is the remembered one. `shape`: "client"
     (a facility system's token), "account" or "practitioner" (an account with memberships).
-    Built once per shape; bound values `phr_probe_*`."""
+    Built once per shape; bound values `phr_probe_*`.
+
+    The client, the account and the memberships are scalar subqueries of the token's row, not
+    joins: PostgreSQL plans every statement anew (nothing prepared survives PgBouncer's
+    transactions) and a join makes it search join orders, which cost twice the planning time
+    of the whole probe written this way (0.16 against 0.08 ms). A missing row is NULL: not live.
+    """
     token, client, account, membership = _token, _client, _account, _membership
+    client_unchanged = select(and_(
+        client.c.active.is_(True),
+        client.c.facility_id.is_not_distinct_from(
+            _bound("phr_probe_client_facility", client.c.facility_id)),
+    )).where(client.c.client_id == token.c.client_id).scalar_subquery()
     conditions = [
         token.c.access_token_hash == bindparam("phr_probe_digest",
                                                 type_=token.c.access_token_hash.type),
         token.c.revoked_at.is_(None),
         token.c.access_expires_at > _bound("phr_probe_now", token.c.access_expires_at),
-        client.c.active.is_(True),
-        client.c.facility_id.is_not_distinct_from(
-            _bound("phr_probe_client_facility", client.c.facility_id)),
+        client_unchanged.is_(True),
     ]
-    joined = token.join(client, client.c.client_id == token.c.client_id)
     if shape == "client":
         conditions.append(token.c.account_id.is_(None))
     else:
-        joined = joined.join(account, account.c.id == token.c.account_id)
-        conditions += [
+        account_unchanged = select(and_(
             account.c.active.is_(True),
             account.c.role == _bound("phr_probe_role", account.c.role),
             account.c.citizen_id.is_not_distinct_from(
@@ -264,22 +271,24 @@ def _probe_column(shape: str) -> Any:
                 _bound("phr_probe_practitioner", account.c.practitioner_id)),
             account.c.facility_id.is_not_distinct_from(
                 _bound("phr_probe_facility", account.c.facility_id)),
-        ]
+        )).where(account.c.id == token.c.account_id).scalar_subquery()
+        conditions.append(account_unchanged.is_(True))
         if shape == "practitioner":
-            active = and_(
+            elsewhere = membership.c.facility_id.not_in(
+                [_bound(f"phr_probe_f{i}", membership.c.facility_id)
+                 for i in range(_PROBE_FACILITIES)])
+            # The same active memberships: as many, and none at another facility.
+            memberships_unchanged = select(and_(
+                func.count() == bindparam("phr_probe_rows"),
+                func.count().filter(elsewhere) == 0,
+            )).where(
                 membership.c.practitioner_id == _bound("phr_probe_practitioner",
                                                        membership.c.practitioner_id),
                 membership.c.ended_on.is_(None),
                 membership.c.started_on <= _bound("phr_probe_today", membership.c.started_on),
-            )
-            # The same active memberships: as many, and none at another facility.
-            conditions.append(
-                select(func.count()).select_from(membership).where(active).scalar_subquery()
-                == bindparam("phr_probe_rows"))
-            conditions.append(~exists().where(active, membership.c.facility_id.not_in(
-                [_bound(f"phr_probe_f{i}", membership.c.facility_id)
-                 for i in range(_PROBE_FACILITIES)])))
-    return exists(select(literal(1)).select_from(joined).where(*conditions)).label(
+            ).scalar_subquery()
+            conditions.append(memberships_unchanged.is_(True))
+    return exists(select(literal(1)).select_from(token).where(*conditions)).label(
         "phr_token_live")
 
 

@@ -16,6 +16,8 @@ p50/p95/p99 for the summary, a single entry, a section list, an immunization cre
 Idempotency-Key) and a 500-item batch, beside a plain read and a plain insert served by the same
 app in the same run (core/bench_routes.py, on with BENCH_ROUTES=1 only), each baseline measured
 right before and right after its routes (the machine is shared: the ratio uses their mean).
+The creates and batches write into a fifth of the citizens that no read route reads, so the
+records the reads return stay the seeded ones however many runs went before.
 Then counts the SQL statements and commits each route costs and times one client alone (the
 same requests in-process, SQLAlchemy events). Tokens come from the real endpoints: authorization
 code + PKCE through the login form for the doctor, client credentials for the station system.
@@ -65,6 +67,7 @@ CHUNK = 500  # citizens per seeding transaction
 PLAN_SIZE = 20_000  # distinct targets each read plan rotates over
 BATCH_ITEMS = 500
 BATCH_BODIES = 40
+WRITERS_PERCENT = 20  # citizens only the write routes write into (the reads never read them)
 AUDIT_CHAIN_LENGTH = 20
 SYNTHETIC_AUDIT_CLIENT = "bench-synthetic-audit"
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
@@ -939,11 +942,16 @@ def build_routes(world: World) -> dict[str, Route]:
         "WHERE practitioner_id = :doctor AND ended_at IS NULL ORDER BY citizen_id"),
         {"doctor": uuid.UUID(world.doctor_id)}).scalars()]
     rng.shuffle(citizens)
+    # The write routes get citizens of their own: writing into the people the reads read made
+    # every run's summaries longer than the last one's (a day of runs: 11 -> 111 entries each).
+    writers_count = max(len(citizens) * WRITERS_PERCENT // 100, BATCH_ITEMS + 1)
+    writers, citizens = citizens[-writers_count:], citizens[:-writers_count]
     entries = session.execute(text(
         "SELECT citizen_id, section, id FROM record_entries "
         "WHERE sensitivity = 'normal' AND status = 'current' AND created_at < :cut "
-        "ORDER BY random() LIMIT :n"),
-        {"n": PLAN_SIZE, "cut": dt.datetime.now(dt.UTC)}).all()
+        "AND NOT (citizen_id = ANY(:writers)) ORDER BY random() LIMIT :n"),
+        {"n": PLAN_SIZE, "cut": dt.datetime.now(dt.UTC),
+         "writers": [uuid.UUID(c) for c in writers]}).all()
     baseline_ids = [str(i) for i in session.execute(text(
         "SELECT id FROM bench_baseline ORDER BY random() LIMIT :n"), {"n": PLAN_SIZE}).scalars()]
     session.commit()
@@ -954,16 +962,17 @@ def build_routes(world: World) -> dict[str, Route]:
 
     creates = [plan_line("POST", f"{api}/citizens/{c}/immunizations",
                          immunization_body(rng, day=yesterday, performer=performer))
-               for c in sample]
+               for c in writers[:PLAN_SIZE]]
     baseline_inserts = [plan_line("POST", "/_bench/baseline", {
         "citizen_id": c, "section": "immunizations",
-        "data": immunization_body(rng, day=yesterday, performer=performer)}) for c in sample]
+        "data": immunization_body(rng, day=yesterday, performer=performer)})
+        for c in writers[:PLAN_SIZE]]
     batches = []
     for number in range(BATCH_BODIES):
-        start = number * BATCH_ITEMS % max(len(citizens) - BATCH_ITEMS, 1)
+        start = number * BATCH_ITEMS % max(len(writers) - BATCH_ITEMS, 1)
         items = [{"client_item_id": f"{{{{n}}}}-{i}", "citizen_id": c,
                   **immunization_body(rng, day=yesterday, performer=performer)}
-                 for i, c in enumerate(citizens[start:start + BATCH_ITEMS])]
+                 for i, c in enumerate(writers[start:start + BATCH_ITEMS])]
         batches.append(plan_line("POST", f"{api}/immunizations/batch", {"items": items}))
 
     # The family doctor's panel, 20 people a page, from a random place in her list (the cursor a
@@ -1520,8 +1529,14 @@ def cpu_ab(app: Any, routes: dict[str, Route], key: str, tokens: dict[str, str],
         print(f"  {name:<16} app {figure['app_ms']:6.2f} ms + PostgreSQL "
               f"{figure['postgres_ms']:5.2f} ms = {figure['total_ms']:6.2f} ms")
     print(f"  {baseline.key} / {route.key} = {ratio:.2f}× (CPU-bound req/s ratio)")
+    # The ceiling PostgreSQL alone sets: the route with no Python of its own beyond what the
+    # baseline's request costs the app (Flask, the session, one statement).
+    floor = figures[baseline.key]["app_ms"] + figures[route.key]["postgres_ms"]
+    ceiling = figures[baseline.key]["total_ms"] / floor
+    print(f"  at most {ceiling:.2f}× with no app CPU beyond the baseline's "
+          f"({figures[baseline.key]['app_ms']:.2f} + {figures[route.key]['postgres_ms']:.2f} ms)")
     return {"route": route.key, "baseline": baseline.key, "figures": figures,
-            "ratio": round(ratio, 3)}
+            "ratio": round(ratio, 3), "ceiling": round(ceiling, 3)}
 
 
 def py_spy_profiler(server: Server, out: Path) -> Callable[[int], subprocess.Popen[bytes]]:

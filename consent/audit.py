@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert as ReturningInsert
 
 from consent.models import AUDIT_CONTENT_FIELDS, AuditChainHead, AuditEvent
-from core.transactions import ALONE
+from core.transactions import ALONE, reading_outside_transaction
+
+log = logging.getLogger(__name__)
 
 GENESIS = bytes(32)
 CHAIN_FUNCTION = "phr_audit_chain"
@@ -146,28 +150,31 @@ def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def append_event(session: Session, *, alone: bool = False, **content: Any) -> uuid.UUID:
+def append_event(session: Session, *, alone: bool = False, permitted_read: bool = False,
+                 **content: Any) -> uuid.UUID:
     """Write one audit event in the caller's transaction; returns its id.
 
     `content` holds the fields of AUDIT_CONTENT_FIELDS except `id` (missing ones are None).
     On PostgreSQL the head upsert and the event insert are one statement (a data-modifying
     CTE), so an audited read costs one round trip for its audit. `alone`: nothing else the
     request writes must commit with this event, so a read outside a transaction commits it
-    as it returns (core.transactions).
+    as it returns (core.transactions). `permitted_read` (with `alone`): the event may ride
+    with the read's content statement (`audit_rides_with_content`); a refusal never waits,
+    its answer commits and raises at once.
     """
-    return _append(session, content, along_with=None, alone=alone)[0]
+    return _append(session, content, along_with=None, alone=alone,
+                   may_wait=alone and permitted_read)[0]
 
 
 def append_event_with(
-    session: Session, along_with: ReturningInsert, along_params: Mapping[str, Any], *,
-    alone: bool = False, **content: Any,
+    session: Session, along_with: ReturningInsert, along_params: Mapping[str, Any],
+    **content: Any,
 ) -> tuple[uuid.UUID, bool]:
     """`append_event`, sending `along_with` (another INSERT ... RETURNING of the same
     transaction, such as the access digest, built once with bind parameters `along_params`)
     in the same statement on PostgreSQL; returns the event id and whether that insert
     returned a row. Its parameter names must not start with audit_ or head_."""
-    event_id, returned = _append(session, content, along_with=(along_with, along_params),
-                                 alone=alone)
+    event_id, returned = _append(session, content, along_with=(along_with, along_params))
     return event_id, bool(returned)
 
 
@@ -177,6 +184,7 @@ _ALONE_OPTIONS = {ALONE: True}
 def _append(
     session: Session, content: Mapping[str, Any], *,
     along_with: tuple[ReturningInsert, Mapping[str, Any]] | None, alone: bool = False,
+    may_wait: bool = False,
 ) -> tuple[uuid.UUID, bool | None]:
     row = _event_row(content)
     params = {f"audit_{name}": value for name, value in row.items()}
@@ -200,12 +208,144 @@ def _append(
         return row["id"], connection.execute(statement, dict(extra)).first() is not None
     options = _ALONE_OPTIONS if alone else None
     if along_with is None:
+        carrier = connection.info.get(_CARRIER)
+        if (may_wait and carrier is not None and carrier.params is None
+                and reading_outside_transaction(connection)):
+            carrier.params = params  # the read's content statement sends it (see below)
+            return row["id"], None
         connection.execute(_statement("append", dialect), params, execution_options=options)
         return row["id"], None
     statement, extra = along_with
     result = connection.execute(_statement("append", dialect, statement), {**params, **extra},
                                 execution_options=options)
     return row["id"], bool(result.scalar_one())
+
+
+# --- a read's audit append sent with the statement that selects its content (PostgreSQL) ----
+#
+# A list or summary read outside a transaction sent its audit append, then its content: two
+# round trips and two plans. Within `audit_rides_with_content`, the append of a permitted read
+# that commits alone waits, and the statement that selects the content (`with_pending_audit`)
+# carries it as data-modifying CTEs: PostgreSQL runs them exactly once, whether or not the
+# SELECT reads them, and the one autocommit statement is durable before psycopg2 returns its
+# rows, so the rule holds (an append that fails fails the SELECT: 5xx, no data). Whatever else
+# happens meanwhile sends the append first: another statement (`_append_first`), a commit
+# (`_append_before_commit`), leaving the block, by an exception too. A refusal never waits.
+
+_CARRIER = "phr_audit_carrier"
+_CARRIES_AUDIT = "phr_carries_audit"
+
+
+class _Carrier:
+    __slots__ = ("connection", "params")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.params: dict[str, Any] | None = None  # the pending append's bound values
+
+
+@contextmanager
+def audit_rides_with_content(session: Session) -> Iterator[None]:
+    """Let the audit append of a read permitted in this block ride with the statement that
+    selects the read's content (PostgreSQL, reads outside a transaction; elsewhere nothing
+    changes)."""
+    connection = session.connection()
+    if (connection.dialect.name != "postgresql" or _CARRIER in session.info
+            or not reading_outside_transaction(connection)):
+        yield
+        return
+    carrier = _Carrier(connection)
+    # The pooled connection's own dict: still there to clean when the session has given the
+    # connection back, so no later request on it finds this carrier.
+    info = connection.info
+    info[_CARRIER] = session.info[_CARRIER] = carrier
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        info.pop(_CARRIER, None)
+        session.info.pop(_CARRIER, None)
+        if carrier.params is not None:
+            if connection.closed or connection.invalidated:
+                # The session ended its transaction in the block (a rollback): a connection
+                # of its own for the event, committed.
+                carrier.connection = session.connection()
+                _send_alone(carrier, quiet=failed)
+                session.commit()
+            else:
+                _send_alone(carrier, quiet=failed)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    """A commit in the block sends the waiting append first (it commits with it)."""
+    carrier = session.info.get(_CARRIER)
+    if carrier is not None and carrier.params is not None:
+        _send_alone(carrier)
+
+
+def with_pending_audit(
+    session: Session, query: Any
+) -> tuple[Any, dict[str, Any], Mapping[str, Any]]:
+    """`query` carrying the audit append waiting in this block, if one is: the statement to
+    run, the append's bound values and the execution options."""
+    carrier = session.info.get(_CARRIER)
+    if carrier is None or carrier.params is None:
+        return query, {}, {}
+    params, carrier.params = carrier.params, None
+    return _carrying(query), params, _CARRYING_OPTIONS
+
+
+_CARRYING_OPTIONS = {ALONE: True, _CARRIES_AUDIT: True}
+_carried: dict[int, tuple[Any, Any]] = {}
+
+
+def _carrying(query: Any) -> Any:
+    """`query` with the append as CTEs, built once per query (queries are built once per
+    shape; the cache keeps each alive so that its id is not reused)."""
+    cached = _carried.get(id(query))
+    if cached is not None and cached[0] is query:
+        return cached[1]
+    if len(_carried) >= _MAX_STATEMENTS:
+        _carried.clear()
+    events = AuditEvent.__table__
+    columns = list(AUDIT_CONTENT_FIELDS)
+    head = _head_upsert("postgresql").cte("phr_audit_head")
+    appended = insert(events).from_select([*columns, "seq", "hash"], select(
+        *(bindparam(f"audit_{name}", type_=events.c[name].type) for name in columns),
+        head.c.seq, head.c.last_hash,
+    )).cte("phr_audit_event")
+    carrying = query.add_cte(appended)
+    _carried[id(query)] = (query, carrying)
+    return carrying
+
+
+def _send_alone(carrier: _Carrier, *, quiet: bool = False) -> None:
+    params, carrier.params = carrier.params, None
+    try:
+        carrier.connection.execute(_statement("append", "postgresql"), params,
+                                   execution_options=_ALONE_OPTIONS)
+    except Exception:
+        if not quiet:
+            raise
+        # The read failed already and answers so; its own error is the one to report.
+        log.warning("audit append after a failed read could not be sent", exc_info=True)
+
+
+@event.listens_for(Engine, "before_execute")
+def _append_first(conn: Any, clauseelement: Any, multiparams: Any, params: Any,
+                  execution_options: Any) -> None:
+    """A statement that does not carry the waiting append is preceded by it."""
+    carrier = conn.info.get(_CARRIER)
+    if carrier is None or carrier.params is None:
+        return
+    options = getattr(clauseelement, "_execution_options", None) or {}
+    if execution_options.get(_CARRIES_AUDIT) or options.get(_CARRIES_AUDIT):
+        return
+    _send_alone(carrier)
 
 
 def append_events(session: Session, contents: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:

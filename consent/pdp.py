@@ -804,17 +804,20 @@ def record_decision(
         decision=decision, context=context, now=now, facts=facts, sensitivity=sensitivity,
     )
     # The event commits alone (core.transactions) unless a notice may have to be written
-    # with it: a third party's first read of the day, as far as the facts query saw (digest
-    # rows only ever move forward, never go away, so a digest seen today stays seen).
-    if not (decision.permit and action == "read" and actor.role in _THIRD_PARTY_ROLES):
-        return append_event(session, alone=True, **content)
+    # with it: a third party's first read of the day, as far as the facts query saw. Digest
+    # rows only ever move forward, never go away, so a digest seen today stays seen: its
+    # upsert would change nothing and tell no one.
+    permitted_read = decision.permit and action == "read"
+    if not (permitted_read and actor.role in _THIRD_PARTY_ROLES):
+        return append_event(session, alone=True, permitted_read=permitted_read, **content)
     reader = _reader_key(actor)
     loaded = _cache(session).get(citizen_id)
+    if loaded is not None and loaded.read_today.get(reader, False):
+        return append_event(session, alone=True, permitted_read=True, **content)
     event_id, first_today = append_event_with(
         session, _digest_upsert(session.get_bind().dialect.name),
         {"digest_citizen_id": citizen_id, "digest_reader": reader,
          "digest_day": now.astimezone(VIETNAM_TZ).date()},
-        alone=loaded is not None and loaded.read_today.get(reader, False),
         **content,
     )
     # A station's public-health read is permitted for anyone, so a request naming nobody (an

@@ -55,6 +55,14 @@ def read_outside_transaction(session: Session) -> bool:
     return True
 
 
+def reading_outside_transaction(connection: Any) -> bool:
+    """Whether `connection` (a SQLAlchemy Connection) runs its statements in autocommit now:
+    its session reads outside a transaction and nothing has written yet."""
+    if not connection.info.get(_READ_MODE):
+        return False
+    return bool(connection.connection.dbapi_connection.autocommit)
+
+
 def is_plain_read(statement: str) -> bool:
     """A SELECT that neither writes nor locks (a data-modifying CTE starts with WITH)."""
     if statement.lstrip()[:6].upper() != "SELECT":

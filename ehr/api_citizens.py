@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from auth.resource import current_caller, has_scope, remembers_principal, require_scope
 from consent import services as consent_services
+from consent.audit import audit_rides_with_content
 from consent.pdp import request_context
 from consent.views import consent_view, guardian_view
 from core.conditional import json_with_etag, require_if_match, version_etag
@@ -154,9 +155,11 @@ def summary(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Patient", interaction="r")
     access = new_access()
     citizen = records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="summary", action="read")
+    with audit_rides_with_content(db.session):  # the read's audit append and its entries
+        access.require(citizen_id=citizen_id, section="summary", action="read")
+        found = RecordRepository(access).summary(citizen_id=citizen_id,
+                                                 sections=SUMMARY_SECTIONS)
     lang = current_language()
-    found = RecordRepository(access).summary(citizen_id=citizen_id, sections=SUMMARY_SECTIONS)
     by_section, vitals = found.entries, found.vitals
     names = records.names_of(access, [e for part in by_section.values() for e in part] + vitals)
     facts = access.facts(citizen_id)

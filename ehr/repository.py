@@ -44,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from auth.errors import InsufficientScope
 from auth.resource import has_scope, smart_context
 from auth.scopes import SECTION_RESOURCES, required_scope
+from consent.audit import audit_rides_with_content, with_pending_audit
 from consent.pdp import Along, citizen_birth_date, load_facts_along
 from core import idempotency
 from core.encryption import keyring
@@ -195,13 +196,16 @@ class RecordRepository:
     ) -> Page:
         """One page of a section, the permission in the WHERE clause (never filtered after)."""
         citizen_birth_date(self.session, citizen_id)  # 404 for nobody
-        scope = self.access.section_scope(citizen_id=citizen_id, section=section)
-        order = "updated" if updated_since is not None else "clinical"
-        after, params = _position_params(order, position)
-        query = _list_query(section, scope_key(scope), order,
-                            include_entered_in_error or updated_since is not None, after)
-        params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
-        rows = list(self.session.scalars(query, params))
+        with audit_rides_with_content(self.session):
+            scope = self.access.section_scope(citizen_id=citizen_id, section=section)
+            order = "updated" if updated_since is not None else "clinical"
+            after, params = _position_params(order, position)
+            query = _list_query(section, scope_key(scope), order,
+                                include_entered_in_error or updated_since is not None, after)
+            params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
+            query, audit, options = with_pending_audit(self.session, query)
+            rows = list(self.session.scalars(query, {**params, **audit},
+                                             execution_options=options))
         next_position = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -216,7 +220,10 @@ class RecordRepository:
     def summary(self, *, citizen_id: uuid.UUID, sections: Sequence[str]) -> SummaryEntries:
         """The current entries of `sections` and the latest vitals, each within the caller's
         scope of its section and the token's read scopes (the summary's decision is audited
-        by the caller: these are parts of that one read)."""
+        by the caller: these are parts of that one read), in one statement. `sections` never
+        holds the observations: the summary's are its latest vitals."""
+        if "observations" in sections:
+            raise ValueError("the summary's observations are its latest vitals")
         readable = tuple(s for s in sections if self._token_reads(s))
         keys = {s: scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=s))
                 for s in readable}
@@ -224,16 +231,20 @@ class RecordRepository:
         if self._token_reads("observations"):
             vitals_key = scope_key(
                 self.access.quiet_scope(citizen_id=citizen_id, section="observations"))
-        entries_query, vitals_query = _summary_queries(
+        query = _summary_query(
             tuple((s, key) for s, key in keys.items() if key is not None), vitals_key)
-        params = {"citizen_id": citizen_id}
-        entries = (list(self.session.scalars(entries_query, params))
-                   if entries_query is not None else [])
-        vitals = (list(self.session.scalars(vitals_query, params))
-                  if vitals_query is not None else [])
+        rows: Iterable[RecordEntry] = ()
+        if query is not None:
+            # The summary's audit append, decided by the caller, rides here when it waits
+            # (`audit_rides_with_content` around the decision and this call).
+            query, audit, options = with_pending_audit(self.session, query)
+            rows = self.session.scalars(query, {"citizen_id": citizen_id, **audit},
+                                        execution_options=options)
         by_section: dict[str, list[RecordEntry]] = {s: [] for s in sections}
-        for entry in entries:
-            by_section[entry.section].append(entry)
+        vitals: list[RecordEntry] = []
+        for entry in rows:  # newest first, the vitals among them
+            (vitals if entry.section == "observations" else by_section[entry.section]).append(
+                entry)
         return SummaryEntries(
             sections=readable, visible=frozenset(s for s, key in keys.items() if key is not None),
             entries=by_section, vitals=vitals,
@@ -656,25 +667,26 @@ def _position_params(
 
 
 @functools.lru_cache(maxsize=256)
-def _summary_queries(sections: tuple[tuple[str, ScopeKey], ...],
-                     vitals: ScopeKey | None) -> tuple[Any, Any]:
-    """The summary's two queries (current entries of the summary sections, the latest vitals),
-    built once per combination of visible scopes: building them cost more than running them."""
+def _summary_query(sections: tuple[tuple[str, ScopeKey], ...],
+                   vitals: ScopeKey | None) -> Any:
+    """The summary's one query: the current entries of the summary sections and the latest
+    vitals (observations, newest first, at most LATEST_VITALS), each within its scope; built
+    once per combination of visible scopes (building it cost more than running it). None:
+    nothing to select."""
     citizen = _bound("citizen_id", _ENTRIES.citizen_id)
     newest_first = RecordEntry.clinical_date.desc().nulls_last()
-    entries = None
-    if sections:
-        entries = select(RecordEntry).where(
-            RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT,
-            or_(*((RecordEntry.section == s) & filter_for(key) for s, key in sections)),
-        ).order_by(newest_first)
-    latest_vitals = None
+    wanted = [(RecordEntry.section == s) & filter_for(key) for s, key in sections]
     if vitals is not None:
-        latest_vitals = select(RecordEntry).where(
+        latest = select(RecordEntry.id).where(
             RecordEntry.citizen_id == citizen, RecordEntry.section == "observations",
             RecordEntry.status == STATUS_CURRENT, filter_for(vitals),
         ).order_by(newest_first).limit(LATEST_VITALS)
-    return entries, latest_vitals
+        wanted.append(RecordEntry.id.in_(latest))
+    if not wanted:
+        return None
+    return select(RecordEntry).where(
+        RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT, or_(*wanted),
+    ).order_by(newest_first)
 
 
 @functools.lru_cache(maxsize=256)

@@ -170,7 +170,8 @@ def test_a_list_carries_the_permission_in_its_sql(app, client, world):
 
 def test_a_single_read_is_two_statements_on_postgresql(app, client, world):
     """The entry with its facts and the token's liveness, then the audit append; nothing
-    else but the commit (SQLite appends a third party's audit in three statements)."""
+    else but the commit (SQLite appends in two statements, the chain head and the event; a
+    repeat read sends no access-digest upsert, the facts said it shows today)."""
     entry = _create(client, world, "immunizations", DOSE)
     path = f"/api/v1/citizens/{world.patient}/immunizations/{entry}"
     client.get(path, headers=world.headers("doctor"))
@@ -178,7 +179,32 @@ def test_a_single_read_is_two_statements_on_postgresql(app, client, world):
         assert client.get(path, headers=world.headers("doctor")).status_code == 200
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
-    assert len(seen) == (2 if postgres else 4), seen
+    assert len(seen) == (2 if postgres else 3), seen
+
+
+def test_a_summary_selects_its_entries_and_vitals_in_one_statement(app, client, world):
+    """The summary's record content is one statement carrying each section's scope: a hidden
+    diagnosis stays out, and the latest vitals are the newest observation of each kind."""
+    _secret_condition(client, world)
+    _create(client, world, "conditions", {"icd10_code": "I10", "clinical_status": "active",
+                                          "onset_date": "2020-01-01"})
+    for day, systolic in (("2025-01-10", 150), ("2025-06-10", 128)):
+        _create(client, world, "observations", {
+            "kind": "blood-pressure", "systolic": systolic, "diastolic": 80,
+            "unit": "mm[Hg]", "effective_at": f"{day}T02:00:00Z"})
+    _create(client, world, "observations", {"kind": "body-weight", "value": 61, "unit": "kg",
+                                            "effective_at": "2025-03-01T02:00:00Z"})
+    path = f"/api/v1/citizens/{world.patient}/summary"
+    client.get(path, headers=world.headers("doctor"))
+    with statements(app) as seen:
+        answer = client.get(path, headers=world.headers("doctor"))
+    assert answer.status_code == 200
+    summary = answer.get_json()
+    assert [c["data"]["icd10_code"] for c in summary["active_conditions"]] == ["I10"]
+    assert sorted((v["data"]["kind"], v["data"].get("systolic")) for v in
+                  summary["latest_vitals"]) == [("blood-pressure", 128), ("body-weight", None)]
+    (content,) = [s for s in seen if "FROM record_entries" in s and "ORDER BY" in s]
+    assert "record_entries.sensitivity" in content.split("WHERE", 1)[1]
 
 
 # --- reads outside a transaction (core.transactions; PostgreSQL) ------------------------------
@@ -213,6 +239,37 @@ def test_a_repeat_read_sends_no_begin_and_no_commit(app, client, world, route):
     assert [(word, autocommit, in_transaction) for word, autocommit, in_transaction in seen
             if not autocommit or in_transaction] == []
     assert _events(app) == before + 1
+
+
+@pytest.mark.parametrize("route", ["list", "summary"])
+@pytest.mark.parametrize("reader", ["doctor", "patient"])
+def test_a_list_or_summary_sends_its_audit_with_its_content(app, client, world, route, reader):
+    """Outside a transaction the audit append rides in the statement that selects the
+    content (data-modifying CTEs): two statements, the facts and that one, and the event is
+    in the person's chain like any other."""
+    _postgres_only(app)
+    _create(client, world, "immunizations", DOSE)
+    base = f"/api/v1/citizens/{world.patient}"
+    path = {"list": f"{base}/immunizations", "summary": f"{base}/summary"}[route]
+    headers = world.headers(reader)
+    assert client.get(path, headers=headers).status_code == 200  # the day's first read
+    before = _events(app)
+    with statements(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert route == "summary" or b"RULES-LOT-31" in answer.get_data()
+    content = [s for s in seen if "FROM record_entries" in s]
+    assert len(content) == 1, seen
+    assert content[0].startswith("WITH phr_audit_head")
+    assert "INSERT INTO audit_events" in content[0]
+    assert not [s for s in seen if s.startswith("WITH head AS")], seen  # no append alone
+    extra = 1 if route == "summary" and reader == "patient" else 0  # the unread badge
+    assert len(seen) == 2 + extra, seen
+    assert _events(app) == before + 1
+    with app.app_context():
+        from consent.audit import verify_chains
+
+        assert verify_chains(db.session, citizen_id=world.patient).ok
 
 
 def test_the_first_read_of_the_day_writes_its_notice_with_its_audit(app, client, world):
