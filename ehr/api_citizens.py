@@ -211,10 +211,11 @@ def immunization_schedule(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Immunization", interaction="r")
     access = new_access()
     citizen = records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="immunization-schedule", action="read")
+    with audit_rides_with_content(db.session):  # the read's audit append and its doses
+        access.require(citizen_id=citizen_id, section="immunization-schedule", action="read")
+        counted = RecordRepository(access).schedule_doses(citizen_id=citizen_id)
     today = today_in_vietnam()
-    doses = schedule_for(citizen, RecordRepository(access).schedule_doses(citizen_id=citizen_id),
-                         today=today)
+    doses = schedule_for(citizen, counted, today=today)
     payload = schedule_view(doses, citizen_id=citizen_id, today=today, lang=current_language())
     db.session.commit()
     return json_with_etag(payload)

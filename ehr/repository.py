@@ -115,10 +115,15 @@ class RecordRepository:
     def versions(
         self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
     ) -> tuple[RecordEntry, list[RecordEntryVersion]]:
-        """A readable entry and its earlier versions within the caller's scope, newest first."""
-        entry, key = self._readable(citizen_id=citizen_id, section=section, entry_id=entry_id)
-        versions = list(self.session.scalars(
-            _versions_query(key), {"entry_id": entry.id, "citizen_id": citizen_id}))
+        """A readable entry and its earlier versions within the caller's scope, newest first
+        (the read's audit append rides with the versions' statement)."""
+        with audit_rides_with_content(self.session):
+            entry, key = self._readable(citizen_id=citizen_id, section=section,
+                                        entry_id=entry_id)
+            query, audit, options = with_pending_audit(self.session, _versions_query(key))
+            versions = list(self.session.scalars(
+                query, {"entry_id": entry.id, "citizen_id": citizen_id, **audit},
+                execution_options=options))
         return entry, versions
 
     def entry_to_change(
@@ -316,7 +321,10 @@ class RecordRepository:
                                                 section="immunization-schedule"))
         if key is None:
             return []
-        return list(self.session.scalars(_doses_query(key), {"citizen_id": citizen_id}))
+        # The schedule's audit append, decided by the caller, rides here when it waits.
+        query, audit, options = with_pending_audit(self.session, _doses_query(key))
+        return list(self.session.scalars(query, {"citizen_id": citizen_id, **audit},
+                                         execution_options=options))
 
     def _token_reads(self, section: str) -> bool:
         return has_scope(self.access.caller, resource=SECTION_RESOURCES[section],

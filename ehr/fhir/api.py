@@ -23,6 +23,7 @@ from auth.resource import current_caller, has_scope, require_scope
 from auth.scopes import CONTEXTS, IDENTITY_SCOPES, SECTION_RESOURCES
 from auth.server import issuer
 from consent import services as consent_services
+from consent.audit import audit_rides_with_content
 from consent.models import AuditEvent, Consent, Guardianship
 from consent.pdp import request_context
 from consent.policy import sees_contact_details
@@ -528,10 +529,11 @@ def search_entries(resource_type: str) -> Response:
 def _recommendation(access: RecordAccess, citizen_id: uuid.UUID) -> dict[str, Any] | None:
     # As GET /api/v1/citizens/{id}/immunization-schedule.
     citizen = records.get_citizen(access, citizen_id)
-    access.require(citizen_id=citizen_id, section="immunization-schedule", action="read")
+    with audit_rides_with_content(db.session):  # the read's audit append and its doses
+        access.require(citizen_id=citizen_id, section="immunization-schedule", action="read")
+        counted = RecordRepository(access).schedule_doses(citizen_id=citizen_id)
     today = today_in_vietnam()
-    doses = schedule_for(citizen, RecordRepository(access).schedule_doses(citizen_id=citizen_id),
-                         today=today)
+    doses = schedule_for(citizen, counted, today=today)
     if not doses:
         return None  # an ImmunizationRecommendation needs at least one recommendation
     return recommendation_resource(citizen_id, doses, lang=current_language(), today=today)

@@ -98,18 +98,19 @@ def _create(client, world, section, body, who="doctor") -> str:
     return answer.get_json()["id"]
 
 
-@pytest.mark.parametrize("route", ["entry", "versions", "list", "summary"])
+@pytest.mark.parametrize("route", ["entry", "versions", "list", "summary", "schedule"])
 @pytest.mark.parametrize("reader", ["doctor", "patient"])
 def test_a_read_whose_audit_fails_answers_5xx_and_no_data(app, client, world, route, reader):
     entry = _create(client, world, "immunizations", DOSE)
     base = f"/api/v1/citizens/{world.patient}"
     path = {"entry": f"{base}/immunizations/{entry}",
             "versions": f"{base}/immunizations/{entry}/versions",
-            "list": f"{base}/immunizations", "summary": f"{base}/summary"}[route]
+            "list": f"{base}/immunizations", "summary": f"{base}/summary",
+            "schedule": f"{base}/immunization-schedule"}[route]
     headers = world.headers(reader)
     first = client.get(path, headers=headers)  # warm: the principal is remembered
     assert first.status_code == 200
-    assert b"RULES-LOT-31" in first.get_data() or route == "summary"
+    assert b"RULES-LOT-31" in first.get_data() or route in ("summary", "schedule")
     before = _events(app)
     with audit_refused(app):
         answer = client.get(path, headers=headers)
@@ -241,30 +242,38 @@ def test_a_repeat_read_sends_no_begin_and_no_commit(app, client, world, route):
     assert _events(app) == before + 1
 
 
-@pytest.mark.parametrize("route", ["list", "summary"])
+@pytest.mark.parametrize("route", ["list", "summary", "versions", "schedule", "ips"])
 @pytest.mark.parametrize("reader", ["doctor", "patient"])
-def test_a_list_or_summary_sends_its_audit_with_its_content(app, client, world, route, reader):
+def test_a_read_sends_its_audit_with_its_content(app, client, world, route, reader):
     """Outside a transaction the audit append rides in the statement that selects the
-    content (data-modifying CTEs): two statements, the facts and that one, and the event is
-    in the person's chain like any other."""
+    content (data-modifying CTEs): no append on its own, the facts and that one statement
+    (and the patient's unread badge on the summary), and the event is in the person's chain
+    like any other."""
     _postgres_only(app)
-    _create(client, world, "immunizations", DOSE)
+    entry = _create(client, world, "immunizations", DOSE)
     base = f"/api/v1/citizens/{world.patient}"
-    path = {"list": f"{base}/immunizations", "summary": f"{base}/summary"}[route]
+    path = {"list": f"{base}/immunizations", "summary": f"{base}/summary",
+            "versions": f"{base}/immunizations/{entry}/versions",
+            "schedule": f"{base}/immunization-schedule",
+            "ips": f"/fhir/R4/Patient/{world.patient}/$summary"}[route]
     headers = world.headers(reader)
     assert client.get(path, headers=headers).status_code == 200  # the day's first read
     before = _events(app)
     with statements(app) as seen:
         answer = client.get(path, headers=headers)
     assert answer.status_code == 200
-    assert route == "summary" or b"RULES-LOT-31" in answer.get_data()
-    content = [s for s in seen if "FROM record_entries" in s]
-    assert len(content) == 1, seen
-    assert content[0].startswith("WITH phr_audit_head")
-    assert "INSERT INTO audit_events" in content[0]
+    assert route not in ("list", "versions") or b"RULES-LOT-31" in answer.get_data()
+    carrying = [s for s in seen if "phr_audit_head" in s]
+    assert len(carrying) == 1, seen
+    assert carrying[0].startswith("WITH phr_audit_head")
+    assert "INSERT INTO audit_events" in carrying[0]
+    assert "FROM record_entr" in carrying[0]
     assert not [s for s in seen if s.startswith("WITH head AS")], seen  # no append alone
-    extra = 1 if route == "summary" and reader == "patient" else 0  # the unread badge
-    assert len(seen) == 2 + extra, seen
+    if route != "ips":
+        # The patient's unread badge on the summary; the schedule's token lookup (the route
+        # does not remember principals).
+        extra = int(route == "summary" and reader == "patient") + int(route == "schedule")
+        assert len(seen) == 2 + extra, seen
     assert _events(app) == before + 1
     with app.app_context():
         from consent.audit import verify_chains
