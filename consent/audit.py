@@ -269,14 +269,21 @@ def audit_rides_with_content(session: Session) -> Iterator[None]:
         info.pop(_CARRIER, None)
         session.info.pop(_CARRIER, None)
         if carrier.params is not None:
-            if connection.closed or connection.invalidated:
-                # The session ended its transaction in the block (a rollback): a connection
-                # of its own for the event, committed.
-                carrier.connection = session.connection()
-                _send_alone(carrier, quiet=failed)
-                session.commit()
-            else:
-                _send_alone(carrier, quiet=failed)
+            try:
+                if connection.closed or connection.invalidated:
+                    # The session ended its transaction in the block (a rollback): a
+                    # connection of its own for the event, committed.
+                    carrier.connection = session.connection()
+                    _send_alone(carrier)
+                    session.commit()
+                else:
+                    _send_alone(carrier)
+            except Exception:
+                if not failed:
+                    raise
+                # The read failed already and answers so; its own error is the one to report.
+                log.warning("audit append after a failed read could not be sent",
+                            exc_info=True)
 
 
 @event.listens_for(Session, "before_commit")
@@ -301,6 +308,7 @@ def with_pending_audit(
 
 _CARRYING_OPTIONS = {ALONE: True, _CARRIES_AUDIT: True}
 _carried: dict[int, tuple[Any, Any]] = {}
+_MAX_CARRIED = 2048  # above the repository's own caches of list and summary shapes
 
 
 def _carrying(query: Any) -> Any:
@@ -309,7 +317,7 @@ def _carrying(query: Any) -> Any:
     cached = _carried.get(id(query))
     if cached is not None and cached[0] is query:
         return cached[1]
-    if len(_carried) >= _MAX_STATEMENTS:
+    if len(_carried) >= _MAX_CARRIED:
         _carried.clear()
     events = AuditEvent.__table__
     columns = list(AUDIT_CONTENT_FIELDS)
@@ -323,16 +331,10 @@ def _carrying(query: Any) -> Any:
     return carrying
 
 
-def _send_alone(carrier: _Carrier, *, quiet: bool = False) -> None:
+def _send_alone(carrier: _Carrier) -> None:
     params, carrier.params = carrier.params, None
-    try:
-        carrier.connection.execute(_statement("append", "postgresql"), params,
-                                   execution_options=_ALONE_OPTIONS)
-    except Exception:
-        if not quiet:
-            raise
-        # The read failed already and answers so; its own error is the one to report.
-        log.warning("audit append after a failed read could not be sent", exc_info=True)
+    carrier.connection.execute(_statement("append", "postgresql"), params,
+                               execution_options=_ALONE_OPTIONS)
 
 
 @event.listens_for(Engine, "before_execute")
