@@ -94,47 +94,57 @@ def _head_upsert(dialect: str) -> Any:
     ).returning(heads.c.seq, heads.c.last_hash)
 
 
-# Statements built once per dialect (and per companion insert): a read's audit must not pay
-# for building and coercing a 25-column statement on every request. A companion insert is
-# meant to be built once too (module level); the cache keeps it alive, so its id cannot be
-# reused by another statement while the entry exists.
-_statements: dict[tuple[str, str, int], tuple[ReturningInsert | None, Any]] = {}
-_MAX_STATEMENTS = 64
+# Statements built once per dialect (and per companion): a read's audit must not pay for
+# building and coercing a 25-column statement on every request. A companion is an insert sent
+# along with the append, or a read's content query that carries it (`with_pending_audit`);
+# companions are built once too (module level, or per shape by the repository), and the cache
+# keeps each alive, so its id cannot be reused by another statement while the entry exists.
+_statements: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_STATEMENTS = 2048  # above the repository's own caches of content-query shapes
 
 
-def _statement(kind: str, dialect: str, along_with: ReturningInsert | None = None) -> Any:
-    key = (kind, dialect, id(along_with) if along_with is not None else 0)
+def _statement(kind: str, dialect: str, companion: Any = None) -> Any:
+    key = (kind, dialect, id(companion) if companion is not None else 0)
     cached = _statements.get(key)
-    if cached is not None and cached[0] is along_with:
+    if cached is not None and cached[0] is companion:
         return cached[1]
     if len(_statements) >= _MAX_STATEMENTS:
         _statements.clear()  # a caller building companions per call: stay bounded
-    stmt = _build(kind, dialect, along_with)
-    _statements[key] = (along_with, stmt)
+    stmt = _build(kind, dialect, companion)
+    _statements[key] = (companion, stmt)
     return stmt
 
 
-def _build(kind: str, dialect: str, along_with: ReturningInsert | None) -> Any:
+def _build(kind: str, dialect: str, companion: Any) -> Any:
     if kind == "head":
         return _head_upsert(dialect)
     events = AuditEvent.__table__
-    columns = list(AUDIT_CONTENT_FIELDS)
     if kind == "event":  # SQLite: the event after the head, with seq and hash as parameters
         return insert(events).values(
             {events.c[name]: bindparam(f"audit_{name}", type_=events.c[name].type)
-             for name in [*columns, "seq", "hash"]}
+             for name in [*AUDIT_CONTENT_FIELDS, "seq", "hash"]}
         )
+    if kind == "carrying":  # PostgreSQL: the content query with the append as its CTEs
+        return companion.add_cte(
+            _chained_event_insert(dialect, "phr_audit_head").cte("phr_audit_event"))
     # PostgreSQL: one statement, the head upsert feeding the event insert.
-    head = _head_upsert(dialect).cte("head")
+    stmt = _chained_event_insert(dialect, "head")
+    if companion is not None:
+        noted = companion.cte("along_with")
+        stmt = stmt.returning(select(func.count()).select_from(noted).scalar_subquery())
+    return stmt
+
+
+def _chained_event_insert(dialect: str, head_name: str) -> Any:
+    """The event insert fed by the head upsert (a CTE named `head_name`): its seq and hash."""
+    events = AuditEvent.__table__
+    columns = list(AUDIT_CONTENT_FIELDS)
+    head = _head_upsert(dialect).cte(head_name)
     values = select(
         *(bindparam(f"audit_{name}", type_=events.c[name].type) for name in columns),
         head.c.seq, head.c.last_hash,
     )
-    stmt = insert(events).from_select([*columns, "seq", "hash"], values)
-    if along_with is not None:
-        noted = along_with.cte("along_with")
-        stmt = stmt.returning(select(func.count()).select_from(noted).scalar_subquery())
-    return stmt
+    return insert(events).from_select([*columns, "seq", "hash"], values)
 
 
 def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,32 +313,10 @@ def with_pending_audit(
     if carrier is None or carrier.params is None:
         return query, {}, {}
     params, carrier.params = carrier.params, None
-    return _carrying(query), params, _CARRYING_OPTIONS
+    return _statement("carrying", "postgresql", query), params, _CARRYING_OPTIONS
 
 
 _CARRYING_OPTIONS = {ALONE: True, _CARRIES_AUDIT: True}
-_carried: dict[int, tuple[Any, Any]] = {}
-_MAX_CARRIED = 2048  # above the repository's own caches of list and summary shapes
-
-
-def _carrying(query: Any) -> Any:
-    """`query` with the append as CTEs, built once per query (queries are built once per
-    shape; the cache keeps each alive so that its id is not reused)."""
-    cached = _carried.get(id(query))
-    if cached is not None and cached[0] is query:
-        return cached[1]
-    if len(_carried) >= _MAX_CARRIED:
-        _carried.clear()
-    events = AuditEvent.__table__
-    columns = list(AUDIT_CONTENT_FIELDS)
-    head = _head_upsert("postgresql").cte("phr_audit_head")
-    appended = insert(events).from_select([*columns, "seq", "hash"], select(
-        *(bindparam(f"audit_{name}", type_=events.c[name].type) for name in columns),
-        head.c.seq, head.c.last_hash,
-    )).cte("phr_audit_event")
-    carrying = query.add_cte(appended)
-    _carried[id(query)] = (query, carrying)
-    return carrying
 
 
 def _send_alone(carrier: _Carrier) -> None:

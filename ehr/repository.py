@@ -120,10 +120,8 @@ class RecordRepository:
         with audit_rides_with_content(self.session):
             entry, key = self._readable(citizen_id=citizen_id, section=section,
                                         entry_id=entry_id)
-            query, audit, options = with_pending_audit(self.session, _versions_query(key))
-            versions = list(self.session.scalars(
-                query, {"entry_id": entry.id, "citizen_id": citizen_id, **audit},
-                execution_options=options))
+            versions = list(self._content(
+                _versions_query(key), {"entry_id": entry.id, "citizen_id": citizen_id}))
         return entry, versions
 
     def entry_to_change(
@@ -208,9 +206,7 @@ class RecordRepository:
             query = _list_query(section, scope_key(scope), order,
                                 include_entered_in_error or updated_since is not None, after)
             params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
-            query, audit, options = with_pending_audit(self.session, query)
-            rows = list(self.session.scalars(query, {**params, **audit},
-                                             execution_options=options))
+            rows = list(self._content(query, params))
         next_position = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -242,9 +238,7 @@ class RecordRepository:
         if query is not None:
             # The summary's audit append, decided by the caller, rides here when it waits
             # (`audit_rides_with_content` around the decision and this call).
-            query, audit, options = with_pending_audit(self.session, query)
-            rows = self.session.scalars(query, {"citizen_id": citizen_id, **audit},
-                                        execution_options=options)
+            rows = self._content(query, {"citizen_id": citizen_id})
         by_section: dict[str, list[RecordEntry]] = {s: [] for s in sections}
         vitals: list[RecordEntry] = []
         for entry in rows:  # newest first, the vitals among them
@@ -322,9 +316,13 @@ class RecordRepository:
         if key is None:
             return []
         # The schedule's audit append, decided by the caller, rides here when it waits.
-        query, audit, options = with_pending_audit(self.session, _doses_query(key))
-        return list(self.session.scalars(query, {"citizen_id": citizen_id, **audit},
-                                         execution_options=options))
+        return list(self._content(_doses_query(key), {"citizen_id": citizen_id}))
+
+    def _content(self, query: Any, params: Mapping[str, Any]) -> Any:
+        """The rows of a read's content query, carrying the read's audit append when one
+        waits for it (`audit_rides_with_content`)."""
+        query, audit, options = with_pending_audit(self.session, query)
+        return self.session.scalars(query, {**params, **audit}, execution_options=options)
 
     def _token_reads(self, section: str) -> bool:
         return has_scope(self.access.caller, resource=SECTION_RESOURCES[section],
