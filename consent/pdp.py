@@ -173,14 +173,18 @@ def _consents_in_view(since: Any) -> list[ColumnElement[bool]]:
 class Along:
     """One more row selected with a citizen's facts, in the same statement: `entity` (an ORM
     entity) outer-joined on `on(citizens.id)`, its other conditions bound values of the
-    caller's (ehr's entry by id). Built once by its user (statements are cached by it)."""
+    caller's (ehr's entry by id); or, with `on` None, one more column of the facts row (a
+    scalar subquery on bound values: whether an Idempotency-Key was used). Built once by its
+    user (statements are cached by it)."""
 
     entity: Any
-    on: Any  # Callable[[ColumnElement], ColumnElement[bool]]
+    on: Any = None  # Callable[[ColumnElement], ColumnElement[bool]] | None
 
     @functools.cached_property
     def alone(self) -> Any:
         """The row on its own, when the facts are loaded already (citizen `along_citizen_id`)."""
+        if self.on is None:
+            return select(self.entity)
         return select(self.entity).where(self.on(bindparam(
             "along_citizen_id", type_=Citizen.__table__.c.id.type)))
 
@@ -210,9 +214,9 @@ def _build_citizens_query(entities: bool, probe: StatementProbe | None,
     show or change the person); without, only the columns the policy and the key ring need:
     loading a twenty-column entity cost more than the rest of an entry read's decision.
     `probe`: the shape of the request's pending statement probe (core.db), carried as the
-    column `phr_token_live`; `along`: one more row joined on the citizen, last. `single`: one
-    citizen, bound as `one_id`; `digest` (with `single`): whether reader `digest_reader` has
-    read them on day `digest_day` already, as the column `read_today`.
+    column `phr_token_live`; `along`: one more row joined on the citizen (or one more column),
+    last. `single`: one citizen, bound as `one_id`; `digest` (with `single`): whether reader
+    `digest_reader` has read them on day `digest_day` already, as the column `read_today`.
 
     The grants subqueries name the citizen by its bound value when there is one: a subquery
     correlated to `citizens.id` made PostgreSQL plan all 16 partitions of `consents` on every
@@ -258,7 +262,7 @@ def _build_citizens_query(entities: bool, probe: StatementProbe | None,
         .where(Citizen.id == who if single
                else Citizen.id.in_(bindparam("ids", expanding=True)))
     )
-    if along is not None:
+    if along is not None and along.on is not None:
         query = query.outerjoin(along.entity, along.on(Citizen.id))
     if probe is not None:
         query = query.execution_options(phr_carries_probe=True)

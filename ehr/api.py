@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from auth.resource import current_caller, remembers_principal, require_scope
 from auth.scopes import SECTION_RESOURCES
-from consent.pdp import citizen_exists
 from core import idempotency
 from core.conditional import body_etag, json_with_etag, require_if_match, version_etag
 from core.db import db
@@ -71,7 +70,8 @@ def idempotent_create(
         scope = idempotency.scope_of(client_id=principal.client_id,
                                      account_id=principal.account_id, key=key)
         fingerprint = idempotency.fingerprint_of(method="POST", route=route, body=body)
-        replay = new_repository().replay(scope=scope, fingerprint=fingerprint, section=section)
+        replay = new_repository().replay(scope=scope, fingerprint=fingerprint, section=section,
+                                         citizen_id=citizen_id if section else None)
         if replay is not None:
             _end_replay(section)
             return _replayed(replay, location=_location(replay))
@@ -157,9 +157,6 @@ def create_in_section(citizen_id: uuid.UUID, section: str) -> Response:
     section = _section(section)
     require_scope(resource=SECTION_RESOURCES[section], interaction="c")
     body = json_body()
-    # The person's facts first (the create needs them): their statement carries the token's
-    # liveness probe, ahead of the Idempotency-Key lookup.
-    citizen_exists(db.session, citizen_id)
 
     def create() -> tuple[dict[str, Any], str, str]:
         access = new_access()

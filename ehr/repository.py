@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, bindparam, false, literal, or_, select
+from sqlalchemy import and_, bindparam, exists, false, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -335,12 +335,26 @@ class RecordRepository:
     # --- stored answers of creates ----------------------------------------------------------
 
     def replay(
-        self, *, scope: bytes, fingerprint: bytes, section: str | None
+        self, *, scope: bytes, fingerprint: bytes, section: str | None,
+        citizen_id: uuid.UUID | None = None,
     ) -> idempotency.Replay | None:
         """The first answer to an Idempotency-Key (None: the key is new), served only after
         the decision a read of the entry it created gets now: the token's read scope (403)
         and the policy (404, audited). `section` None: a registration, whose answer is the
-        person the caller registered; the route has decided the registration already."""
+        person the caller registered; the route has decided the registration already.
+
+        `citizen_id`: the person a create in `section` is about. Whether the key was used at
+        all then rides in the statement of their facts (and of the token's liveness), which
+        the create needs anyway: the stored answers are read only when it was, or when there
+        is no such person (a key used for another body answers 422 all the same)."""
+        if citizen_id is not None:
+            access = self.access
+            _, used = load_facts_along(
+                self.session, citizen_id=citizen_id, now=access.now,
+                actor=access.caller.acting_for_citizen(citizen_id), along=_KEY_USED,
+                params={"key_scope": scope})
+            if used is False:
+                return None
         replay = idempotency.lookup(self.session, scope=scope, fingerprint=fingerprint)
         if replay is None or section is None:
             return replay
@@ -593,6 +607,14 @@ _ENTRY_ALONG = Along(entity=RecordEntry, on=lambda citizen: and_(
     RecordEntry.id == _bound("entry_id", _ENTRIES.id),
     RecordEntry.section == _bound("section", _ENTRIES.section),
 ))
+
+
+# Whether an Idempotency-Key was used (by anyone: the key is the caller's, not the person's),
+# selected with the facts of the person a create is about.
+_KEY_USED = Along(entity=exists().where(
+    idempotency.IdempotencyRecord.scope == bindparam(
+        "key_scope", type_=idempotency.IdempotencyRecord.__table__.c.scope.type),
+).label("key_used"))
 
 
 @functools.cache

@@ -9,31 +9,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from consent.models import AuditEvent
 from core.db import db
+from tests.support.sql_log import statements
 
 DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
         "lot_number": "RULES-LOT-31"}
 SECRET_CONDITION = {"icd10_code": "F32.1", "clinical_status": "active",
                     "onset_date": "2023-02-01", "note": "RULES-NOTE-57"}
-
-
-@contextmanager
-def statements(app) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import pytest
 from tests.ehr.conftest import count_entries
 from tests.ehr.samples import BAD, BAD_PATCHES, SAMPLES, YESTERDAY
 from tests.support.auth import make_client, token_for
+from tests.support.sql_log import statements
 
 CITIZEN_APP_SCOPES = "openid profile offline_access patient/*.cruds"  # phr-mobile, phr-portal
 
@@ -230,6 +231,43 @@ def test_idempotent_create_replays_100_times_in_sequence(app, client, world):
     assert conflict.status_code == 422
     assert conflict.get_json()["type"].endswith("idempotency-key-reused")
     assert count_entries(app, world.patient, "immunizations") == 1
+
+
+def test_a_new_key_is_looked_up_with_the_persons_facts(app, client, world):
+    """Whether a key was used rides in the statement of the person's facts (issue 18): a
+    create with a new key sends no lookup of its own; a retry reads the stored answer."""
+    url = base(world.patient, "immunizations")
+    headers = world.headers("doctor", **{"Idempotency-Key": "facts-ride-key-0001"})
+    body = SAMPLES["immunizations"][0]
+    with statements(app) as seen:
+        first = client.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    lookups = [s for s in seen if s.startswith("SELECT") and "idempotency_records" in s]
+    assert len(lookups) == 1, lookups
+    assert lookups[0].startswith("SELECT citizens.id")
+    assert "key_used" in lookups[0]
+    with statements(app) as seen:
+        replay = client.post(url, json=body, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == first.get_json()
+    assert any(s.startswith("SELECT idempotency_records.") for s in seen), seen
+    assert count_entries(app, world.patient, "immunizations") == 1
+
+
+@pytest.mark.parametrize("person", ["another person", "nobody"])
+def test_a_key_used_for_one_person_is_refused_for_another(app, client, world, person):
+    """The key is the caller's, not the person's: used again on another person's route, or on
+    a person who does not exist, it answers 422 and creates nothing."""
+    headers = world.headers("doctor", **{"Idempotency-Key": "one-person-key-0001"})
+    body = SAMPLES["immunizations"][0]
+    assert client.post(base(world.patient, "immunizations"), json=body,
+                       headers=headers).status_code == 201
+    other = world.stranger if person == "another person" else uuid.uuid4()
+    answer = client.post(base(other, "immunizations"), json=body, headers=headers)
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["type"].endswith("idempotency-key-reused")
+    assert count_entries(app, other, "immunizations") == 0
 
 
 def test_idempotency_keys_are_scoped_to_client_and_account(app, client, world):
