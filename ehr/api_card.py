@@ -6,7 +6,7 @@ import uuid
 
 from flask import Blueprint, Response, request
 
-from auth.resource import require_scope
+from auth.resource import remembers_principal, require_scope
 from core.conditional import json_with_etag, require_if_match, version_etag
 from core.db import db
 from core.errors import Message, ValidationFailed
@@ -20,6 +20,7 @@ bp = Blueprint("card", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/citizens/<uuid:citizen_id>/vaccination-card")
+@remembers_principal
 def vaccination_card(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Immunization", interaction="r")
     access = new_access()

@@ -207,6 +207,7 @@ def _family_doctor_view(access: RecordAccess, doctor: Any) -> dict[str, Any] | N
 
 
 @bp.get("/citizens/<uuid:citizen_id>/immunization-schedule")
+@remembers_principal
 def immunization_schedule(citizen_id: uuid.UUID) -> Response:
     require_scope(resource="Immunization", interaction="r")
     access = new_access()

@@ -93,13 +93,32 @@ def test_a_warm_worker_checks_the_token_inside_the_facts_statement(app, client, 
     assert "family_doctor_assignments" in carrier
 
 
-@pytest.mark.parametrize("route", ["entry", "versions", "list", "summary"])
-def test_revoked_then_the_next_read_on_a_warm_worker_is_401(app, client, world, route):
-    entry = _entry(client, world)
+WARM_ROUTES = ["entry", "versions", "list", "summary", "schedule", "card"]
+
+
+def _warm_path(world, route: str, entry: str) -> str:
     base = f"/api/v1/citizens/{world.patient}"
-    path = {"entry": f"{base}/immunizations/{entry}",
+    return {"entry": f"{base}/immunizations/{entry}",
             "versions": f"{base}/immunizations/{entry}/versions",
-            "list": f"{base}/immunizations", "summary": f"{base}/summary"}[route]
+            "list": f"{base}/immunizations", "summary": f"{base}/summary",
+            "schedule": f"{base}/immunization-schedule",
+            "card": f"{base}/vaccination-card"}[route]
+
+
+@pytest.mark.parametrize("route", WARM_ROUTES)
+def test_a_warm_read_sends_no_token_query_of_its_own(app, client, world, route):
+    path = _warm_path(world, route, _entry(client, world))
+    headers = world.headers("doctor")
+    assert client.get(path, headers=headers).status_code == 200  # remembered now
+    with statements(app) as seen:
+        assert client.get(path, headers=headers).status_code == 200
+    assert _principal_queries(seen) == []
+    assert any("access_token_hash" in s for s in seen), seen  # the probe rode along
+
+
+@pytest.mark.parametrize("route", WARM_ROUTES)
+def test_revoked_then_the_next_read_on_a_warm_worker_is_401(app, client, world, route):
+    path = _warm_path(world, route, _entry(client, world))
     headers = world.headers("doctor")
     assert client.get(path, headers=headers).status_code == 200  # remembered now
     assert client.get(path, headers=headers).status_code == 200  # and used
