@@ -255,9 +255,8 @@ def test_a_read_sends_its_audit_with_its_content(app, client, world, route, read
     assert "FROM record_entr" in carrying[0]
     assert not [s for s in seen if s.startswith("WITH head AS")], seen  # no append alone
     if route != "ips":
-        # The patient's unread badge on the summary; the schedule's token lookup (the route
-        # does not remember principals).
-        extra = int(route == "summary" and reader == "patient") + int(route == "schedule")
+        # The patient's unread badge on the summary.
+        extra = int(route == "summary" and reader == "patient")
         assert len(seen) == 2 + extra, seen
     assert _events(app) == before + 1
     with app.app_context():
