@@ -20,6 +20,7 @@ from core.db import db
 from core.encryption import VaultSettings
 from core.errors import register_error_handlers
 from core.http import install_request_hooks
+from core.kept_plans import install as install_kept_plans
 from core.logs import configure_logging
 from core.ops import MIGRATIONS_DIR
 from core.ops import bp as ops_bp
@@ -55,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_request_hooks(app)
     _install_rate_limits(app)  # before any hook that reads the database
     install_reads_outside_transaction(app, paths=READS_OUTSIDE_TRANSACTION_PATHS)
+    with app.app_context():
+        install_kept_plans(db.engine, enabled=bool(app.config.get("DB_KEEP_PLANS", True)))
     _install_cors(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a TLS proxy: client addresses (login throttling, rate limits) and https URLs

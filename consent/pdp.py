@@ -49,6 +49,7 @@ from core.db import StatementProbe, pending_probe, utcnow
 from core.encryption import ERASED, KEY_RETIRED, DataKey, keyring
 from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
+from core.kept_plans import KEEP_PLAN
 from registry.caller import Caller
 from registry.models import Citizen, Facility, FamilyDoctorAssignment
 from registry.reference.admin_units import current_commune, current_province
@@ -266,7 +267,8 @@ def _build_citizens_query(entities: bool, probe: StatementProbe | None,
         query = query.outerjoin(along.entity, along.on(Citizen.id))
     if probe is not None:
         query = query.execution_options(phr_carries_probe=True)
-    return query
+    # Every hot read runs it first: its plan is kept by the server (core.kept_plans).
+    return query.execution_options(**{KEEP_PLAN: True})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ DEFAULTS: dict[str, str] = {
     # waits and a station batch's included); a free connection in the process's pool (a
     # backstop: a gunicorn worker's threads, WEB_THREADS, are fewer than its 20 connections).
     "DATABASE_CONNECT_TIMEOUT": "1",
+    # PostgreSQL: the server keeps the plans of the hot reads' statements (core/kept_plans).
+    "DB_KEEP_PLANS": "1",
     "DATABASE_STATEMENT_TIMEOUT": "5",
     "DATABASE_POOL_TIMEOUT": "10",
     "VAULT_KEK_FILE": "",  # empty: instance/keys/kek.json (development only)
@@ -216,6 +218,7 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
             database_url, pool_timeout=_seconds(env, "DATABASE_POOL_TIMEOUT")),
         "DATABASE_CONNECT_TIMEOUT": _seconds(env, "DATABASE_CONNECT_TIMEOUT"),
+        "DB_KEEP_PLANS": _switch(env, "DB_KEEP_PLANS"),
         "DATABASE_STATEMENT_TIMEOUT": _seconds(env, "DATABASE_STATEMENT_TIMEOUT"),
         "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
         "VAULT_KEK_JSON": kek_json or None,
@@ -248,6 +251,13 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
         "TRUSTED_PROXIES": _non_negative(env, "TRUSTED_PROXIES"),
         **{name: _rate_limit(env, name) for name in DEFAULTS if name.startswith("RATELIMIT_")},
     }
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    text = _env(environ, name)
+    if text not in ("0", "1"):
+        raise ConfigError(f"{name} must be 0 or 1, not {text!r}")
+    return text == "1"
 
 
 def _non_negative(environ: Mapping[str, str], name: str) -> int:

@@ -1,0 +1,227 @@
+"""Plans the server keeps for the hot reads' facts statement (core.kept_plans, PostgreSQL): a
+warm read runs it through a function of the same text, with the same answer and the same
+rules (a revoked token is 401 on the next read); whatever goes wrong runs the text instead."""
+
+# ruff: noqa: F811  (the tests take the imported `world` fixture as an argument)
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import bindparam, event, func, select, text, update
+
+from auth.credentials import digest
+from auth.models import OAuthToken
+from core import kept_plans
+from core.db import db
+from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
+
+DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
+        "lot_number": "KEPT-LOT-19"}
+FUNCTIONS = "SELECT count(*) FROM pg_proc WHERE proname LIKE 'phr_plan_%'"
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("kept plans are PostgreSQL's")
+
+
+@contextmanager
+def sent_by_driver(app) -> Iterator[list[str]]:
+    """What psycopg2 actually sent (after the do_execute hooks), one line each."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        seen.append(" ".join(cursor.query.decode().split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+
+
+def _entry_path(client, world) -> str:
+    answer = client.post(f"/api/v1/citizens/{world.patient}/immunizations", json=DOSE,
+                         headers=world.headers("doctor"))
+    assert answer.status_code == 201, answer.get_json()
+    return f"/api/v1/citizens/{world.patient}/immunizations/{answer.get_json()['id']}"
+
+
+def _scalar(app, sql: str) -> object:
+    with app.app_context():
+        value = db.session.scalar(text(sql))
+        db.session.rollback()
+        return value
+
+
+def test_a_warm_read_runs_its_facts_through_a_kept_plan(app, client, world):
+    path = _entry_path(client, world)
+    headers = world.headers("doctor")
+    assert client.get(path, headers=headers).status_code == 200  # the text, then the function
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert b"KEPT-LOT-19" in answer.get_data()
+    calls = [s for s in seen if s.startswith("SELECT * FROM phr_plan_")]
+    assert len(calls) == 1, seen
+    assert not [s for s in seen if s.startswith("SELECT citizens.id")], seen
+    function = calls[0].split()[3].split("(")[0]
+    with app.app_context():
+        source, config = db.session.execute(text(
+            "SELECT prosrc, proconfig FROM pg_proc WHERE proname = :name"),
+            {"name": function}).one()
+        db.session.rollback()
+    assert "FROM citizens LEFT OUTER JOIN vault_data_keys" in source
+    assert "access_token_hash = $" in source  # the token's liveness rides inside it
+    assert config == ["plan_cache_mode=force_generic_plan"]
+
+
+def test_a_token_revoked_is_401_on_the_next_read_through_a_kept_plan(app, client, world):
+    path = _entry_path(client, world)
+    headers = world.headers("doctor")
+    for _ in range(3):
+        assert client.get(path, headers=headers).status_code == 200
+    with app.app_context():
+        db.session.execute(update(OAuthToken).where(
+            OAuthToken.access_token_hash == digest(world.doctor_token.access_token)
+        ).values(revoked_at=func.now()))
+        db.session.commit()
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 401
+    assert b"KEPT-LOT-19" not in answer.get_data()
+    assert any(s.startswith("SELECT * FROM phr_plan_") for s in seen), seen
+
+
+def test_a_dropped_function_is_answered_by_the_text_then_made_again(app, client, world):
+    path = _entry_path(client, world)
+    headers = world.headers("doctor")
+    assert client.get(path, headers=headers).status_code == 200
+    assert _scalar(app, FUNCTIONS) > 0
+    with app.app_context():
+        for (name,) in db.session.execute(text(
+                "SELECT oid::regprocedure::text FROM pg_proc WHERE proname LIKE 'phr_plan_%'")):
+            db.session.execute(text(f"DROP FUNCTION {name}"))
+        db.session.commit()
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert b"KEPT-LOT-19" in answer.get_data()
+    assert any(s.startswith("SELECT citizens.id") for s in seen), seen  # the text answered
+    assert client.get(path, headers=headers).status_code == 200  # made again
+    with sent_by_driver(app) as seen:
+        assert client.get(path, headers=headers).status_code == 200
+    assert any(s.startswith("SELECT * FROM phr_plan_") for s in seen), seen
+
+
+@pytest.fixture
+def table(app) -> Iterator[str]:
+    """A small table of its own, and a role that may read it but create nothing."""
+    suffix = uuid.uuid4().hex[:12]
+    name, role = f"phr_kept_{suffix}", f"phr_kept_role_{suffix}"
+    with app.app_context():
+        db.session.execute(text(f"CREATE TABLE {name} (id integer PRIMARY KEY, label text)"))
+        db.session.execute(text(f"INSERT INTO {name} VALUES (1, 'one'), (2, 'two')"))
+        db.session.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        db.session.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        db.session.execute(text(f"GRANT SELECT ON {name} TO {role}"))
+        db.session.commit()
+    try:
+        yield name
+    finally:
+        with app.app_context():
+            db.session.rollback()
+            db.session.execute(text(f"DROP TABLE {name}"))
+            db.session.execute(text(f"DROP OWNED BY {role}"))
+            db.session.execute(text(f"DROP ROLE {role}"))
+            db.session.commit()
+
+
+def _select(table: str) -> object:
+    return text(f"SELECT label FROM {table} WHERE id = :id").bindparams(
+        bindparam("id")).execution_options(**{kept_plans.KEEP_PLAN: True})
+
+
+def _labels(app, statement, *, autocommit: bool = True, role: str | None = None,
+            times: int = 3) -> tuple[list[str], list[str]]:
+    labels: list[str] = []
+    with app.app_context(), sent_by_driver(app) as seen:
+        with db.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            raw.autocommit = autocommit
+            if role:
+                connection.exec_driver_sql(f"SET ROLE {role}")
+            try:
+                for _ in range(times):
+                    labels.append(connection.execute(statement, {"id": 2}).scalar_one())
+            finally:
+                if role:
+                    connection.exec_driver_sql("RESET ROLE")
+                if not autocommit:
+                    connection.rollback()
+                raw.autocommit = False
+    return labels, seen
+
+
+def test_a_role_that_may_not_create_functions_reads_as_before(app, table):
+    role = table.replace("phr_kept_", "phr_kept_role_")
+    labels, seen = _labels(app, _select(table), role=role)
+    try:
+        assert labels == ["two", "two", "two"]
+        assert not [s for s in seen if "phr_plan_" in s], seen
+        assert _scalar(app, f"{FUNCTIONS} AND prosrc LIKE '%{table}%'") == 0
+    finally:
+        kept_plans._refused.clear()  # the refusal was this role's, not the test database's
+
+
+def test_a_statement_in_autocommit_is_kept_and_answers_the_same(app, table):
+    labels, seen = _labels(app, _select(table))
+    assert labels == ["two", "two", "two"]
+    assert [s.startswith("SELECT * FROM phr_plan_") for s in seen] == [False, True, True]
+
+
+def test_inside_a_transaction_the_text_runs(app, table):
+    labels, seen = _labels(app, _select(table), autocommit=False)
+    assert labels == ["two", "two", "two"]
+    assert not [s for s in seen if "phr_plan_" in s], seen
+
+
+def test_a_statement_that_cannot_be_a_function_stays_plain(app, table):
+    # A list parameter has no argument type here: the statement runs as text, every time.
+    statement = text(f"SELECT label FROM {table} WHERE id = ANY(:id)").execution_options(
+        **{kept_plans.KEEP_PLAN: True})
+    labels: list[str] = []
+    with app.app_context(), sent_by_driver(app) as seen:
+        with db.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            raw.autocommit = True
+            try:
+                for _ in range(3):
+                    labels.append(connection.execute(statement, {"id": [2]}).scalar_one())
+            finally:
+                raw.autocommit = False
+    assert labels == ["two", "two", "two"]
+    assert not [s for s in seen if "phr_plan_" in s], seen
+
+
+def test_statements_without_the_option_are_untouched(app, table):
+    statement = select(text("label")).select_from(text(table)).where(text("id = 2"))
+    labels: list[str] = []
+    with app.app_context(), sent_by_driver(app) as seen:
+        with db.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            raw.autocommit = True
+            try:
+                for _ in range(3):
+                    labels.append(connection.execute(statement).scalar_one())
+            finally:
+                raw.autocommit = False
+    assert labels == ["two", "two", "two"]
+    assert not [s for s in seen if "phr_plan_" in s], seen
