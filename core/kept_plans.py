@@ -9,7 +9,8 @@ statements). A function does not: it is an object of the database, and each serv
 keeps the plans of a PL/pgSQL function's statements for as long as it lives.
 
 So a statement executed with the option KEEP_PLAN runs, on PostgreSQL and in autocommit (a read
-outside a transaction, `core.transactions`), as `SELECT * FROM phr_plan_<hash>(arguments)`: a
+outside a transaction, `core.transactions`, or a read's content statement carrying its audit
+append, which commits as it returns), as `SELECT * FROM phr_plan_<hash>(arguments)`: a
 function whose body is the statement's own text, `$n` for its parameters, named by a hash of
 that function's whole definition (a name always means that text: no mix-up, whichever session
 or worker created it). The first execution in a worker runs the text and then creates the
@@ -165,7 +166,9 @@ def _definition(
     if len({column.name for column in description}) != len(description):
         return None
     signature = f"({', '.join(casts)}) RETURNS TABLE ({columns})"
-    text = (f"{signature} LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan "
+    # VOLATILE: a read's content statement may carry its audit append (data-modifying WITH);
+    # called once in a FROM clause, a function's volatility changes nothing else here.
+    text = (f"{signature} LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan "
             f"AS $phr_plan$\n#variable_conflict use_column\nBEGIN\nRETURN QUERY {body};\n"
             f"END\n$phr_plan$")
     function = "phr_plan_" + hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -49,6 +49,7 @@ from consent.pdp import Along, citizen_birth_date, load_facts_along
 from core import idempotency
 from core.encryption import keyring
 from core.errors import BadRequest, Message, NotFound, Problem
+from core.kept_plans import KEEP_PLAN
 from ehr.access import RecordAccess, ScopeKey, scope_key
 from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
 from ehr.section_schemas import SECTION_SCHEMAS
@@ -320,9 +321,11 @@ class RecordRepository:
 
     def _content(self, query: Any, params: Mapping[str, Any]) -> Any:
         """The rows of a read's content query, carrying the read's audit append when one
-        waits for it (`audit_rides_with_content`)."""
+        waits for it (`audit_rides_with_content`); its plan kept by the server
+        (`core.kept_plans`)."""
         query, audit, options = with_pending_audit(self.session, query)
-        return self.session.scalars(query, {**params, **audit}, execution_options=options)
+        return self.session.scalars(query, {**params, **audit},
+                                    execution_options={**options, KEEP_PLAN: True})
 
     def _token_reads(self, section: str) -> bool:
         return has_scope(self.access.caller, resource=SECTION_RESOURCES[section],

@@ -225,3 +225,33 @@ def test_statements_without_the_option_are_untouched(app, table):
                 raw.autocommit = False
     assert labels == ["two", "two", "two"]
     assert not [s for s in seen if "phr_plan_" in s], seen
+
+
+def test_a_list_sends_its_content_and_audit_through_a_kept_plan(app, client, world):
+    """The list's content statement carries its audit append (data-modifying CTEs): through
+    the function, the read is audited once and its chain verifies."""
+    from consent.audit import verify_chains
+    from consent.models import AuditEvent
+
+    _entry_path(client, world)
+    path = f"/api/v1/citizens/{world.patient}/immunizations"
+    headers = world.headers("doctor")
+    assert client.get(path, headers=headers).status_code == 200
+    assert client.get(path, headers=headers).status_code == 200
+
+    def events() -> int:
+        with app.app_context():
+            count = db.session.scalar(select(func.count()).select_from(AuditEvent))
+            db.session.rollback()
+            return count
+
+    before = events()
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert b"KEPT-LOT-19" in answer.get_data()
+    assert len([s for s in seen if s.startswith("SELECT * FROM phr_plan_")]) == 2, seen
+    assert events() == before + 1
+    with app.app_context():
+        assert verify_chains(db.session, citizen_id=world.patient).ok
+        db.session.rollback()
