@@ -90,12 +90,12 @@ def _execute_kept(cursor: Any, statement: str, parameters: Any, context: Any) ->
     call, order = kept
     try:
         cursor.execute(call, tuple(parameters[name] for name in order))
-    except psycopg2.ProgrammingError:
-        # Dropped since (a cleanup, a restored database), or no longer matching the tables
-        # (a migration): the text answers, and the function is made again next time. In
-        # autocommit the failed call has left nothing to undo.
-        with _lock:
-            _kept.pop(key, None)
+    except psycopg2.ProgrammingError as error:
+        # In autocommit the failed call has left nothing to undo: the text answers. A function
+        # dropped since (a cleanup, a restored database) is made again next time; one that
+        # does not fit (a migration changed its tables; a parameter whose type the text left
+        # to its context) is not tried again by this worker.
+        _remember(key, None if error.pgcode == errorcodes.UNDEFINED_FUNCTION else _PLAIN)
         cursor.execute(statement, parameters)
     return True
 
@@ -131,8 +131,11 @@ def _make(cursor: Any, key: tuple[str, str], parameters: Mapping[str, Any],
 
 
 def _remember(key: tuple[str, str], kept: Any) -> None:
+    """Remember what this worker does with a statement (None: forget it, to decide anew)."""
     with _lock:
-        if len(_kept) < _MAX_KEPT:
+        if kept is None:
+            _kept.pop(key, None)
+        elif len(_kept) < _MAX_KEPT:
             _kept[key] = kept
 
 
@@ -161,7 +164,7 @@ def _definition(
             return None
         casts.append(sql_type)
     columns = ", ".join(
-        f'"{column.name}" {_column_type(column.type_code, context.cursor.connection)}'
+        f"{_quoted(column.name)} {_column_type(column.type_code, context.cursor.connection)}"
         for column in description)
     if len({column.name for column in description}) != len(description):
         return None
@@ -205,6 +208,10 @@ def _column_type(type_code: int, connection: Any) -> str:
         finally:
             cursor.close()
     return name
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _call(function: str, casts: tuple[str, ...]) -> str:

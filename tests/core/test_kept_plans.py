@@ -255,3 +255,19 @@ def test_a_list_sends_its_content_and_audit_through_a_kept_plan(app, client, wor
     with app.app_context():
         assert verify_chains(db.session, citizen_id=world.patient).ok
         db.session.rollback()
+
+
+def test_a_function_that_no_longer_fits_its_tables_is_not_tried_again(app, table):
+    """After a migration changed a column's type the function's declared answer no longer
+    matches: the text answers, and the worker stops calling the function."""
+    labels, seen = _labels(app, _select(table), times=2)
+    assert [s.startswith("SELECT * FROM phr_plan_") for s in seen] == [False, True]
+    with app.app_context():
+        db.session.execute(text(f"ALTER TABLE {table} ALTER COLUMN label TYPE varchar(10)"))
+        db.session.commit()
+    labels, seen = _labels(app, _select(table), times=3)
+    assert labels == ["two", "two", "two"]
+    # The first call failed and its text answered (what the driver sent last); no call since.
+    assert not [s for s in seen if "phr_plan_" in s], seen
+    assert [kept for (_, statement), kept in kept_plans._kept.items()
+            if table in statement] == [kept_plans._PLAIN]
