@@ -54,6 +54,14 @@ def _entry_path(client, world) -> str:
     return f"/api/v1/citizens/{world.patient}/immunizations/{answer.get_json()['id']}"
 
 
+def _warm(client, path: str, headers: dict[str, str]) -> None:
+    """Reads until this worker calls the statements' functions: the day's first read has
+    statements of its own; a function another test dropped fails once (the text answers), is
+    made by the next read and called by the one after."""
+    for _ in range(3):
+        assert client.get(path, headers=headers).status_code == 200
+
+
 def _scalar(app, sql: str) -> object:
     with app.app_context():
         value = db.session.scalar(text(sql))
@@ -64,7 +72,7 @@ def _scalar(app, sql: str) -> object:
 def test_a_warm_read_runs_its_facts_through_a_kept_plan(app, client, world):
     path = _entry_path(client, world)
     headers = world.headers("doctor")
-    assert client.get(path, headers=headers).status_code == 200  # the text, then the function
+    _warm(client, path, headers)
     with sent_by_driver(app) as seen:
         answer = client.get(path, headers=headers)
     assert answer.status_code == 200
@@ -236,8 +244,7 @@ def test_a_list_sends_its_content_and_audit_through_a_kept_plan(app, client, wor
     _entry_path(client, world)
     path = f"/api/v1/citizens/{world.patient}/immunizations"
     headers = world.headers("doctor")
-    assert client.get(path, headers=headers).status_code == 200
-    assert client.get(path, headers=headers).status_code == 200
+    _warm(client, path, headers)
 
     def events() -> int:
         with app.app_context():
