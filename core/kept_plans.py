@@ -19,9 +19,10 @@ generic: over hash partitions PostgreSQL otherwise plans every call anew, its ge
 counting all sixteen partitions (the partition is chosen when the plan starts instead).
 
 Whatever goes wrong keeps the statement plain, never fails the request: a function the role may
-not create (no CREATE on the schema; logged once), a statement PostgreSQL cannot compile as a
-function (the statement stays plain in this worker), a function dropped since or no longer
-matching its tables after a migration (run as text, made again next time). Inside a
+not create (no CREATE on the schema; logged once), a statement that cannot be such a function
+(it stays plain in this worker), a function dropped since (run as text, made again next time)
+or no longer matching its tables after a migration (run as text, not called again by this
+worker). Only a failure of the connection itself is raised, as it would be anyway. Inside a
 transaction statements stay plain: there an error would end the transaction. SQLite, and
 statements without the option, are untouched.
 """
@@ -105,15 +106,17 @@ def _make(cursor: Any, key: tuple[str, str], parameters: Mapping[str, Any],
     dsn, statement = key
     if dsn in _refused or len(_kept) >= _MAX_KEPT:
         return
-    definition = _definition(statement, parameters, cursor.description, context)
-    if definition is None:
-        _remember(key, _PLAIN)
-        return
-    function, order, casts, ddl = definition
     maker = cursor.connection.cursor()
     try:
+        definition = _definition(statement, parameters, cursor.description, context, maker)
+        if definition is None:
+            _remember(key, _PLAIN)
+            return
+        function, order, casts, ddl = definition
         maker.execute(ddl)
     except psycopg2.Error as error:
+        if error.pgcode is None:
+            raise  # the connection itself failed (lost, or its wait bound passed)
         if error.pgcode in (errorcodes.DUPLICATE_FUNCTION, errorcodes.UNIQUE_VIOLATION):
             pass  # another worker made the same function (the same name is the same text)
         elif error.pgcode == errorcodes.INSUFFICIENT_PRIVILEGE:
@@ -140,7 +143,8 @@ def _remember(key: tuple[str, str], kept: Any) -> None:
 
 
 def _definition(
-    statement: str, parameters: Mapping[str, Any], description: Any, context: Any
+    statement: str, parameters: Mapping[str, Any], description: Any, context: Any,
+    maker: Any,
 ) -> tuple[str, tuple[str, ...], tuple[str, ...], str] | None:
     """The function's name, its parameters' order and SQL types, and its CREATE statement;
     None when this statement cannot be one (a parameter of no known type, no result)."""
@@ -164,7 +168,7 @@ def _definition(
             return None
         casts.append(sql_type)
     columns = ", ".join(
-        f"{_quoted(column.name)} {_column_type(column.type_code, context.cursor.connection)}"
+        f"{_quoted(column.name)} {_column_type(column.type_code, maker)}"
         for column in description)
     if len({column.name for column in description}) != len(description):
         return None
@@ -198,15 +202,11 @@ def _sql_type(value: Any, name: str, context: Any) -> str | None:
 _TYPE_NAMES: dict[int, str] = {}
 
 
-def _column_type(type_code: int, connection: Any) -> str:
+def _column_type(type_code: int, maker: Any) -> str:
     name = _TYPE_NAMES.get(type_code)
     if name is None:
-        cursor = connection.cursor()
-        try:
-            cursor.execute("SELECT format_type(%s, NULL)", (type_code,))
-            name = _TYPE_NAMES[type_code] = cursor.fetchone()[0]
-        finally:
-            cursor.close()
+        maker.execute("SELECT format_type(%s, NULL)", (type_code,))
+        name = _TYPE_NAMES[type_code] = maker.fetchone()[0]
     return name
 
 
