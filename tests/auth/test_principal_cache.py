@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from flask import Blueprint, jsonify
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from auth.models import Account, OAuthClient, OAuthToken
 from auth.resource import current_caller, remembers_principal, require_token
@@ -23,25 +21,10 @@ from ehr.record_models import RecordEntry
 from registry.models import PractitionerMembership
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
 from tests.support.auth import bearer, make_citizen, make_facility, make_practitioner, token_for
+from tests.support.sql_log import statements
 
 DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
         "lot_number": "CACHE-LOT-77"}
-
-
-@contextmanager
-def statements(app) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _principal_queries(seen: list[str]) -> list[str]:

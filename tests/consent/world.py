@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from consent.pdp import RequestContext
@@ -23,6 +21,7 @@ from registry.services import (
     create_practitioner,
     register_citizen,
 )
+from tests.support.sql_log import recorded
 
 _serials = itertools.count(100001)
 NOW = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC)
@@ -113,17 +112,6 @@ def build_world(session: Session, *, today: dt.date | None = None) -> World:
                  stranger)
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
+def statements() -> AbstractContextManager[list[str]]:
     """Every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def _record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        seen.append(" ".join(statement.split()))
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", _record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", _record)
+    return recorded(db.engine)

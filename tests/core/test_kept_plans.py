@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import bindparam, event, func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from auth.credentials import digest
 from auth.models import OAuthToken
 from core import kept_plans
 from core.db import db
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
+from tests.support.sql_log import statements
 
 DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
         "lot_number": "KEPT-LOT-19"}
@@ -30,21 +31,9 @@ def _postgresql_only(app) -> None:
             pytest.skip("kept plans are PostgreSQL's")
 
 
-@contextmanager
-def sent_by_driver(app) -> Iterator[list[str]]:
+def sent_by_driver(app) -> AbstractContextManager[list[str]]:
     """What psycopg2 actually sent (after the do_execute hooks), one line each."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        seen.append(" ".join(cursor.query.decode().split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "after_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "after_cursor_execute", record)
+    return statements(app, sent=True)
 
 
 def _entry_path(client, world) -> str:
@@ -157,8 +146,8 @@ def _select(table: str) -> object:
         bindparam("id")).execution_options(**{kept_plans.KEEP_PLAN: True})
 
 
-def _labels(app, statement, *, autocommit: bool = True, role: str | None = None,
-            times: int = 3) -> tuple[list[str], list[str]]:
+def _labels(app, statement, *, params: dict | None = None, autocommit: bool = True,
+            role: str | None = None, times: int = 3) -> tuple[list[str], list[str]]:
     labels: list[str] = []
     with app.app_context(), sent_by_driver(app) as seen:
         with db.engine.connect() as connection:
@@ -168,7 +157,8 @@ def _labels(app, statement, *, autocommit: bool = True, role: str | None = None,
                 connection.exec_driver_sql(f"SET ROLE {role}")
             try:
                 for _ in range(times):
-                    labels.append(connection.execute(statement, {"id": 2}).scalar_one())
+                    labels.append(connection.execute(
+                        statement, {"id": 2} if params is None else params).scalar_one())
             finally:
                 if role:
                     connection.exec_driver_sql("RESET ROLE")
@@ -205,32 +195,14 @@ def test_a_statement_that_cannot_be_a_function_stays_plain(app, table):
     # A list parameter has no argument type here: the statement runs as text, every time.
     statement = text(f"SELECT label FROM {table} WHERE id = ANY(:id)").execution_options(
         **{kept_plans.KEEP_PLAN: True})
-    labels: list[str] = []
-    with app.app_context(), sent_by_driver(app) as seen:
-        with db.engine.connect() as connection:
-            raw = connection.connection.dbapi_connection
-            raw.autocommit = True
-            try:
-                for _ in range(3):
-                    labels.append(connection.execute(statement, {"id": [2]}).scalar_one())
-            finally:
-                raw.autocommit = False
+    labels, seen = _labels(app, statement, params={"id": [2]})
     assert labels == ["two", "two", "two"]
     assert not [s for s in seen if "phr_plan_" in s], seen
 
 
 def test_statements_without_the_option_are_untouched(app, table):
     statement = select(text("label")).select_from(text(table)).where(text("id = 2"))
-    labels: list[str] = []
-    with app.app_context(), sent_by_driver(app) as seen:
-        with db.engine.connect() as connection:
-            raw = connection.connection.dbapi_connection
-            raw.autocommit = True
-            try:
-                for _ in range(3):
-                    labels.append(connection.execute(statement).scalar_one())
-            finally:
-                raw.autocommit = False
+    labels, seen = _labels(app, statement, params={})
     assert labels == ["two", "two", "two"]
     assert not [s for s in seen if "phr_plan_" in s], seen
 

@@ -680,23 +680,9 @@ def test_icd10_codes_are_stored_in_canonical_form(client, world):
 
 
 def _batch_statements(app, client, world, items) -> tuple[list[dict], int]:
-    from sqlalchemy import event
-
-    from core.db import db
-
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(app) as seen:
         response = client.post("/api/v1/immunizations/batch", json={"items": items},
                                headers=world.headers("station"))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.get_json()
     return response.get_json()["results"], len(seen)
 
