@@ -789,6 +789,10 @@ def visible_labels(
     )
 
 
+# Actions that write nothing of their own: their audit event is complete by itself.
+_READ_ACTIONS = frozenset({"read", "lookup"})
+
+
 def record_decision(
     session: Session,
     *,
@@ -809,13 +813,15 @@ def record_decision(
         actor=actor, citizen_id=citizen_id, section=section, entry_id=entry_id, action=action,
         decision=decision, context=context, now=now, facts=facts, sensitivity=sensitivity,
     )
-    # The event commits alone (core.transactions) unless a notice may have to be written
-    # with it: a third party's first read of the day, as far as the facts query saw. Digest
-    # rows only ever move forward, never go away, so a digest seen today stays seen: its
-    # upsert would change nothing and tell no one.
+    # A read's event commits alone (core.transactions) unless a notice may have to be
+    # written with it: a third party's first read of the day, as far as the facts query saw.
+    # Digest rows only ever move forward, never go away, so a digest seen today stays seen:
+    # its upsert would change nothing and tell no one. Any other action's event commits with
+    # what the request writes (a create's event with its entry, or not at all).
     permitted_read = decision.permit and action == "read"
     if not (permitted_read and actor.role in _THIRD_PARTY_ROLES):
-        return append_event(session, alone=True, permitted_read=permitted_read, **content)
+        return append_event(session, alone=action in _READ_ACTIONS,
+                            permitted_read=permitted_read, **content)
     reader = _reader_key(actor)
     loaded = _cache(session).get(citizen_id)
     if loaded is not None and loaded.read_today.get(reader, False):

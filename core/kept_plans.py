@@ -23,7 +23,8 @@ not create (no CREATE on the schema; logged once), a statement that cannot be su
 (it stays plain in this worker), a function dropped since (run as text, made again next time)
 or no longer matching its tables after a migration (run as text, not called again by this
 worker). Only a failure of the connection itself is raised, as it would be anyway. Inside a
-transaction statements stay plain: there an error would end the transaction. SQLite, and
+transaction statements stay plain: there an error would end the transaction (a write's reads
+before its first write run outside it, core.transactions, and so are kept). SQLite, and
 statements without the option, are untouched.
 """
 

@@ -97,10 +97,13 @@ def _end_of_the_mode(dbapi_connection: Any, record: Any) -> None:
 
 
 def install_reads_outside_transaction(app: Flask, *, paths: Iterable[str]) -> None:
-    """GET and HEAD requests under `paths` start with their reads outside a transaction."""
+    """Requests under `paths` start with their reads outside a transaction, whatever their
+    method: a write's reads before its first write (its consent facts, above all) see what
+    they saw inside the transaction, each statement's own snapshot in READ COMMITTED, and may
+    run through a kept plan (core.kept_plans); its writes still commit together."""
     prefixes = tuple(paths)
 
     @app.before_request
     def _reads_outside_transaction() -> None:
-        if request.method in ("GET", "HEAD") and request.path.startswith(prefixes):
+        if request.path.startswith(prefixes):
             read_outside_transaction(db.session())

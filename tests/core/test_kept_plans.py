@@ -250,3 +250,44 @@ def test_a_function_that_no_longer_fits_its_tables_is_not_tried_again(app, table
     assert not [s for s in seen if "phr_plan_" in s], seen
     assert [kept for (_, statement), kept in kept_plans._kept.items()
             if table in statement] == [kept_plans._PLAIN]
+
+
+def test_a_create_reads_its_facts_through_a_kept_plan_and_writes_in_one_transaction(
+        app, client, world):
+    """A write reads before it writes: its facts statement runs outside the transaction
+    (READ COMMITTED gives each statement its own snapshot either way), through the function;
+    the entry, the create's audit event and its Idempotency-Key's answer commit together."""
+    from consent.models import AuditEvent
+    from core.idempotency import IdempotencyRecord
+    from ehr.record_models import RecordEntry
+
+    path = f"/api/v1/citizens/{world.patient}/immunizations"
+    headers = world.headers("doctor")
+
+    def create(lot: str) -> dict:
+        answer = client.post(path, json={**DOSE, "lot_number": lot},
+                             headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+        assert answer.status_code == 201, answer.get_json()
+        return answer.get_json()
+
+    for n in range(3):
+        create(f"KEPT-WARM-{n}")
+    with sent_by_driver(app) as seen:
+        created = create("KEPT-CREATE")
+    assert seen[0].startswith("SELECT * FROM phr_plan_"), seen
+    assert not [s for s in seen if s.startswith("SELECT citizens.id, citizens.date_of_birth")]
+    entry_id = uuid.UUID(created["id"])
+    with app.app_context():
+        entry = db.session.scalar(select(text("xmin::text")).select_from(RecordEntry)
+                                  .where(RecordEntry.id == entry_id))
+        # The create is decided before its entry has an id: its event is the person's last.
+        audit = db.session.scalars(select(text("xmin::text")).select_from(AuditEvent).where(
+            AuditEvent.citizen_id == world.patient, AuditEvent.action == "create",
+        ).order_by(AuditEvent.occurred_at.desc()).limit(1)).all()
+        key = db.session.scalars(select(text("xmin::text")).select_from(IdempotencyRecord)
+                                 .where(IdempotencyRecord.resource_id == str(entry_id))).all()
+        db.session.rollback()
+    assert entry is not None
+    # One transaction wrote all three.
+    assert audit == [entry]
+    assert key == [entry]
