@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert as ReturningInsert
 
 from consent.models import AUDIT_CONTENT_FIELDS, AuditChainHead, AuditEvent
+from core.kept_plans import KEEP_PLAN
 from core.transactions import ALONE, reading_outside_transaction
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,8 @@ def append_event_with(
     return event_id, bool(returned)
 
 
-_ALONE_OPTIONS = {ALONE: True}
+# Alone, the append runs in autocommit, where its plan may be kept (a procedure: no rows).
+_ALONE_OPTIONS = {ALONE: True, KEEP_PLAN: True}
 
 
 def _append(

@@ -11,10 +11,11 @@ keeps the plans of a PL/pgSQL function's statements for as long as it lives.
 So a statement executed with the option KEEP_PLAN runs, on PostgreSQL and in autocommit (a read
 outside a transaction, `core.transactions`, or a read's content statement carrying its audit
 append, which commits as it returns), as `SELECT * FROM phr_plan_<hash>(arguments)`: a
-function whose body is the statement's own text, `$n` for its parameters, named by a hash of
-that function's whole definition (a name always means that text: no mix-up, whichever session
-or worker created it). The first execution in a worker runs the text and then creates the
-function (`CREATE FUNCTION`, in autocommit: a failure leaves nothing behind). Plans are forced
+function whose body is the statement's own text, `$n` for its parameters (a statement that
+returns no rows, such as an audit append alone, is a procedure: `CALL phr_plan_<hash>(…)`),
+named by a hash of that routine's whole definition (a name always means that text: no
+mix-up, whichever session or worker created it). The first execution in a worker runs the text
+and then creates the routine (in autocommit: a failure leaves nothing behind). Plans are forced
 generic: over hash partitions PostgreSQL otherwise plans every call anew, its generic estimate
 counting all sixteen partitions (the partition is chosen when the plan starts instead).
 
@@ -113,7 +114,7 @@ def _make(cursor: Any, key: tuple[str, str], parameters: Mapping[str, Any],
         if definition is None:
             _remember(key, _PLAIN)
             return
-        function, order, casts, ddl = definition
+        function, order, casts, ddl, returns_rows = definition
         maker.execute(ddl)
     except psycopg2.Error as error:
         if error.pgcode is None:
@@ -131,7 +132,7 @@ def _make(cursor: Any, key: tuple[str, str], parameters: Mapping[str, Any],
             return
     finally:
         maker.close()
-    _remember(key, (_call(function, casts), order))
+    _remember(key, (_call(function, casts, returns_rows=returns_rows), order))
 
 
 def _remember(key: tuple[str, str], kept: Any) -> None:
@@ -146,11 +147,10 @@ def _remember(key: tuple[str, str], kept: Any) -> None:
 def _definition(
     statement: str, parameters: Mapping[str, Any], description: Any, context: Any,
     maker: Any,
-) -> tuple[str, tuple[str, ...], tuple[str, ...], str] | None:
-    """The function's name, its parameters' order and SQL types, and its CREATE statement;
-    None when this statement cannot be one (a parameter of no known type, no result)."""
-    if not description:
-        return None
+) -> tuple[str, tuple[str, ...], tuple[str, ...], str, bool] | None:
+    """The routine's name, its parameters' order and SQL types, its CREATE statement and
+    whether it returns rows; None when this statement cannot be one (a parameter of no known
+    type, two columns of one name)."""
     order: list[str] = []
 
     def positional(match: re.Match[str]) -> str:
@@ -168,19 +168,26 @@ def _definition(
         if sql_type is None:
             return None
         casts.append(sql_type)
-    columns = ", ".join(
-        f"{_quoted(column.name)} {_column_type(column.type_code, maker)}"
-        for column in description)
-    if len({column.name for column in description}) != len(description):
-        return None
-    signature = f"({', '.join(casts)}) RETURNS TABLE ({columns})"
-    # VOLATILE: a read's content statement may carry its audit append (data-modifying WITH);
-    # called once in a FROM clause, a function's volatility changes nothing else here.
-    text = (f"{signature} LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan "
-            f"AS $phr_plan$\n#variable_conflict use_column\nBEGIN\nRETURN QUERY {body};\n"
+    arguments = f"({', '.join(casts)})"
+    if description:
+        if len({column.name for column in description}) != len(description):
+            return None
+        columns = ", ".join(
+            f"{_quoted(column.name)} {_column_type(column.type_code, maker)}"
+            for column in description)
+        # VOLATILE: a read's content statement may carry its audit append (data-modifying
+        # WITH); called once in a FROM clause, volatility changes nothing else here.
+        kind, head, run = "FUNCTION", f" RETURNS TABLE ({columns}) VOLATILE", "RETURN QUERY "
+    else:
+        # No rows (a read's audit append on its own): a procedure, whose CALL answers none
+        # either, so the driver's cursor looks as it did after the text.
+        kind, head, run = "PROCEDURE", "", ""
+    text = (f"{arguments}{head} LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan "
+            f"AS $phr_plan$\n#variable_conflict use_column\nBEGIN\n{run}{body};\n"
             f"END\n$phr_plan$")
-    function = "phr_plan_" + hashlib.sha256(text.encode()).hexdigest()[:32]
-    return function, tuple(order), tuple(casts), f"CREATE FUNCTION {function}{text}"
+    # The kind is hashed too: a function and a procedure never share a name.
+    routine = "phr_plan_" + hashlib.sha256((kind + text).encode()).hexdigest()[:32]
+    return routine, tuple(order), tuple(casts), f"CREATE {kind} {routine}{text}", bool(description)
 
 
 def _sql_type(value: Any, name: str, context: Any) -> str | None:
@@ -215,7 +222,9 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _call(function: str, casts: tuple[str, ...]) -> str:
+def _call(routine: str, casts: tuple[str, ...], *, returns_rows: bool) -> str:
     arguments = ", ".join(f"%s::{sql_type}" for sql_type in casts)
     # The name is a hex digest and the types come from _SQL_TYPES: no text of a caller's.
-    return f"SELECT * FROM {function}({arguments})"  # noqa: S608
+    if not returns_rows:
+        return f"CALL {routine}({arguments})"
+    return f"SELECT * FROM {routine}({arguments})"  # noqa: S608
