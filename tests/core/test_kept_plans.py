@@ -51,6 +51,32 @@ def _warm(client, path: str, headers: dict[str, str]) -> None:
         assert client.get(path, headers=headers).status_code == 200
 
 
+def _events(app) -> int:
+    from consent.models import AuditEvent
+
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(AuditEvent))
+        db.session.rollback()
+        return count
+
+
+def _read_audited_once(app, client, world, path: str, headers: dict[str, str]) -> list[str]:
+    """Read `path` (the dose's lot in the answer): audited once, the patient's chain
+    verifies; what the driver sent."""
+    from consent.audit import verify_chains
+
+    before = _events(app)
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert b"KEPT-LOT-19" in answer.get_data()
+    assert _events(app) == before + 1
+    with app.app_context():
+        assert verify_chains(db.session, citizen_id=world.patient).ok
+        db.session.rollback()
+    return seen
+
+
 def _scalar(app, sql: str) -> object:
     with app.app_context():
         value = db.session.scalar(text(sql))
@@ -210,30 +236,13 @@ def test_statements_without_the_option_are_untouched(app, table):
 def test_a_list_sends_its_content_and_audit_through_a_kept_plan(app, client, world):
     """The list's content statement carries its audit append (data-modifying CTEs): through
     the function, the read is audited once and its chain verifies."""
-    from consent.audit import verify_chains
-    from consent.models import AuditEvent
-
     _entry_path(client, world)
     path = f"/api/v1/citizens/{world.patient}/immunizations"
     headers = world.headers("doctor")
     _warm(client, path, headers)
 
-    def events() -> int:
-        with app.app_context():
-            count = db.session.scalar(select(func.count()).select_from(AuditEvent))
-            db.session.rollback()
-            return count
-
-    before = events()
-    with sent_by_driver(app) as seen:
-        answer = client.get(path, headers=headers)
-    assert answer.status_code == 200
-    assert b"KEPT-LOT-19" in answer.get_data()
+    seen = _read_audited_once(app, client, world, path, headers)
     assert len([s for s in seen if s.startswith("SELECT * FROM phr_plan_")]) == 2, seen
-    assert events() == before + 1
-    with app.app_context():
-        assert verify_chains(db.session, citizen_id=world.patient).ok
-        db.session.rollback()
 
 
 def test_a_function_that_no_longer_fits_its_tables_is_not_tried_again(app, table):
@@ -314,37 +323,22 @@ def test_a_statement_without_rows_is_kept_as_a_procedure(app, table):
 def test_an_entry_reads_audit_append_runs_through_a_kept_procedure(app, client, world):
     """The read's second statement returns no rows: a procedure keeps its plan. It commits
     as it returns, and when it fails the read answers 5xx and no data, as the text did."""
-    from consent.audit import verify_chains
-    from consent.models import AuditEvent
     from tests.ehr.test_read_rules import audit_refused
 
     path = _entry_path(client, world)
     headers = world.headers("doctor")
     _warm(client, path, headers)
 
-    def events() -> int:
-        with app.app_context():
-            count = db.session.scalar(select(func.count()).select_from(AuditEvent))
-            db.session.rollback()
-            return count
-
-    before = events()
-    with sent_by_driver(app) as seen:
-        answer = client.get(path, headers=headers)
-    assert answer.status_code == 200
-    assert b"KEPT-LOT-19" in answer.get_data()
+    seen = _read_audited_once(app, client, world, path, headers)
     assert [s.split("(")[0][:14] for s in seen] == ["SELECT * FROM ", "CALL phr_plan_"], seen
-    assert events() == before + 1
-    with app.app_context():
-        assert verify_chains(db.session, citizen_id=world.patient).ok
-        db.session.rollback()
+    before = _events(app)
     # The worker calls the procedure for this statement now (a failed call is not recorded
     # by the driver's hook; the read after it shows the worker still calls it).
     with audit_refused(app):
         refused = client.get(path, headers=headers)
     assert 500 <= refused.status_code < 600
     assert b"KEPT-LOT-19" not in refused.get_data()
-    assert events() == before + 1
+    assert _events(app) == before
     with sent_by_driver(app) as seen:
         assert client.get(path, headers=headers).status_code == 200
     assert [s.split("(")[0][:14] for s in seen] == ["SELECT * FROM ", "CALL phr_plan_"], seen
