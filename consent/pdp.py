@@ -32,6 +32,7 @@ from consent.models import AccessDigest, BreakGlassSession, Consent
 from consent.models import Guardianship as GuardianshipRow
 from consent.policy import STATION_REGISTRY_ACTIONS, decide, visible_scope
 from consent.policy_types import (
+    READ_ACTIONS,
     SENSITIVITY_LABELS,
     VIETNAM_TZ,
     Actor,
@@ -789,10 +790,6 @@ def visible_labels(
     )
 
 
-# Actions that write nothing of their own: their audit event is complete by itself.
-_READ_ACTIONS = frozenset({"read", "lookup"})
-
-
 def record_decision(
     session: Session,
     *,
@@ -820,7 +817,7 @@ def record_decision(
     # what the request writes (a create's event with its entry, or not at all).
     permitted_read = decision.permit and action == "read"
     if not (permitted_read and actor.role in _THIRD_PARTY_ROLES):
-        return append_event(session, alone=action in _READ_ACTIONS,
+        return append_event(session, alone=action in READ_ACTIONS,
                             permitted_read=permitted_read, **content)
     reader = _reader_key(actor)
     loaded = _cache(session).get(citizen_id)

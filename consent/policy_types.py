@@ -55,8 +55,10 @@ RESTRICTED_LABELS = frozenset(
 SENSITIVITY_LABELS = RESTRICTED_LABELS | {"normal"}
 
 WRITE_ACTIONS = frozenset({"create", "update", "entered-in-error"})
+# Actions that write nothing of their own: their audit event is complete by itself.
+READ_ACTIONS = frozenset({"read", "lookup"})
 # `verify`: station staff confirm a citizen-reported dose against the paper record.
-ACTIONS = WRITE_ACTIONS | {"read", "lookup", "manage", "break-glass", "verify"}
+ACTIONS = WRITE_ACTIONS | READ_ACTIONS | {"manage", "break-glass", "verify"}
 
 PURPOSES = frozenset({"treatment", "emergency", "self", "guardian", "public-health"})
 
