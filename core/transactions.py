@@ -100,10 +100,11 @@ def install_reads_outside_transaction(app: Flask, *, paths: Iterable[str]) -> No
     """Requests under `paths` start with their reads outside a transaction, whatever their
     method: a write's reads before its first write (its consent facts, above all) see what
     they saw inside the transaction, each statement's own snapshot in READ COMMITTED, and may
-    run through a kept plan (core.kept_plans); its writes still commit together."""
+    run through a kept plan (core.kept_plans); its writes still commit together. A CORS
+    preflight (OPTIONS) reads nothing, so it takes no connection for the mode."""
     prefixes = tuple(paths)
 
     @app.before_request
     def _reads_outside_transaction() -> None:
-        if request.path.startswith(prefixes):
+        if request.method != "OPTIONS" and request.path.startswith(prefixes):
             read_outside_transaction(db.session())

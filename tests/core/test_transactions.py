@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from core.config import normalize_database_url
 from core.db import db
@@ -136,3 +136,24 @@ def test_the_mode_is_off_once_a_transaction_began_and_ends_with_the_connection(p
 ])
 def test_what_counts_as_a_plain_read(statement, plain):
     assert is_plain_read(statement) is plain
+
+
+def test_a_preflight_takes_no_connection(pg_app):
+    """A browser's CORS preflight (OPTIONS) reads nothing: the mode, set for every other
+    method under /api/, does not check a connection out of the pool for it."""
+    from sqlalchemy.pool import Pool
+
+    taken: list[object] = []
+
+    def checkout(dbapi_connection, record, proxy):  # noqa: ANN001
+        taken.append(dbapi_connection)
+
+    event.listen(Pool, "checkout", checkout)
+    try:
+        answer = pg_app.test_client().options(
+            "/api/v1/me", headers={"Origin": "https://portal.example.vn",
+                                   "Access-Control-Request-Method": "GET"})
+    finally:
+        event.remove(Pool, "checkout", checkout)
+    assert answer.status_code < 400
+    assert taken == []
