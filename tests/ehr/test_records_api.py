@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import uuid
 
@@ -156,6 +157,20 @@ def test_etag_and_304_on_entries_and_lists(client, world):
     changed = client.get(url, headers=world.headers("patient",
                                                     **{"If-None-Match": page.headers["ETag"]}))
     assert changed.status_code == 200
+
+
+def test_a_lists_etag_is_the_hash_of_the_json_it_sends(client, world):
+    """Serialized once: the strong tag names the very bytes of the answer, and the same page
+    read again (unchanged) has the same tag."""
+    url = base(world.patient, "allergies")
+    client.post(url, json=SAMPLES["allergies"][0], headers=world.headers("doctor"))
+    page = client.get(url, headers=world.headers("patient"))
+    assert page.status_code == 200
+    assert page.data.endswith(b"\n")
+    assert page.get_json()["items"]
+    digest = hashlib.sha256(page.data.removesuffix(b"\n")).hexdigest()[:32]
+    assert page.headers["ETag"] == f'"{digest}"'
+    assert client.get(url, headers=world.headers("patient")).headers["ETag"] == f'"{digest}"'
 
 
 def test_cursor_pagination_is_stable_and_complete(client, world):
