@@ -39,8 +39,8 @@ def _matches(header: str | None, etag: str) -> bool:
 
 def json_with_etag(payload: Any, *, etag: str | None = None, status: int = 200) -> Response:
     """Answer JSON with an ETag, or 304 when the client already holds this representation.
-    Without `etag`, the payload is serialized once: its tag is the hash of the bytes sent (a
-    list's or a summary's serialization was a tenth of its CPU, done twice)."""
+    Without `etag`, the payload is serialized once: its tag is the hash of the bytes sent
+    (the tag's own sorted serialization was a second one: 20-30 µs of a 2.5 KB page)."""
     serialized = None
     if etag is None:
         serialized = current_app.json.dumps(payload)
