@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 
 from core.errors import PreconditionFailed, PreconditionRequired
 
@@ -47,11 +47,11 @@ def json_with_etag(payload: Any, *, etag: str | None = None, status: int = 200) 
         etag = _etag_of(serialized)
     if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), etag):
         response = Response(status=304)
-    elif serialized is None:
-        response = jsonify(payload)
-        response.status_code = status
     else:
-        # What jsonify answers (its body ends with a newline), without serializing again.
+        if serialized is None:
+            serialized = current_app.json.dumps(payload)
+        # What jsonify answers outside debug mode (its body ends with a newline); one way for
+        # every answer, so a debug server does not indent some of them and not others.
         response = current_app.response_class(f"{serialized}\n", status=status,
                                               mimetype=current_app.json.mimetype)
     response.headers["ETag"] = etag
