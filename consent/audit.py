@@ -136,16 +136,42 @@ def _build(kind: str, dialect: str, companion: Any) -> Any:
     return stmt
 
 
-def _chained_event_insert(dialect: str, head_name: str) -> Any:
-    """The event insert fed by the head upsert (a CTE named `head_name`): its seq and hash."""
+def _chained_event_insert(dialect: str, head_name: str, head: Any = None) -> Any:
+    """The event insert fed by the head upsert (a CTE named `head_name`, or `head`): its seq
+    and hash."""
     events = AuditEvent.__table__
     columns = list(AUDIT_CONTENT_FIELDS)
-    head = _head_upsert(dialect).cte(head_name)
+    if head is None:
+        head = _head_upsert(dialect).cte(head_name)
     values = select(
         *(bindparam(f"audit_{name}", type_=events.c[name].type) for name in columns),
         head.c.seq, head.c.last_hash,
     )
     return insert(events).from_select([*columns, "seq", "hash"], values)
+
+
+def append_if(facts: Any, condition: Any) -> tuple[Any, Any]:
+    """The audit append (PostgreSQL) as data-modifying CTEs that run only when `condition`
+    holds on every row of the CTE `facts` (and there is one): the event's CTE, for the
+    statement to carry (`add_cte`), and a column that says whether they ran. Bound values
+    as `append_params` gives them. The CTEs see the snapshot the statement's SELECT sees,
+    and the statement commits as it returns (autocommit), before its rows reach the caller.
+    """
+    heads = AuditChainHead.__table__
+    digest = bindparam("head_digest", type_=LargeBinary)
+    holds = select(func.bool_and(condition)).select_from(facts).scalar_subquery()
+    source = select(
+        bindparam("head_citizen_id", type_=heads.c.citizen_id.type), literal(1),
+        func.phr_audit_chain(literal(GENESIS, LargeBinary), digest),
+    ).where(holds.is_(True))
+    upsert = postgresql.insert(heads).from_select(["citizen_id", "seq", "last_hash"], source)
+    head = upsert.on_conflict_do_update(
+        index_elements=[heads.c.citizen_id],
+        set_={"seq": heads.c.seq + 1, "last_hash": func.phr_audit_chain(heads.c.last_hash, digest)},
+    ).returning(heads.c.seq, heads.c.last_hash).cte("phr_audit_head_if")
+    event_cte = _chained_event_insert("postgresql", "", head=head).cte("phr_audit_event_if")
+    ran = select(func.count()).select_from(head).scalar_subquery() > 0
+    return event_cte, ran
 
 
 def _event_row(content: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,15 +219,21 @@ def append_event_with(
 _ALONE_OPTIONS = {ALONE: True, KEEP_PLAN: True}
 
 
+def append_params(content: Mapping[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    """A new event's id and the bound values of its append (`audit_*`, `head_*`)."""
+    row = _event_row(content)
+    params = {f"audit_{name}": value for name, value in row.items()}
+    params["head_citizen_id"] = row["citizen_id"]
+    params["head_digest"] = content_digest(row)
+    return row["id"], params
+
+
 def _append(
     session: Session, content: Mapping[str, Any], *,
     along_with: tuple[ReturningInsert, Mapping[str, Any]] | None, alone: bool = False,
     may_wait: bool = False,
 ) -> tuple[uuid.UUID, bool | None]:
-    row = _event_row(content)
-    params = {f"audit_{name}": value for name, value in row.items()}
-    params["head_citizen_id"] = row["citizen_id"]
-    params["head_digest"] = content_digest(row)
+    event_id, params = append_params(content)
     # Core statements on the session's connection (its transaction), without the ORM's
     # per-statement work: every audited request runs this. The flush the session would have
     # done first still happens (the event may name a row created in this transaction).
@@ -215,22 +247,22 @@ def _append(
         connection.execute(_statement("event", dialect),
                            {**params, "audit_seq": seq, "audit_hash": chain_hash})
         if along_with is None:
-            return row["id"], None
+            return event_id, None
         statement, extra = along_with
-        return row["id"], connection.execute(statement, dict(extra)).first() is not None
+        return event_id, connection.execute(statement, dict(extra)).first() is not None
     options = _ALONE_OPTIONS if alone else None
     if along_with is None:
         carrier = connection.info.get(_CARRIER)
         if (may_wait and carrier is not None and carrier.params is None
                 and reading_outside_transaction(connection)):
             carrier.params = params  # the read's content statement sends it (see below)
-            return row["id"], None
+            return event_id, None
         connection.execute(_statement("append", dialect), params, execution_options=options)
-        return row["id"], None
+        return event_id, None
     statement, extra = along_with
     result = connection.execute(_statement("append", dialect, statement), {**params, **extra},
                                 execution_options=options)
-    return row["id"], bool(result.scalar_one())
+    return event_id, bool(result.scalar_one())
 
 
 # --- a read's audit append sent with the statement that selects its content (PostgreSQL) ----

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, event, exists, or_, select
+from sqlalchemy import String, and_, bindparam, event, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from consent.audit import append_event, append_event_with, append_events
+from consent.audit import append_event, append_event_with, append_events, append_if
 from consent.models import AccessDigest, BreakGlassSession, Consent
 from consent.models import Guardianship as GuardianshipRow
 from consent.policy import STATION_REGISTRY_ACTIONS, decide, visible_scope
@@ -51,6 +51,7 @@ from core.encryption import ERASED, KEY_RETIRED, DataKey, keyring
 from core.errors import Forbidden, NotFound
 from core.events import RECORD_ACCESSED, DomainEvent, emit
 from core.kept_plans import KEEP_PLAN
+from core.transactions import ALONE
 from registry.caller import Caller
 from registry.models import Citizen, Facility, FamilyDoctorAssignment
 from registry.reference.admin_units import current_commune, current_province
@@ -121,6 +122,12 @@ class _Loaded:
     # Holds the ORM row so it stays in the session's (weak) identity map for the transaction:
     # services asking for the citizen after the decision get it without a query.
     citizen: Citizen | None = None
+    # What a standing decision may rest on (consent.standing), when the facts came in one
+    # row with nothing in view: birth date ciphertext, family doctor, facility.
+    standing_facts: tuple[bytes, uuid.UUID | None, uuid.UUID | None] | None = None
+    # Whether the statement that loaded the facts carried a standing decision's audit append
+    # and it ran.
+    standing_audited: bool = False
 
 
 def _cache(session: Session) -> dict[uuid.UUID, _Loaded]:
@@ -181,6 +188,9 @@ class Along:
 
     entity: Any
     on: Any = None  # Callable[[ColumnElement], ColumnElement[bool]] | None
+    # The row's label as a column of the facts CTE (a standing decision's prediction,
+    # consent.standing): Callable[[CTE], ColumnElement] | None.
+    label: Any = None
 
     @functools.cached_property
     def alone(self) -> Any:
@@ -191,17 +201,65 @@ class Along:
             "along_citizen_id", type_=Citizen.__table__.c.id.type)))
 
 
-_FACTS_STATEMENTS: dict[tuple[bool, Hashable, Along | None, bool, bool], Any] = {}
+_FACTS_STATEMENTS: dict[tuple[bool, Hashable, Along | None, bool, bool, bool], Any] = {}
 
 
 def _citizens_query(entities: bool, probe: StatementProbe | None = None,
                     along: Along | None = None, *, single: bool = False,
-                    digest: bool = False) -> Any:
-    key = (entities, probe.shape if probe is not None else None, along, single, digest)
+                    digest: bool = False, standing: bool = False) -> Any:
+    key = (entities, probe.shape if probe is not None else None, along, single, digest,
+           standing)
     statement = _FACTS_STATEMENTS.get(key)
     if statement is None:
-        statement = _FACTS_STATEMENTS[key] = _build_citizens_query(entities, probe, along,
-                                                                   single, digest)
+        statement = _build_citizens_query(entities, probe, along, single, digest)
+        if standing:
+            statement = _carrying_standing_append(statement, probe, along, digest)
+        _FACTS_STATEMENTS[key] = statement
+    return statement
+
+
+# The facts a standing decision rests on, as the statement compares them (consent.standing).
+STANDING_FACTS = ("standing_dob", "standing_fd_practitioner", "standing_fd_facility",
+                  "standing_label")
+
+
+def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: Along,
+                              digest: bool) -> Any:
+    """The single citizen's facts with its `along` row, carrying the audit append of a
+    standing decision (consent.standing) that runs only when the statement finds what the
+    decision rested on: the token live, the same birth date (its ciphertext) and family
+    doctor, no consent, break-glass session or guardianship in view, the reader's access
+    digest showing today already (so no notice is due), and the row with the predicted
+    label. Column `phr_standing_audited`: whether it ran. Bound values: the facts query's,
+    `standing_*` and the append's (consent.audit.append_params)."""
+    facts = query.cte("phr_facts")
+    fda = FamilyDoctorAssignment.__table__.c
+    conditions = [
+        facts.c.date_of_birth_ct.is_not_distinct_from(bindparam(
+            "standing_dob", type_=Citizen.__table__.c.date_of_birth_ct.type)),
+        facts.c.fd_practitioner_id.is_not_distinct_from(bindparam(
+            "standing_fd_practitioner", type_=fda.practitioner_id.type)),
+        facts.c.fd_facility_id.is_not_distinct_from(bindparam(
+            "standing_fd_facility", type_=fda.facility_id.type)),
+        facts.c.consents_in_view.is_(False),
+        facts.c.break_glass_in_view.is_(False),
+        facts.c.guardianships_in_view.is_(False),
+        along.label(facts) == bindparam("standing_label", type_=String()),
+    ]
+    if probe is not None:
+        conditions.append(facts.c.phr_token_live.is_(True))
+    if digest:
+        conditions.append(facts.c.read_today.is_(True))
+    event_cte, ran = append_if(facts, and_(*conditions))
+    columns = list(facts.c)
+    person = columns[:len(columns) - len(along.entity.__table__.c)]
+    statement = (
+        select(*person, ran.label("phr_standing_audited"), aliased(along.entity, facts))
+        .add_cte(event_cte)
+        .execution_options(**{KEEP_PLAN: True, ALONE: True})
+    )
+    if probe is not None:
+        statement = statement.execution_options(phr_carries_probe=True)
     return statement
 
 
@@ -287,6 +345,7 @@ def _load_citizens(
     session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *,
     entities: bool = False, along: Along | None = None,
     along_params: Mapping[str, Any] | None = None,
+    standing: Mapping[str, Any] | None = None,
 ) -> Any:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
@@ -308,9 +367,13 @@ def _load_citizens(
     reader = session.info.get(_READER_KEY) if single else None
     if reader is not None:
         params.update(digest_reader=reader, digest_day=now.astimezone(VIETNAM_TZ).date())
-    query = _citizens_query(entities, probe, along, single=single, digest=reader is not None)
+    carries_standing = standing is not None and single and along is not None and not entities
+    query = _citizens_query(entities, probe, along, single=single, digest=reader is not None,
+                            standing=carries_standing)
     if along is not None:
         params.update(along_params or {})
+    if carries_standing:
+        params.update(standing)  # type: ignore[arg-type]
     if entities or along is not None:
         rows = session.execute(query, params).all()
     else:
@@ -351,6 +414,9 @@ def _load_citizens(
         if row.fd_practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=row.fd_practitioner_id,
                                                 facility_id=row.fd_facility_id)
+        if single and not entities:
+            loaded.standing_facts = _standing_facts(rows)
+            loaded.standing_audited = carries_standing and bool(row.phr_standing_audited)
         if (not row.consents_in_view and not row.break_glass_in_view
                 and "grants" not in loaded.parts):
             loaded.consents, loaded.break_glass = (), ()
@@ -361,6 +427,19 @@ def _load_citizens(
     if along is not None:
         return rows[0][-1] if rows else None
     return None
+
+
+def _standing_facts(rows: Sequence[Any]) -> tuple[bytes, uuid.UUID | None,
+                                                   uuid.UUID | None] | None:
+    """The facts a standing decision may rest on, when every row of one citizen's facts
+    shows the same ones and nothing is in view that the statement could not compare."""
+    seen = {(bytes(row.date_of_birth_ct), row.fd_practitioner_id, row.fd_facility_id)
+            for row in rows
+            if not (row.consents_in_view or row.break_glass_in_view
+                    or row.guardianships_in_view)}
+    if len(seen) != 1 or len(rows) != 1:
+        return None
+    return next(iter(seen))
 
 
 def _load_entities(
@@ -585,21 +664,39 @@ def load_facts(
 
 def load_facts_along(
     session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, actor: Actor,
-    along: Along, params: Mapping[str, Any],
+    along: Along, params: Mapping[str, Any], standing: Mapping[str, Any] | None = None,
 ) -> tuple[Facts, Any]:
     """`load_facts` for `actor`, and one more row of the citizen's (`along`, its values
     `params`) selected by the same statement when the facts were not loaded yet in this
     transaction (a single entry read: one round trip for the entry, its facts and the
-    token's liveness). The row is None when the join finds none."""
+    token's liveness). The row is None when the join finds none. `standing`: the bound
+    values of a standing decision's audit append for the statement to carry
+    (consent.standing; `standing_audited` tells whether it ran)."""
     loaded = _cache(session).get(citizen_id)
     if loaded is not None and "citizen" in loaded.parts:
+        loaded.standing_audited = False
         found = session.scalars(along.alone, {**params, "along_citizen_id": citizen_id}).first()
     else:
         with session.no_autoflush:
             found = _load_citizens(session, [citizen_id], now, along=along,
-                                   along_params=params)
+                                   along_params=params, standing=standing)
     facts = load_facts(session, citizen_id=citizen_id, now=now, actor=actor)
     return facts, found
+
+
+def standing_facts(session: Session, citizen_id: uuid.UUID) -> tuple[
+        bytes, uuid.UUID | None, uuid.UUID | None] | None:
+    """What a standing decision on this citizen's facts (loaded in this transaction) may
+    rest on; None when it may not (consent.standing)."""
+    loaded = _cache(session).get(citizen_id)
+    return loaded.standing_facts if loaded is not None else None
+
+
+def standing_audited(session: Session, citizen_id: uuid.UUID) -> bool:
+    """Whether the statement that loaded this citizen's facts appended a standing
+    decision's audit event."""
+    loaded = _cache(session).get(citizen_id)
+    return loaded is not None and loaded.standing_audited
 
 
 def entry_readers(
@@ -806,7 +903,7 @@ def record_decision(
 ) -> uuid.UUID:
     """Append the audit event of a decision and, for a third party's read, the daily digest
     (in the same statement on PostgreSQL)."""
-    content = _audit_content(
+    content = audit_content(
         actor=actor, citizen_id=citizen_id, section=section, entry_id=entry_id, action=action,
         decision=decision, context=context, now=now, facts=facts, sensitivity=sensitivity,
     )
@@ -840,7 +937,7 @@ def record_decision(
     return event_id
 
 
-def _audit_content(
+def audit_content(
     *, actor: Actor, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID | None,
     action: str, decision: Decision, context: RequestContext, now: dt.datetime,
     facts: Facts | None, sensitivity: str | None,
@@ -911,7 +1008,7 @@ def authorize_many(
         decision = decide(actor=request.actor, target=target, action=request.action,
                           purpose=None, facts=facts)
         decisions.append(decision)
-        contents.append(_audit_content(
+        contents.append(audit_content(
             actor=request.actor, citizen_id=target.citizen_id, section=target.section,
             entry_id=target.entry_id, action=request.action, decision=decision,
             context=context, now=now, facts=facts, sensitivity=target.sensitivity,

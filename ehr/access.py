@@ -14,6 +14,7 @@ from typing import NoReturn, Protocol
 
 from sqlalchemy.orm import Session
 
+from consent import standing
 from consent.pdp import (
     WriteRequest,
     authorize,
@@ -24,6 +25,7 @@ from consent.pdp import (
     policy_settings,
     record_decision,
     request_context,
+    standing_audited,
 )
 from consent.policy import decide, visible_scope
 from consent.policy_types import Decision, Facts, Scope, Target
@@ -93,24 +95,50 @@ class RecordAccess:
             action=action, purpose=purpose, context=request_context(self.caller), now=self.now,
         )
 
+    def standing_read(
+        self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
+    ) -> standing.StandingRead | None:
+        """The worker's standing decision on this read, for its statement to carry."""
+        return standing.prepare(
+            self.session, actor=self.caller.acting_for_citizen(citizen_id),
+            citizen_id=citizen_id, section=section, entry_id=entry_id, now=self.now)
+
+    def standing_appended(self, read: standing.StandingRead | None,
+                          citizen_id: uuid.UUID) -> bool:
+        """Whether `read`'s audit append ran with the statement that loaded the facts."""
+        return read is not None and standing_audited(self.session, citizen_id)
+
     def audit_read_within(
-        self, *, citizen_id: uuid.UUID, section: str, entry: EntryFacts, scope: Scope
+        self, *, citizen_id: uuid.UUID, section: str, entry: EntryFacts, scope: Scope,
+        appended: standing.StandingRead | None = None,
     ) -> Decision:
         """Audit the read of `entry`, selected by SQL within `scope` (the policy's list form,
         which tests hold equal to `decide` on every entry): its decision is the first clause
-        that shows the entry, so the policy is not asked twice for one read."""
+        that shows the entry, so the policy is not asked twice for one read. `appended`: a
+        standing decision whose audit event the facts statement appended already; it must be
+        this decision."""
         clause = next((c for c in scope.clauses
                        if c.covers(entry.sensitivity, entry.clinical_date)), None)
         if clause is None:  # cannot happen while the SQL is the scope's; ask the policy then
+            if appended is not None:
+                standing.refuse(appended)
             return self.require(citizen_id=citizen_id, section=section, action="read",
                                 entry=entry)
         decision = clause.as_decision(related=True)
+        if appended is not None:
+            standing.confirm(appended, decision=decision, label=entry.sensitivity)
+            return decision
+        actor = self.caller.acting_for_citizen(citizen_id)
+        facts = self.facts(citizen_id)
         record_decision(
-            self.session, actor=self.caller.acting_for_citizen(citizen_id),
-            citizen_id=citizen_id, section=section, entry_id=entry.id, action="read",
-            decision=decision, context=request_context(self.caller), now=self.now,
-            facts=self.facts(citizen_id), sensitivity=entry.sensitivity,
+            self.session, actor=actor, citizen_id=citizen_id, section=section,
+            entry_id=entry.id, action="read", decision=decision,
+            context=request_context(self.caller), now=self.now, facts=facts,
+            sensitivity=entry.sensitivity,
         )
+        standing.remember(self.session, actor=actor, citizen_id=citizen_id, section=section,
+                          scope=scope, clause=clause, label=entry.sensitivity, facts=facts,
+                          now=self.now)
         return decision
 
     def decide_creates(

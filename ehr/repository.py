@@ -46,6 +46,7 @@ from auth.resource import has_scope, smart_context
 from auth.scopes import SECTION_RESOURCES, required_scope
 from consent.audit import audit_rides_with_content, with_pending_audit
 from consent.pdp import Along, citizen_birth_date, load_facts_along
+from consent.standing import refuse as refuse_standing
 from core import idempotency
 from core.encryption import keyring
 from core.errors import BadRequest, Message, NotFound, Problem
@@ -143,11 +144,16 @@ class RecordRepository:
         self, *, citizen_id: uuid.UUID, section: str, entry_id: uuid.UUID
     ) -> tuple[RecordEntry, ScopeKey]:
         access = self.access
-        # One statement: the entry by id, its citizen's facts and the token's liveness.
+        # One statement: the entry by id, its citizen's facts and the token's liveness, and,
+        # when the worker holds a standing decision on this read, its audit append.
+        standing = access.standing_read(citizen_id=citizen_id, section=section,
+                                        entry_id=entry_id)
         _, entry = load_facts_along(
             self.session, citizen_id=citizen_id, now=access.now,
             actor=access.caller.acting_for_citizen(citizen_id), along=_ENTRY_ALONG,
-            params={"entry_id": entry_id, "section": section})
+            params={"entry_id": entry_id, "section": section},
+            standing=standing.params if standing is not None else None)
+        appended = standing if access.standing_appended(standing, citizen_id) else None
         scope = access.quiet_scope(citizen_id=citizen_id, section=section)
         key = scope_key(scope)
         # Shown only within the scope: the clauses `filter_for` compiles for the section's
@@ -155,11 +161,13 @@ class RecordRepository:
         if (entry is None or key is None
                 or not any(c.covers(entry.sensitivity, entry.clinical_date)
                            for c in scope.clauses)):
+            if appended is not None:
+                refuse_standing(appended)
             self._deny_hidden(citizen_id=citizen_id, section=section, entry_id=entry_id,
                               action="read", entry=entry)
         # The audited decision of this read: the scope's clause that selected it.
         access.audit_read_within(citizen_id=citizen_id, section=section, entry=entry,
-                                 scope=scope)
+                                 scope=scope, appended=appended)
         return entry, key
 
     def _deny_hidden(
@@ -604,12 +612,13 @@ def _entry_query(key: ScopeKey | None) -> Any:
     return query if key is None else query.where(filter_for(key))
 
 
-# The entry a single read names, selected with its citizen's facts (consent.pdp.Along).
+# The entry a single read names, selected with its citizen's facts (consent.pdp.Along); its
+# label is what a standing decision predicts (consent.standing).
 _ENTRY_ALONG = Along(entity=RecordEntry, on=lambda citizen: and_(
     RecordEntry.citizen_id == citizen,
     RecordEntry.id == _bound("entry_id", _ENTRIES.id),
     RecordEntry.section == _bound("section", _ENTRIES.section),
-))
+), label=lambda facts: facts.c.sensitivity)
 
 
 # Whether an Idempotency-Key was used (by anyone: the key is the caller's, not the person's),

@@ -1,0 +1,192 @@
+"""Standing decisions: a reader's repeated single reads of one person's section, audited by the
+statement that selects them (PostgreSQL; README "Design", issue 18).
+
+A single entry read took two statements: the entry with its citizen's facts, then the audit
+append of the decision Python took on those facts. Once a worker has decided a read of
+(reader, citizen, section) on facts that a statement can compare in SQL (the birth date's
+ciphertext, the family doctor, nothing in view that the policy would weigh: no consent,
+break-glass session or guardianship), it remembers that decision. The next read's facts
+statement carries the audit append of the decision it predicts, as data-modifying CTEs that
+run only when the statement finds those same facts, the token live, the reader's access digest
+showing today (no notice due) and the entry with the predicted label; otherwise nothing is
+appended and the read takes its two statements. One statement then, audited before its rows
+leave the database (autocommit), with the decision confirmed by the database on every request.
+
+Python still decides every read on the facts the statement returned; a decision that differs
+from the one appended cannot happen while the facts compared are all the policy reads, and
+answers 500 without data if it ever does. The decision holds until the end of the day (the
+policy's dates are days) and `STANDING_DECISION_SECONDS` at most; 0 turns this off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from consent.audit import append_params
+from consent.pdp import (
+    STANDING_FACTS,
+    acting_facility,
+    audit_content,
+    request_context,
+    standing_facts,
+)
+from consent.policy_types import VIETNAM_TZ, Decision, Facts, Scope, ScopeClause
+from core.transactions import reading_outside_transaction
+from registry.caller import Caller
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECONDS = 300.0
+CACHE_SIZE = 10_000
+_EXTENSION = "phr.consent.standing"
+
+
+@dataclass(frozen=True)
+class StandingDecision:
+    """A decided read and the facts it rested on (ciphertext and ids, no clear data)."""
+
+    facts: tuple[bytes, uuid.UUID | None, uuid.UUID | None]
+    label: str
+    decision: Decision
+    actor_facility_id: uuid.UUID | None
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True)
+class StandingRead:
+    """A standing decision prepared for one request: the values its statement binds."""
+
+    standing: StandingDecision
+    event_id: uuid.UUID
+    params: dict[str, Any]
+
+
+class StandingDecisions:
+    """One app's standing decisions per worker, by (reader, citizen, section)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._cache: TTLCache[Hashable, StandingDecision] = TTLCache(
+            maxsize=CACHE_SIZE, ttl=max(seconds, 0.001))
+
+    def get(self, key: Hashable, now: dt.datetime) -> StandingDecision | None:
+        with self._lock:
+            standing = self._cache.get(key)
+        return standing if standing is not None and now < standing.valid_until else None
+
+    def remember(self, key: Hashable, standing: StandingDecision) -> None:
+        with self._lock:
+            self._cache[key] = standing
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+
+
+class StandingMismatch(RuntimeError):
+    """The decision appended is not the one Python took on the facts the statement found."""
+
+
+def _decisions() -> StandingDecisions | None:
+    decisions = current_app.extensions.get(_EXTENSION)
+    if decisions is None:
+        seconds = float(current_app.config.get("STANDING_DECISION_SECONDS", DEFAULT_SECONDS))
+        decisions = current_app.extensions.setdefault(_EXTENSION, StandingDecisions(seconds))
+    return decisions if decisions.seconds > 0 else None
+
+
+def _key(actor: Caller, citizen_id: uuid.UUID, section: str) -> Hashable:
+    # The whole caller but the request: its token, scopes, client and memberships.
+    return (dataclasses.replace(actor, request_id=None), citizen_id, section)
+
+
+def _usable(session: Session) -> bool:
+    connection = session.connection()
+    return (connection.dialect.name == "postgresql"
+            and reading_outside_transaction(connection))
+
+
+def prepare(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str,
+    entry_id: uuid.UUID, now: dt.datetime,
+) -> StandingRead | None:
+    """The standing decision of this read, with its audit append's values, if the worker
+    holds one (and the read runs outside a transaction on PostgreSQL)."""
+    decisions = _decisions()
+    if decisions is None:
+        return None
+    standing = decisions.get(_key(actor, citizen_id, section), now)
+    if standing is None or not _usable(session):
+        return None
+    content = audit_content(
+        actor=actor, citizen_id=citizen_id, section=section, entry_id=entry_id,
+        action="read", decision=standing.decision, context=request_context(actor), now=now,
+        facts=None, sensitivity=standing.label,
+    )
+    content["actor_facility_id"] = standing.actor_facility_id
+    event_id, params = append_params(content)
+    params.update(zip(STANDING_FACTS, (*standing.facts, standing.label), strict=True))
+    return StandingRead(standing=standing, event_id=event_id, params=params)
+
+
+def confirm(read: StandingRead, *, decision: Decision, label: str) -> None:
+    """After a read whose standing decision was appended: Python's decision on the facts
+    found must be that one, or the read answers 500 and nothing of the entry."""
+    standing = read.standing
+    if decision != standing.decision or label != standing.label:
+        log.error("a standing decision differs from the policy's (event %s): %s against %s",
+                  read.event_id, standing.decision.rule, decision.rule)
+        raise StandingMismatch("standing decision differs from the policy's")
+
+
+def refuse(read: StandingRead) -> None:
+    """After a read whose standing decision was appended: the policy shows nothing of the
+    entry found, which cannot be while the facts compared are all it reads."""
+    log.error("a standing decision was appended for a read the policy refuses (event %s)",
+              read.event_id)
+    raise StandingMismatch("standing decision appended for a refused read")
+
+
+def remember(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, scope: Scope,
+    clause: ScopeClause, label: str, facts: Facts, now: dt.datetime,
+) -> None:
+    """Keep the decision of a read just audited the usual way for this reader's next reads of
+    the section, when the statement could confirm it: facts it can compare, and a clause
+    that alone shows entries of this label, at every date (the label then decides)."""
+    decisions = _decisions()
+    key = _key(actor, citizen_id, section)
+    rested_on = standing_facts(session, citizen_id)
+    if (decisions is None or rested_on is None or not clause.all_dates
+            or sum(label in c.labels for c in scope.clauses) != 1 or not _usable(session)):
+        if decisions is not None:
+            decisions.forget(key)
+        return
+    decision = clause.as_decision(related=True)
+    decisions.remember(key, StandingDecision(
+        facts=rested_on, label=label, decision=decision,
+        actor_facility_id=acting_facility(actor, decision, facts),
+        valid_until=min(now + dt.timedelta(seconds=decisions.seconds), _day_end(now)),
+    ))
+
+
+def _day_end(now: dt.datetime) -> dt.datetime:
+    """The next midnight, in Vietnam or UTC, whichever comes first: the policy's dates (ages,
+    the day's access digest) are days."""
+    local = now.astimezone(VIETNAM_TZ)
+    ends = [dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), VIETNAM_TZ),
+            dt.datetime.combine(now.astimezone(dt.UTC).date() + dt.timedelta(days=1),
+                                dt.time(), dt.UTC)]
+    return min(ends)
