@@ -167,12 +167,13 @@ def remember(
     the section, when the statement could confirm it: facts it can compare, and a clause
     that alone shows entries of this label, at every date (the label then decides)."""
     decisions = _decisions()
+    if decisions is None or not _usable(session):
+        return
     key = _key(actor, citizen_id, section)
     rested_on = standing_facts(session, citizen_id)
-    if (decisions is None or rested_on is None or not clause.all_dates
-            or sum(label in c.labels for c in scope.clauses) != 1 or not _usable(session)):
-        if decisions is not None:
-            decisions.forget(key)
+    if (rested_on is None or not clause.all_dates
+            or sum(label in c.labels for c in scope.clauses) != 1):
+        decisions.forget(key)
         return
     decision = clause.as_decision(related=True)
     decisions.remember(key, StandingDecision(

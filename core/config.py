@@ -26,6 +26,10 @@ DEFAULTS: dict[str, str] = {
     "DATABASE_CONNECT_TIMEOUT": "1",
     # PostgreSQL: the server keeps the plans of the hot reads' statements (core/kept_plans).
     "DB_KEEP_PLANS": "1",
+    # PostgreSQL: how long a worker keeps a reader's decided single read of one person's
+    # section, for the next read's statement to append its audit event (consent/standing.py);
+    # 0 turns it off.
+    "STANDING_DECISION_SECONDS": "300",
     "DATABASE_STATEMENT_TIMEOUT": "5",
     "DATABASE_POOL_TIMEOUT": "10",
     "VAULT_KEK_FILE": "",  # empty: instance/keys/kek.json (development only)
@@ -219,6 +223,7 @@ def load_config(*, root: Path, environ: Mapping[str, str] | None = None) -> dict
             database_url, pool_timeout=_seconds(env, "DATABASE_POOL_TIMEOUT")),
         "DATABASE_CONNECT_TIMEOUT": _seconds(env, "DATABASE_CONNECT_TIMEOUT"),
         "DB_KEEP_PLANS": _switch(env, "DB_KEEP_PLANS"),
+        "STANDING_DECISION_SECONDS": _non_negative(env, "STANDING_DECISION_SECONDS"),
         "DATABASE_STATEMENT_TIMEOUT": _seconds(env, "DATABASE_STATEMENT_TIMEOUT"),
         "VAULT_KEK_FILE": str(kek_file) if kek_file else None,
         "VAULT_KEK_JSON": kek_json or None,

@@ -80,7 +80,8 @@ def test_a_repeated_read_is_one_statement_and_audited_as_the_first(app, client, 
     # no standing decision; the next read, decided in Python and appended after, does.
     for _ in range(2):
         first, seen_first = _read(client, path, headers, app)
-        assert first.status_code == 200 and LOT in first.get_data()
+        assert first.status_code == 200
+        assert LOT in first.get_data()
         assert not _standing(seen_first), seen_first
     before = _events(app, world)
 
@@ -97,7 +98,8 @@ def test_a_repeated_read_is_one_statement_and_audited_as_the_first(app, client, 
     # Another entry of the same section, the same label: the same standing decision.
     other = _dose(client, world)
     third, seen = _read(client, other, headers, app)
-    assert third.status_code == 200 and _standing(seen), seen
+    assert third.status_code == 200
+    assert _standing(seen), seen
     assert str(_events(app, world)[-1].entry_id) == other.rsplit("/", 1)[1]
 
 
@@ -107,7 +109,8 @@ def test_the_patient_reading_their_own_record_has_one_too(app, client, world):
     assert client.get(path, headers=headers).status_code == 200
     before = _events(app, world)
     answer, seen = _read(client, path, headers, app)
-    assert answer.status_code == 200 and LOT in answer.get_data()
+    assert answer.status_code == 200
+    assert LOT in answer.get_data()
     assert _standing(seen), seen
     after = _events(app, world)
     assert _decided(after[-1]) == _decided(before[-1])
@@ -146,7 +149,8 @@ def test_an_append_that_fails_answers_5xx_and_no_data(app, client, world):
     assert b"audit refused" not in answer.get_data()
     assert len(_events(app, world)) == before
     again, seen = _read(client, path, headers, app)
-    assert again.status_code == 200 and _standing(seen), seen
+    assert again.status_code == 200
+    assert _standing(seen), seen
 
 
 def test_a_consent_in_view_takes_the_read_back_to_the_policy(app, client, world):
@@ -161,13 +165,15 @@ def test_a_consent_in_view_takes_the_read_back_to_the_policy(app, client, world)
     assert grant.status_code == 201, grant.get_json()
     before = len(_events(app, world))
     answer, seen = _read(client, path, headers, app)
-    assert answer.status_code == 200 and LOT in answer.get_data()
+    assert answer.status_code == 200
+    assert LOT in answer.get_data()
     assert not _standing(seen), seen
     # The statement carried the standing decision's append, which did not run; the policy's
     # decision was appended on its own.
     assert seen[0].startswith("WITH phr_facts"), seen
     later = [s for s in seen[1:] if "INSERT INTO audit_events" in s]
-    assert len(later) == 1 and not later[0].startswith("WITH phr_facts"), seen
+    assert len(later) == 1, seen
+    assert not later[0].startswith("WITH phr_facts"), seen
     events = _events(app, world)
     assert len(events) == before + 1
     assert (events[-1].decision, events[-1].rule) == ("permit", "family-doctor")
@@ -208,7 +214,8 @@ def test_a_changed_birth_date_takes_the_read_back_to_the_policy(app, client, wor
     assert answer.status_code == 200
     assert not _standing(seen), seen
     again, seen = _read(client, path, headers, app)
-    assert again.status_code == 200 and _standing(seen), seen  # decided anew, standing again
+    assert again.status_code == 200
+    assert _standing(seen), seen  # decided anew, standing again
 
 
 def test_an_entry_of_another_label_is_decided_by_the_policy(app, client, world):
@@ -287,4 +294,5 @@ def test_off_when_configured_so(app, client, world):
     headers = world.headers("doctor")
     for _ in range(3):
         answer, seen = _read(client, path, headers, app)
-        assert answer.status_code == 200 and not _standing(seen), seen
+        assert answer.status_code == 200
+        assert not _standing(seen), seen
