@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, and_, bindparam, event, exists, or_, select
+from sqlalchemy import (
+    Boolean,
+    LargeBinary,
+    String,
+    and_,
+    bindparam,
+    event,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -219,8 +229,8 @@ def _citizens_query(entities: bool, probe: StatementProbe | None = None,
 
 
 # The facts a standing decision rests on, as the statement compares them (consent.standing).
-STANDING_FACTS = ("standing_dob", "standing_fd_practitioner", "standing_fd_facility",
-                  "standing_label")
+STANDING_FACTS = ("standing_any_person", "standing_dob", "standing_fd_practitioner",
+                  "standing_fd_facility", "standing_label")
 
 
 def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: Along,
@@ -235,8 +245,11 @@ def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: A
     facts = query.cte("phr_facts")
     fda = FamilyDoctorAssignment.__table__.c
     conditions = [
-        facts.c.date_of_birth_ct.is_not_distinct_from(bindparam(
-            "standing_dob", type_=Citizen.__table__.c.date_of_birth_ct.type)),
+        # A decision that holds for any person (a practitioner's: consent.policy) compares
+        # relationships only; any other compares the birth date too (its ciphertext).
+        or_(bindparam("standing_any_person", type_=Boolean()).is_(True),
+            facts.c.date_of_birth_ct.is_not_distinct_from(bindparam(
+                "standing_dob", type_=LargeBinary()))),
         facts.c.fd_practitioner_id.is_not_distinct_from(bindparam(
             "standing_fd_practitioner", type_=fda.practitioner_id.type)),
         facts.c.fd_facility_id.is_not_distinct_from(bindparam(

@@ -73,6 +73,7 @@ __all__ = [
     "Target",
     "birthday",
     "decide",
+    "decides_on_the_person",
     "open_break_glass",
     "visible_scope",
 ]
@@ -584,6 +585,14 @@ def _reached_age(facts: Facts, years: int) -> bool | None:
     if facts.citizen_birth_date is None:
         return None
     return facts.local_today >= birthday(facts.citizen_birth_date, years)
+
+
+def decides_on_the_person(actor: Actor) -> bool:
+    """Whether this actor's decisions may depend on who the citizen is or on their birth date.
+    A practitioner's do not: `_practitioner_bases` reads the family doctor, consents and
+    break-glass sessions of the facts, nothing else, so one decision holds for every person
+    with the same relationships (consent.standing relies on it; a test holds it)."""
+    return actor.role != "practitioner"
 
 
 def _practitioner_bases(actor: Actor, facts: Facts) -> list[_Basis]:

@@ -41,6 +41,7 @@ from consent.pdp import (
     request_context,
     standing_facts,
 )
+from consent.policy import decides_on_the_person
 from consent.policy_types import VIETNAM_TZ, Decision, Facts, Scope, ScopeClause
 from core.transactions import reading_outside_transaction
 from registry.caller import Caller
@@ -56,6 +57,10 @@ _EXTENSION = "phr.consent.standing"
 class StandingDecision:
     """A decided read and the facts it rested on (ciphertext and ids, no clear data)."""
 
+    # Whether the decision holds for any person with these relationships (a practitioner's:
+    # consent.policy.decides_on_the_person); else for the one whose birth date's ciphertext
+    # is `facts[0]`.
+    any_person: bool
     facts: tuple[bytes, uuid.UUID | None, uuid.UUID | None]
     label: str
     decision: Decision
@@ -108,8 +113,10 @@ def _decisions() -> StandingDecisions | None:
 
 
 def _key(actor: Caller, citizen_id: uuid.UUID, section: str) -> Hashable:
-    # The whole caller but the request: its token, scopes, client and memberships.
-    return (dataclasses.replace(actor, request_id=None), citizen_id, section)
+    # The whole caller but the request: its token, scopes, client and memberships; the person
+    # unless the decision holds for anyone with the same relationships.
+    person = citizen_id if decides_on_the_person(actor) else None
+    return (dataclasses.replace(actor, request_id=None), person, section)
 
 
 def _usable(session: Session) -> bool:
@@ -137,7 +144,8 @@ def prepare(
     )
     content["actor_facility_id"] = standing.actor_facility_id
     event_id, params = append_params(content)
-    params.update(zip(STANDING_FACTS, (*standing.facts, standing.label), strict=True))
+    params.update(zip(STANDING_FACTS, (standing.any_person, *standing.facts, standing.label),
+                      strict=True))
     return StandingRead(standing=standing, event_id=event_id, params=params)
 
 
@@ -170,14 +178,20 @@ def remember(
     if decisions is None or not _usable(session):
         return
     key = _key(actor, citizen_id, section)
+    any_person = not decides_on_the_person(actor)
     rested_on = standing_facts(session, citizen_id)
     if (rested_on is None or not clause.all_dates
             or sum(label in c.labels for c in scope.clauses) != 1):
-        decisions.forget(key)
+        if not any_person:
+            # Its statement would carry an append bound to fail; one held for anyone may
+            # still stand for the next person.
+            decisions.forget(key)
         return
     decision = clause.as_decision(related=True)
+    if any_person:
+        rested_on = (b"", *rested_on[1:])  # no one's birth date kept where none is compared
     decisions.remember(key, StandingDecision(
-        facts=rested_on, label=label, decision=decision,
+        any_person=any_person, facts=rested_on, label=label, decision=decision,
         actor_facility_id=acting_facility(actor, decision, facts),
         valid_until=min(now + dt.timedelta(seconds=decisions.seconds), _day_end(now)),
     ))

@@ -9,6 +9,7 @@ new family doctor, a birth date, another label) takes the read back to its two s
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from sqlalchemy import func, select, update
@@ -199,13 +200,16 @@ def test_a_new_family_doctor_ends_the_old_ones_standing_decision(app, client, wo
     assert [e.decision for e in events[before:]] == ["deny"]
 
 
-def test_a_changed_birth_date_takes_the_read_back_to_the_policy(app, client, world):
+def test_a_changed_birth_date_takes_the_patients_read_back_to_the_policy(app, client, world):
+    """A citizen's decisions depend on the person (their age decides some): compared by the
+    birth date's ciphertext."""
     from registry.models import Citizen
 
     path = _dose(client, world)
-    headers = world.headers("doctor")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    headers = world.headers("patient")
+    assert client.get(path, headers=headers).status_code == 200
+    answer, seen = _read(client, path, headers, app)
+    assert _standing(seen), seen
     with app.app_context():
         citizen = db.session.get(Citizen, world.patient)
         citizen.date_of_birth = dt.date(1961, 3, 15)
@@ -216,6 +220,52 @@ def test_a_changed_birth_date_takes_the_read_back_to_the_policy(app, client, wor
     again, seen = _read(client, path, headers, app)
     assert again.status_code == 200
     assert _standing(seen), seen  # decided anew, standing again
+
+
+def test_a_doctors_decision_stands_for_every_patient_registered_with_her(app, client, world):
+    """A practitioner's decision rests on her relationship alone (consent.policy): read once
+    for one patient, it stands for the next patient registered with her at the same
+    facility, once the day's notice to that patient is out; not for a patient of another."""
+    from registry.services import assign_family_doctor
+    from tests.support.auth import make_citizen
+
+    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
+    with app.app_context():
+        assign_family_doctor(session=db.session, citizen_id=second,
+                             practitioner_id=world.doctor_id, facility_id=world.station,
+                             changed_by="test")
+        db.session.commit()
+    headers = world.headers("doctor")
+    path = _dose(client, world)
+    for _ in range(2):
+        assert client.get(path, headers=headers).status_code == 200
+    dose = client.post(f"/api/v1/citizens/{second}/immunizations", json=DOSE, headers=headers)
+    assert dose.status_code == 201, dose.get_json()
+    other = f"/api/v1/citizens/{second}/immunizations/{dose.get_json()['id']}"
+    first, seen = _read(client, other, headers, app)  # the day's first: it tells her
+    assert first.status_code == 200
+    assert seen[0].startswith("WITH phr_facts"), seen  # carried; did not run (no digest yet)
+    with app.app_context():
+        events = list(db.session.scalars(select(AuditEvent).where(
+            AuditEvent.citizen_id == second, AuditEvent.action == "read")))
+        db.session.rollback()
+    assert len(events) == 1
+    answer, seen = _read(client, other, headers, app)
+    assert answer.status_code == 200
+    assert LOT in answer.get_data()
+    assert _standing(seen), seen
+    with app.app_context():
+        last = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.citizen_id == second).order_by(AuditEvent.seq.desc())).first()
+        assert (last.decision, last.rule, last.actor_facility_id) == (
+            "permit", "family-doctor", world.station)
+        assert str(last.entry_id) == other.rsplit("/", 1)[1]
+        assert verify_chains(db.session, citizen_id=second).ok
+        db.session.rollback()
+    # The stranger is no patient of hers: the statement finds another family doctor (none).
+    stranger = client.get(f"/api/v1/citizens/{world.stranger}/immunizations/{uuid.uuid4()}",
+                          headers=headers)
+    assert stranger.status_code == 404
 
 
 def test_an_entry_of_another_label_is_decided_by_the_policy(app, client, world):
