@@ -446,7 +446,7 @@ def _standing_facts(rows: Sequence[Any]) -> tuple[bytes, uuid.UUID | None,
                                                    uuid.UUID | None] | None:
     """The facts a standing decision may rest on, when every row of one citizen's facts
     shows the same ones and nothing is in view that the statement could not compare."""
-    seen = {(bytes(row.date_of_birth_ct), row.fd_practitioner_id, row.fd_facility_id)
+    seen = {(bytes(row.date_of_birth_ct or b""), row.fd_practitioner_id, row.fd_facility_id)
             for row in rows
             if not (row.consents_in_view or row.break_glass_in_view
                     or row.guardianships_in_view)}
