@@ -43,6 +43,7 @@ from consent.pdp import (
 )
 from consent.policy import decides_on_the_person
 from consent.policy_types import VIETNAM_TZ, Decision, Facts, Scope, ScopeClause
+from core.metrics import STANDING_READS
 from core.transactions import reading_outside_transaction
 from registry.caller import Caller
 
@@ -154,14 +155,22 @@ def confirm(read: StandingRead, *, decision: Decision, label: str) -> None:
     found must be that one, or the read answers 500 and nothing of the entry."""
     standing = read.standing
     if decision != standing.decision or label != standing.label:
+        STANDING_READS.labels("mismatch").inc()
         log.error("a standing decision differs from the policy's (event %s): %s against %s",
                   read.event_id, standing.decision.rule, decision.rule)
         raise StandingMismatch("standing decision differs from the policy's")
+    STANDING_READS.labels("appended").inc()
+
+
+def not_run() -> None:
+    """The statement carried a standing decision's append and found other facts."""
+    STANDING_READS.labels("not-run").inc()
 
 
 def refuse(read: StandingRead) -> None:
     """After a read whose standing decision was appended: the policy shows nothing of the
     entry found, which cannot be while the facts compared are all it reads."""
+    STANDING_READS.labels("mismatch").inc()
     log.error("a standing decision was appended for a read the policy refuses (event %s)",
               read.event_id)
     raise StandingMismatch("standing decision appended for a refused read")

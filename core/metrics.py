@@ -26,6 +26,13 @@ DECRYPTION_FAILURES = Counter(
     "vault_decryption_failures_total", "Field decryptions that failed", ["table", "column"]
 )
 
+# Single reads under a worker's standing decision (consent/standing.py): "appended" (one
+# statement selected and audited the read), "not-run" (the statement carried the append and
+# found other facts: the read took its two statements), "mismatch" (the tripwire: 500).
+STANDING_READS = Counter(
+    "phr_standing_reads_total", "Single reads that carried a standing decision", ["outcome"]
+)
+
 
 def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()

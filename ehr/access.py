@@ -106,7 +106,12 @@ class RecordAccess:
     def standing_appended(self, read: standing.StandingRead | None,
                           citizen_id: uuid.UUID) -> bool:
         """Whether `read`'s audit append ran with the statement that loaded the facts."""
-        return read is not None and standing_audited(self.session, citizen_id)
+        if read is None:
+            return False
+        if standing_audited(self.session, citizen_id):
+            return True
+        standing.not_run()
+        return False
 
     def audit_read_within(
         self, *, citizen_id: uuid.UUID, section: str, entry: EntryFacts, scope: Scope,

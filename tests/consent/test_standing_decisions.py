@@ -68,6 +68,12 @@ def _read(client, path: str, headers: dict[str, str], app) -> tuple[object, list
     return answer, list(seen)
 
 
+def _counted(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("phr_standing_reads_total", {"outcome": outcome}) or 0.0
+
+
 def _standing(seen: list[str]) -> bool:
     """The read was the one statement that carries a standing decision's append."""
     return len(seen) == 1 and seen[0].startswith("WITH phr_facts") and (
@@ -85,11 +91,13 @@ def test_a_repeated_read_is_one_statement_and_audited_as_the_first(app, client, 
         assert LOT in first.get_data()
         assert not _standing(seen_first), seen_first
     before = _events(app, world)
+    appended = _counted("appended")
 
     second, seen = _read(client, path, headers, app)
     assert second.status_code == 200
     assert second.get_data() == first.get_data()
     assert _standing(seen), seen
+    assert _counted("appended") == appended + 1  # what operations see (/metrics)
     after = _events(app, world)
     assert len(after) == len(before) + 1
     assert _decided(after[-1]) == _decided(before[-1])
@@ -165,10 +173,12 @@ def test_a_consent_in_view_takes_the_read_back_to_the_policy(app, client, world)
               "sections": ["immunizations"], "access": "read"})
     assert grant.status_code == 201, grant.get_json()
     before = len(_events(app, world))
+    not_run = _counted("not-run")
     answer, seen = _read(client, path, headers, app)
     assert answer.status_code == 200
     assert LOT in answer.get_data()
     assert not _standing(seen), seen
+    assert _counted("not-run") == not_run + 1
     # The statement carried the standing decision's append, which did not run; the policy's
     # decision was appended on its own.
     assert seen[0].startswith("WITH phr_facts"), seen
@@ -319,8 +329,10 @@ def test_a_standing_decision_that_differs_from_the_policy_answers_500_and_no_dat
         decisions._cache[key] = dataclasses.replace(
             held, decision=dataclasses.replace(held.decision, rule="forged"))
     app.config["PROPAGATE_EXCEPTIONS"] = False
+    mismatches = _counted("mismatch")
     answer = client.get(path, headers=headers)
     assert answer.status_code == 500
+    assert _counted("mismatch") == mismatches + 1
     assert answer.mimetype == "application/problem+json"
     assert LOT not in answer.get_data()
 
