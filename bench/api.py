@@ -149,6 +149,21 @@ KEY_FILES = {  # environment variable -> file name in the run's key directory
 }
 
 
+def standing_outcomes(directory: Path) -> dict[str, float]:
+    """phr_standing_reads_total by outcome, summed over the run's gunicorn workers."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))
+    outcomes: dict[str, float] = {}
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == "phr_standing_reads_total":
+                outcome = sample.labels["outcome"]
+                outcomes[outcome] = outcomes.get(outcome, 0.0) + sample.value
+    return outcomes
+
+
 def prepare_environment(*, database_url: str, port: int, workdir: Path) -> None:
     """Development key files (from the bench database) and the settings the app starts with."""
     from core.config import DEFAULTS
@@ -1962,6 +1977,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             log_tail = session.server.log.read_text(errors="replace")[-3000:]
             session.server.stop()
+        standing = standing_outcomes(workdir / "prometheus")
+        if standing:
+            # How many single reads the workers served under a standing decision (one
+            # statement) and how many carried one that did not hold (consent/standing.py).
+            print("standing decisions in the gunicorn workers: " + ", ".join(
+                f"{outcome} {count:,.0f}" for outcome, count in sorted(standing.items())))
+            output["standing_reads"] = standing
         if results:
             with app.app_context():
                 evaluate(routes, results)
