@@ -358,3 +358,26 @@ def test_off_when_configured_so(app, client, world):
         answer, seen = _read(client, path, headers, app)
         assert answer.status_code == 200
         assert not _standing(seen), seen
+
+
+def test_a_station_systems_repeated_read_is_one_statement_too(app, client, world):
+    """A facility system's token (client credentials, its own probe): decided per person,
+    the birth date compared."""
+    today = dt.datetime.now(VIETNAM_TZ).date().isoformat()
+    dose = client.post(f"/api/v1/citizens/{world.child}/immunizations",
+                       json={**DOSE, "occurrence_date": today}, headers=world.headers("station"))
+    assert dose.status_code == 201, dose.get_json()
+    path = f"/api/v1/citizens/{world.child}/immunizations/{dose.get_json()['id']}"
+    headers = world.headers("station")
+    for _ in range(2):
+        assert client.get(path, headers=headers).status_code == 200
+    answer, seen = _read(client, path, headers, app)
+    assert answer.status_code == 200
+    assert LOT in answer.get_data()
+    assert _standing(seen), seen
+    with app.app_context():
+        last = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.citizen_id == world.child).order_by(AuditEvent.seq.desc())).first()
+        assert (last.decision, last.actor_role, last.action) == ("permit", "station", "read")
+        assert verify_chains(db.session, citizen_id=world.child).ok
+        db.session.rollback()
