@@ -380,7 +380,8 @@ def _load_citizens(
     reader = session.info.get(_READER_KEY) if single else None
     if reader is not None:
         params.update(digest_reader=reader, digest_day=now.astimezone(VIETNAM_TZ).date())
-    carries_standing = standing is not None and single and along is not None and not entities
+    carries_standing = (standing is not None and single and not entities
+                        and along is not None and along.label is not None)
     query = _citizens_query(entities, probe, along, single=single, digest=reader is not None,
                             standing=carries_standing)
     if along is not None:
