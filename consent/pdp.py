@@ -135,8 +135,9 @@ class _Loaded:
     # What a standing decision may rest on (consent.standing), when the facts came in one
     # row with nothing in view: birth date ciphertext, family doctor, facility.
     standing_facts: tuple[bytes, uuid.UUID | None, uuid.UUID | None] | None = None
-    # Whether the statement that loaded the facts carried a standing decision's audit append
-    # and it ran.
+    # Whether the statement that loaded the facts carried a standing decision's audit append,
+    # and whether it ran.
+    standing_carried: bool = False
     standing_audited: bool = False
 
 
@@ -430,6 +431,7 @@ def _load_citizens(
                                                 facility_id=row.fd_facility_id)
         if single and not entities:
             loaded.standing_facts = _standing_facts(rows)
+            loaded.standing_carried = carries_standing
             loaded.standing_audited = carries_standing and bool(row.phr_standing_audited)
         if (not row.consents_in_view and not row.break_glass_in_view
                 and "grants" not in loaded.parts):
@@ -688,7 +690,7 @@ def load_facts_along(
     (consent.standing; `standing_audited` tells whether it ran)."""
     loaded = _cache(session).get(citizen_id)
     if loaded is not None and "citizen" in loaded.parts:
-        loaded.standing_audited = False
+        loaded.standing_carried = loaded.standing_audited = False
         found = session.scalars(along.alone, {**params, "along_citizen_id": citizen_id}).first()
     else:
         with session.no_autoflush:
@@ -706,11 +708,13 @@ def standing_facts(session: Session, citizen_id: uuid.UUID) -> tuple[
     return loaded.standing_facts if loaded is not None else None
 
 
-def standing_audited(session: Session, citizen_id: uuid.UUID) -> bool:
+def standing_audited(session: Session, citizen_id: uuid.UUID) -> bool | None:
     """Whether the statement that loaded this citizen's facts appended a standing
-    decision's audit event."""
+    decision's audit event; None when it carried none."""
     loaded = _cache(session).get(citizen_id)
-    return loaded is not None and loaded.standing_audited
+    if loaded is None or not loaded.standing_carried:
+        return None
+    return loaded.standing_audited
 
 
 def entry_readers(

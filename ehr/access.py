@@ -108,10 +108,10 @@ class RecordAccess:
         """Whether `read`'s audit append ran with the statement that loaded the facts."""
         if read is None:
             return False
-        if standing_audited(self.session, citizen_id):
-            return True
-        standing.not_run()
-        return False
+        audited = standing_audited(self.session, citizen_id)
+        if audited is False:
+            standing.not_run()
+        return bool(audited)
 
     def audit_read_within(
         self, *, citizen_id: uuid.UUID, section: str, entry: EntryFacts, scope: Scope,
