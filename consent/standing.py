@@ -11,6 +11,9 @@ run only when the statement finds those same facts, the token live, the reader's
 showing today (no notice due) and the entry with the predicted label; otherwise nothing is
 appended and the read takes its two statements. One statement then, audited before its rows
 leave the database (autocommit), with the decision confirmed by the database on every request.
+A practitioner's decision is remembered without the person and compares no birth date: the
+policy decides her reads on her relationships alone (`consent.policy.decides_on_the_person`),
+so one decision stands for every patient registered with her at the same facility.
 
 Python still decides every read on the facts the statement returned; a decision that differs
 from the one appended cannot happen while the facts compared are all the policy reads, and
