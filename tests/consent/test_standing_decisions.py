@@ -12,16 +12,15 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
-from auth.credentials import digest
-from auth.models import OAuthToken
 from consent.audit import verify_chains
 from consent.models import AuditEvent
 from consent.policy_types import VIETNAM_TZ
 from core.db import db
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
 from tests.ehr.test_read_rules import audit_refused
+from tests.support.auth import revoke_access_token
 from tests.support.sql_log import statements
 
 DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
@@ -72,6 +71,17 @@ def _counted(outcome: str) -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value("phr_standing_reads_total", {"outcome": outcome}) or 0.0
+
+
+def _held(client, app, path: str, headers: dict[str, str]) -> None:
+    """Read `path` until this worker holds a standing decision on it: a third party's first
+    read of the day writes its notice and keeps none; the second keeps one; the third is
+    one statement."""
+    for _ in range(2):
+        assert client.get(path, headers=headers).status_code == 200
+    answer, seen = _read(client, path, headers, app)
+    assert answer.status_code == 200
+    assert _standing(seen), seen
 
 
 def _standing(seen: list[str]) -> bool:
@@ -129,14 +139,9 @@ def test_the_patient_reading_their_own_record_has_one_too(app, client, world):
 def test_a_token_revoked_is_401_on_the_next_read_and_nothing_is_appended(app, client, world):
     path = _dose(client, world)
     headers = world.headers("doctor")
-    for _ in range(3):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     before = len(_events(app, world))
-    with app.app_context():
-        db.session.execute(update(OAuthToken).where(
-            OAuthToken.access_token_hash == digest(world.doctor_token.access_token)
-        ).values(revoked_at=func.now()))
-        db.session.commit()
+    revoke_access_token(app, world.doctor_token)
     answer, seen = _read(client, path, headers, app)
     assert answer.status_code == 401
     assert LOT not in answer.get_data()
@@ -147,8 +152,7 @@ def test_a_token_revoked_is_401_on_the_next_read_and_nothing_is_appended(app, cl
 def test_an_append_that_fails_answers_5xx_and_no_data(app, client, world):
     path = _dose(client, world)
     headers = world.headers("doctor")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     before = len(_events(app, world))
     with audit_refused(app):
         answer = client.get(path, headers=headers)
@@ -165,8 +169,7 @@ def test_an_append_that_fails_answers_5xx_and_no_data(app, client, world):
 def test_a_consent_in_view_takes_the_read_back_to_the_policy(app, client, world):
     path = _dose(client, world)
     headers = world.headers("doctor")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     grant = client.post(
         f"/api/v1/citizens/{world.patient}/consents", headers=world.headers("patient"),
         json={"grantee": {"type": "practitioner", "id": str(world.other_doctor_id)},
@@ -195,8 +198,7 @@ def test_a_new_family_doctor_ends_the_old_ones_standing_decision(app, client, wo
 
     path = _dose(client, world)
     headers = world.headers("doctor")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     with app.app_context():
         assign_family_doctor(session=db.session, citizen_id=world.patient,
                              practitioner_id=world.other_doctor_id, facility_id=world.hospital,
@@ -247,8 +249,7 @@ def test_a_doctors_decision_stands_for_every_patient_registered_with_her(app, cl
         db.session.commit()
     headers = world.headers("doctor")
     path = _dose(client, world)
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     dose = client.post(f"/api/v1/citizens/{second}/immunizations", json=DOSE, headers=headers)
     assert dose.status_code == 201, dose.get_json()
     other = f"/api/v1/citizens/{second}/immunizations/{dose.get_json()['id']}"
@@ -321,8 +322,7 @@ def test_a_standing_decision_that_differs_from_the_policy_answers_500_and_no_dat
 
     path = _dose(client, world)
     headers = world.headers("doctor")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     decisions = app.extensions[standing._EXTENSION]
     with decisions._lock:
         key, held = next(iter(decisions._cache.items()))
@@ -369,8 +369,7 @@ def test_a_station_systems_repeated_read_is_one_statement_too(app, client, world
     assert dose.status_code == 201, dose.get_json()
     path = f"/api/v1/citizens/{world.child}/immunizations/{dose.get_json()['id']}"
     headers = world.headers("station")
-    for _ in range(2):
-        assert client.get(path, headers=headers).status_code == 200
+    _held(client, app, path, headers)
     answer, seen = _read(client, path, headers, app)
     assert answer.status_code == 200
     assert LOT in answer.get_data()

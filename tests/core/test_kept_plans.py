@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, text
 
-from auth.credentials import digest
-from auth.models import OAuthToken
 from core import kept_plans
 from core.db import db
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
+from tests.support.auth import revoke_access_token
 from tests.support.sql_log import statements
 
 DOSE = {"vaccine_code": "TD", "dose_number": 1, "occurrence_date": "2024-03-01",
@@ -111,11 +110,7 @@ def test_a_token_revoked_is_401_on_the_next_read_through_a_kept_plan(app, client
     headers = world.headers("doctor")
     for _ in range(3):
         assert client.get(path, headers=headers).status_code == 200
-    with app.app_context():
-        db.session.execute(update(OAuthToken).where(
-            OAuthToken.access_token_hash == digest(world.doctor_token.access_token)
-        ).values(revoked_at=func.now()))
-        db.session.commit()
+    revoke_access_token(app, world.doctor_token)
     with sent_by_driver(app) as seen:
         answer = client.get(path, headers=headers)
     assert answer.status_code == 401

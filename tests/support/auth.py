@@ -377,6 +377,21 @@ def token_for(
     return as_tokens(response.get_json(), login=login, client=oauth_client)
 
 
+def revoke_access_token(app: Any, tokens: Tokens) -> None:
+    """Revoke a token in the database itself, as a revocation elsewhere would (no request to
+    this app: a worker that remembers the token's principal must learn it from the probe)."""
+    from sqlalchemy import func, update
+
+    from auth.credentials import digest
+    from auth.models import OAuthToken
+
+    with app.app_context():
+        db.session.execute(update(OAuthToken).where(
+            OAuthToken.access_token_hash == digest(tokens.access_token)
+        ).values(revoked_at=func.now()))
+        db.session.commit()
+
+
 def station_client(app: Any, *, facility: uuid.UUID | None = None,
                    scopes: str = STATION_SCOPES) -> tuple[ClientInfo, uuid.UUID]:
     """A confidential client-credentials client of a (new or given) facility."""
