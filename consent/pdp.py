@@ -381,8 +381,9 @@ def _load_citizens(
     reader = session.info.get(_READER_KEY) if single else None
     if reader is not None:
         params.update(digest_reader=reader, digest_day=now.astimezone(VIETNAM_TZ).date())
-    carries_standing = (standing is not None and single and not entities
-                        and along is not None and along.label is not None)
+    # A row that names its label may be read under a standing decision (consent.standing).
+    predictable = single and not entities and along is not None and along.label is not None
+    carries_standing = predictable and standing is not None
     query = _citizens_query(entities, probe, along, single=single, digest=reader is not None,
                             standing=carries_standing)
     if along is not None:
@@ -429,7 +430,7 @@ def _load_citizens(
         if row.fd_practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=row.fd_practitioner_id,
                                                 facility_id=row.fd_facility_id)
-        if single and not entities:
+        if predictable:
             loaded.standing_facts = _standing_facts(rows)
             loaded.standing_carried = carries_standing
             loaded.standing_audited = carries_standing and bool(row.phr_standing_audited)
@@ -447,15 +448,14 @@ def _load_citizens(
 
 def _standing_facts(rows: Sequence[Any]) -> tuple[bytes, uuid.UUID | None,
                                                    uuid.UUID | None] | None:
-    """The facts a standing decision may rest on, when every row of one citizen's facts
-    shows the same ones and nothing is in view that the statement could not compare."""
-    seen = {(bytes(row.date_of_birth_ct or b""), row.fd_practitioner_id, row.fd_facility_id)
-            for row in rows
-            if not (row.consents_in_view or row.break_glass_in_view
-                    or row.guardianships_in_view)}
-    if len(seen) != 1 or len(rows) != 1:
+    """The facts a standing decision may rest on: one citizen's facts in one row, with
+    nothing in view that the statement could not compare."""
+    if len(rows) != 1:
         return None
-    return next(iter(seen))
+    row = rows[0]
+    if row.consents_in_view or row.break_glass_in_view or row.guardianships_in_view:
+        return None
+    return (bytes(row.date_of_birth_ct or b""), row.fd_practitioner_id, row.fd_facility_id)
 
 
 def _load_entities(
