@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.notifications.fakes import FakeSmsGateway
-from tests.support.auth import csrf_from
+from tests.support.auth import csrf_from, facility_code
 
 PHONE = "0912 345 678"
 STRONG_PASSWORD = "mật khẩu mới rất dài"
@@ -79,7 +79,7 @@ def station(app: Any, *, commune: str = "09334") -> uuid.UUID:
 
     with app.app_context():
         facility = create_facility(
-            session=db.session, code="T-" + secrets.token_hex(6).upper(),
+            session=db.session, code=facility_code(),
             kind="commune-health-station", name="Trạm Y tế xã Thử Nghiệm",
             province_code="27", district_code="260", commune_code=commune,
         )

@@ -134,10 +134,16 @@ def query_of(location: str) -> dict[str, str]:
 # --- data ---------------------------------------------------------------------------------
 
 
+def facility_code() -> str:
+    """A unique test facility code. Digits only: a hex code once held "F32", the diagnosis
+    the leak tests look for in response bodies."""
+    return f"T-{secrets.randbelow(10**12):012d}"
+
+
 def make_facility(app: Any, *, kind: str = "commune-health-station") -> uuid.UUID:
     with app.app_context():
         facility = create_facility(
-            session=db.session, code="T-" + secrets.token_hex(6).upper(), kind=kind,
+            session=db.session, code=facility_code(), kind=kind,
             name="Cơ sở thử nghiệm", province_code="27", district_code="260",
             commune_code="09334",
         )
