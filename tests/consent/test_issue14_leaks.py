@@ -22,6 +22,7 @@ from registry.reference.health_id import make_health_id
 from registry.services import assign_family_doctor, create_facility, register_citizen
 from tests.support.auth import (
     bearer,
+    facility_code,
     health_id_of,
     make_citizen,
     make_facility,
@@ -36,7 +37,7 @@ TODAY = dt.date.today()  # noqa: DTZ011
 def commune_station(app, commune: str) -> uuid.UUID:
     with app.app_context():
         facility = create_facility(
-            session=db.session, code="C-" + secrets.token_hex(5).upper(),
+            session=db.session, code=facility_code(),
             kind="commune-health-station", name=f"Trạm Y tế xã {commune}",
             province_code="27", district_code="260", commune_code=commune)
         db.session.commit()

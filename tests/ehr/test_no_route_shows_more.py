@@ -18,7 +18,6 @@ identity × every person:
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from registry.services import assign_family_doctor, create_facility
 from tests.ehr.conftest import STATION
 from tests.ehr.samples import NOW_UTC, SAMPLES, TODAY, YESTERDAY
 from tests.support.auth import (
+    facility_code,
     make_citizen,
     make_facility,
     make_practitioner,
@@ -89,7 +89,7 @@ def matrix_world(app: Any, client: Any) -> MatrixWorld:
     hospital = make_facility(app, kind="hospital")
     with app.app_context():
         elsewhere = create_facility(
-            session=db.session, code="C-" + secrets.token_hex(5).upper(),
+            session=db.session, code=facility_code(),
             kind="commune-health-station", name="Trạm Y tế xã Khác", province_code="27",
             district_code="260", commune_code="09340").id
         db.session.commit()

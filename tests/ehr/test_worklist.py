@@ -29,6 +29,7 @@ from tests.ehr.samples import TODAY
 from tests.support.auth import (
     Tokens,
     bearer,
+    facility_code,
     station_client,
     station_token,
     token_for,
@@ -43,7 +44,7 @@ JSON = {"Content-Type": "application/json"}
 def _facility(app: Any, commune: str) -> uuid.UUID:
     with app.app_context():
         facility = create_facility(
-            session=db.session, code="WL-" + secrets.token_hex(4).upper(),
+            session=db.session, code=facility_code(),
             kind="commune-health-station", name=f"Trạm Y tế xã {commune}",
             province_code="24", commune_code=commune)
         db.session.commit()

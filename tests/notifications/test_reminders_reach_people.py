@@ -33,7 +33,13 @@ from registry.services import assign_family_doctor, create_facility
 from tests.notifications.conftest import fcm_token, make_person
 from tests.notifications.helpers import add_device
 from tests.notifications.test_privacy import _forbidden
-from tests.support.auth import health_id_of, make_citizen, make_practitioner, token_for
+from tests.support.auth import (
+    facility_code,
+    health_id_of,
+    make_citizen,
+    make_practitioner,
+    token_for,
+)
 
 BORN = dt.date(2025, 1, 17)  # two months old on 17 March 2025
 GENERIC_SMS = ("So suc khoe dien tu: Ban co thong bao suc khoe moi. "
@@ -60,7 +66,7 @@ def _inbox(client: Any, token: Any, lang: str = "vi") -> list[dict[str, Any]]:
 def _station(app: Any) -> uuid.UUID:
     with app.app_context():
         station = create_facility(
-            session=db.session, code="T-" + secrets.token_hex(4).upper(),
+            session=db.session, code=facility_code(),
             kind="commune-health-station", name="Trạm Y tế xã Liên Bão", province_code="27",
             district_code="260", commune_code="09334")
         db.session.commit()
