@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     event,
     exists,
+    func,
     or_,
     select,
 )
@@ -212,18 +213,35 @@ class Along:
             "along_citizen_id", type_=Citizen.__table__.c.id.type)))
 
 
-_FACTS_STATEMENTS: dict[tuple[bool, Hashable, Along | None, bool, bool, bool], Any] = {}
+@dataclass(frozen=True, eq=False)
+class Content:
+    """A read's content (a list page, a summary) that a statement carrying a standing
+    decision (consent.standing) selects with the citizen's facts: `query` selects `entity`
+    rows in the order `order(entity)` gives (a callable, as the content is selected through a
+    subquery that the outer statement orders again), its values bound by the caller. Built
+    once per shape by its user (statements are cached by it)."""
+
+    entity: Any
+    query: Any
+    order: Any  # Callable[[AliasedClass], Sequence[ColumnElement]]
+
+
+_FACTS_STATEMENTS: dict[tuple[bool, Hashable, Along | None, bool, bool, bool, Content | None],
+                        Any] = {}
 
 
 def _citizens_query(entities: bool, probe: StatementProbe | None = None,
                     along: Along | None = None, *, single: bool = False,
-                    digest: bool = False, standing: bool = False) -> Any:
+                    digest: bool = False, standing: bool = False,
+                    content: Content | None = None) -> Any:
     key = (entities, probe.shape if probe is not None else None, along, single, digest,
-           standing)
+           standing, content)
     statement = _FACTS_STATEMENTS.get(key)
     if statement is None:
         statement = _build_citizens_query(entities, probe, along, single, digest)
-        if standing:
+        if content is not None:
+            statement = _carrying_standing_content(statement, probe, content, digest)
+        elif standing:
             statement = _carrying_standing_append(statement, probe, along, digest)
         _FACTS_STATEMENTS[key] = statement
     return statement
@@ -231,19 +249,15 @@ def _citizens_query(entities: bool, probe: StatementProbe | None = None,
 
 # The facts a standing decision rests on, as the statement compares them (consent.standing).
 STANDING_FACTS = ("standing_any_person", "standing_dob", "standing_fd_practitioner",
-                  "standing_fd_facility", "standing_label")
+                  "standing_fd_facility")
 
 
-def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: Along,
-                              digest: bool) -> Any:
-    """The single citizen's facts with its `along` row, carrying the audit append of a
-    standing decision (consent.standing) that runs only when the statement finds what the
-    decision rested on: the token live, the same birth date (its ciphertext) and family
-    doctor, no consent, break-glass session or guardianship in view, the reader's access
-    digest showing today already (so no notice is due), and the row with the predicted
-    label. Column `phr_standing_audited`: whether it ran. Bound values: the facts query's,
-    `standing_*` and the append's (consent.audit.append_params)."""
-    facts = query.cte("phr_facts")
+def _standing_conditions(facts: Any, probe: StatementProbe | None,
+                         digest: bool) -> list[ColumnElement[bool]]:
+    """What a standing decision (consent.standing) rested on, asked of the facts CTE: the
+    token live, the same birth date (its ciphertext) and family doctor, no consent,
+    break-glass session or guardianship in view, and the reader's access digest showing today
+    already (so no notice is due)."""
     fda = FamilyDoctorAssignment.__table__.c
     conditions = [
         # A decision that holds for any person (a practitioner's: consent.policy) compares
@@ -258,23 +272,59 @@ def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: A
         facts.c.consents_in_view.is_(False),
         facts.c.break_glass_in_view.is_(False),
         facts.c.guardianships_in_view.is_(False),
-        along.label(facts) == bindparam("standing_label", type_=String()),
     ]
     if probe is not None:
         conditions.append(facts.c.phr_token_live.is_(True))
     if digest:
         conditions.append(facts.c.read_today.is_(True))
-    event_cte, ran = append_if(facts, and_(*conditions))
-    columns = list(facts.c)
-    person = columns[:len(columns) - len(along.entity.__table__.c)]
-    statement = (
-        select(*person, ran.label("phr_standing_audited"), aliased(along.entity, facts))
-        .add_cte(event_cte)
-        .execution_options(**{KEEP_PLAN: True, ALONE: True})
-    )
+    return conditions
+
+
+def _standing_statement(statement: Any, probe: StatementProbe | None) -> Any:
+    statement = statement.execution_options(**{KEEP_PLAN: True, ALONE: True})
     if probe is not None:
         statement = statement.execution_options(phr_carries_probe=True)
     return statement
+
+
+def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: Along,
+                              digest: bool) -> Any:
+    """The single citizen's facts with its `along` row, carrying the audit append of a
+    standing decision (consent.standing) that runs only when the statement finds what the
+    decision rested on (`_standing_conditions`) and the row with the predicted label.
+    Column `phr_standing_audited`: whether it ran. Bound values: the facts query's,
+    `standing_*` and the append's (consent.audit.append_params)."""
+    facts = query.cte("phr_facts")
+    conditions = _standing_conditions(facts, probe, digest)
+    conditions.append(along.label(facts) == bindparam("standing_label", type_=String()))
+    event_cte, ran = append_if(facts, and_(*conditions))
+    columns = list(facts.c)
+    person = columns[:len(columns) - len(along.entity.__table__.c)]
+    return _standing_statement(
+        select(*person, ran.label("phr_standing_audited"), aliased(along.entity, facts))
+        .add_cte(event_cte), probe)
+
+
+def _carrying_standing_content(query: Any, probe: StatementProbe | None, content: Content,
+                               digest: bool) -> Any:
+    """The single citizen's facts, carrying the audit append of a standing decision on a view
+    of their record (consent.standing) that runs only when the statement finds what the
+    decision rested on (`_standing_conditions`, in one facts row), and the view's `content`
+    joined to them only when the append ran: the rows of a view predicted from facts leave
+    the database only once the database has found those facts and appended the audit event.
+    One row per content row (one with no content row, or when the append did not run).
+    Column `phr_standing_audited`: whether it ran. Bound values: the facts query's, the
+    content's, `standing_*` and the append's."""
+    facts = query.cte("phr_facts")
+    conditions = _standing_conditions(facts, probe, digest)
+    conditions.append(select(func.count()).select_from(facts).scalar_subquery() == 1)
+    event_cte, ran = append_if(facts, and_(*conditions))
+    page = content.query.subquery("phr_content")
+    rows = aliased(content.entity, page)
+    return _standing_statement(
+        select(*facts.c, ran.label("phr_standing_audited"), rows)
+        .select_from(facts).outerjoin(page, ran).order_by(*content.order(rows))
+        .add_cte(event_cte), probe)
 
 
 def _build_citizens_query(entities: bool, probe: StatementProbe | None,
@@ -359,7 +409,7 @@ def _load_citizens(
     session: Session, citizen_ids: Sequence[uuid.UUID], now: dt.datetime, *,
     entities: bool = False, along: Along | None = None,
     along_params: Mapping[str, Any] | None = None,
-    standing: Mapping[str, Any] | None = None,
+    standing: Mapping[str, Any] | None = None, content: Content | None = None,
 ) -> Any:
     """One query: the citizens, their data keys (for decryption) and active family doctors.
 
@@ -367,7 +417,8 @@ def _load_citizens(
     when none is (most citizens), the grants and guardianships parts are known to be empty
     without the queries that would load them. It carries the request's pending statement
     probe (the token's liveness, see auth.resource) and, with `along`, one more row of the
-    (single) citizen, which it returns.
+    (single) citizen, which it returns. With `content` and `standing` (one citizen): the
+    content's rows, selected only when the standing decision's append ran (else None).
     """
     single = len(citizen_ids) == 1
     params: dict[str, Any] = {"since": now - RECENTLY_ENDED}
@@ -381,16 +432,20 @@ def _load_citizens(
     reader = session.info.get(_READER_KEY) if single else None
     if reader is not None:
         params.update(digest_reader=reader, digest_day=now.astimezone(VIETNAM_TZ).date())
-    # A row that names its label may be read under a standing decision (consent.standing).
-    predictable = single and not entities and along is not None and along.label is not None
-    carries_standing = predictable and standing is not None
+    # A row that names its label, or a view's content, may be read under a standing decision
+    # (consent.standing); any single citizen's plain facts may found one.
+    comparable = single and not entities
+    carries_content = comparable and along is None and content is not None and bool(standing)
+    carries_standing = carries_content or (
+        comparable and along is not None and along.label is not None and standing is not None)
     query = _citizens_query(entities, probe, along, single=single, digest=reader is not None,
-                            standing=carries_standing)
-    if along is not None:
+                            standing=carries_standing,
+                            content=content if carries_content else None)
+    if along is not None or carries_content:
         params.update(along_params or {})
     if carries_standing:
         params.update(standing)  # type: ignore[arg-type]
-    if entities or along is not None:
+    if entities or along is not None or carries_content:
         rows = session.execute(query, params).all()
     else:
         # Plain columns: the connection spares the ORM's per-statement work.
@@ -401,11 +456,12 @@ def _load_citizens(
     first_rows: dict[uuid.UUID, Any] = {}
     for row in rows:
         first_rows.setdefault(row[0].id if entities else row.id, row)
+    facts_rows = rows[:1] if carries_content else rows  # the content repeats the facts
     if not entities:
         keyring(session).remember(
             _KeyRow(id=row.key_id, citizen_id=row.key_citizen_id, kek_id=row.kek_id,
                     wrapped_key=row.wrapped_key, status=row.key_status)
-            for row in rows if row.key_id is not None)
+            for row in facts_rows if row.key_id is not None)
     cache = _cache(session)
     for citizen_id in citizen_ids:
         loaded = cache.setdefault(citizen_id, _Loaded())
@@ -430,8 +486,8 @@ def _load_citizens(
         if row.fd_practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=row.fd_practitioner_id,
                                                 facility_id=row.fd_facility_id)
-        if predictable:
-            loaded.standing_facts = _standing_facts(rows)
+        if comparable:
+            loaded.standing_facts = _standing_facts(facts_rows)
             loaded.standing_carried = carries_standing
             loaded.standing_audited = carries_standing and bool(row.phr_standing_audited)
         if (not row.consents_in_view and not row.break_glass_in_view
@@ -443,6 +499,10 @@ def _load_citizens(
             loaded.parts.add("guardianships")
     if along is not None:
         return rows[0][-1] if rows else None
+    if carries_content:
+        if not rows or not rows[0].phr_standing_audited:
+            return None
+        return [row[-1] for row in rows if row[-1] is not None]
     return None
 
 
@@ -700,6 +760,24 @@ def load_facts_along(
     return facts, found
 
 
+def load_facts_with_content(
+    session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, content: Content,
+    params: Mapping[str, Any], standing: Mapping[str, Any],
+) -> list[Any] | None:
+    """Load a citizen's facts in one statement with a view's `content` (its values `params`)
+    carrying a standing decision's audit append (`standing`: its bound values,
+    consent.standing): the content's rows when the append ran, else None (nothing of the
+    content was selected; the caller decides and selects it the usual way, on the facts
+    loaded). None too when the facts were loaded already in this transaction."""
+    loaded = _cache(session).get(citizen_id)
+    if loaded is not None and "citizen" in loaded.parts:
+        loaded.standing_carried = loaded.standing_audited = False
+        return None
+    with session.no_autoflush:
+        return _load_citizens(session, [citizen_id], now, along_params=params,
+                              standing=standing, content=content)
+
+
 def standing_facts(session: Session, citizen_id: uuid.UUID) -> tuple[
         bytes, uuid.UUID | None, uuid.UUID | None] | None:
     """What a standing decision on this citizen's facts (loaded in this transaction) may
@@ -826,10 +904,7 @@ def authorize_section(
             facts = reloaded
             scope = visible_scope(actor=actor, citizen_id=citizen_id, section=section,
                                   action=action, purpose=purpose, facts=facts)
-    # A permitted scope has its clauses (the first one's rule is the scope's); a denied one none.
-    decision = (scope.clauses[0].as_decision(related=scope.related) if scope.clauses
-                else Decision(permit=False, rule=scope.rule, purpose=purpose,
-                              related=scope.related))
+    decision = scope.as_decision(purpose)
     record_decision(
         session, actor=actor, citizen_id=citizen_id, section=section, entry_id=None,
         action=action, decision=decision, context=context, now=now, facts=facts,

@@ -329,6 +329,13 @@ class Scope:
         """Every label visible under at least one clause."""
         return frozenset().union(*(clause.labels for clause in self.clauses))
 
+    def as_decision(self, purpose: str | None = None) -> Decision:
+        """The decision a list read on this scope is audited with: a permitted scope's first
+        clause's (its rule is the scope's), or the denial."""
+        if self.clauses:
+            return self.clauses[0].as_decision(related=self.related)
+        return Decision(permit=False, rule=self.rule, purpose=purpose, related=self.related)
+
     def match(self, sensitivity: str, clinical_date: date | None) -> ScopeClause | None:
         """The first clause that shows an entry with this label and date, if any."""
         return next((c for c in self.clauses if c.covers(sensitivity, clinical_date)), None)

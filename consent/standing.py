@@ -66,10 +66,11 @@ class StandingDecision:
     # is `facts[0]`.
     any_person: bool
     facts: tuple[bytes, uuid.UUID | None, uuid.UUID | None]
-    label: str
+    label: str | None  # an entry read's: the label of the entries it shows; a view's: None
     decision: Decision
     actor_facility_id: uuid.UUID | None
     valid_until: dt.datetime
+    scope: Scope | None = None  # a view's (a section list): the scope it selects within
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,12 @@ def _decisions() -> StandingDecisions | None:
     return decisions if decisions.seconds > 0 else None
 
 
-def _key(actor: Caller, citizen_id: uuid.UUID, section: str) -> Hashable:
+def _key(actor: Caller, citizen_id: uuid.UUID, section: str, *, view: bool) -> Hashable:
     # The whole caller but the request: its token, scopes, client and memberships; the person
-    # unless the decision holds for anyone with the same relationships.
+    # unless the decision holds for anyone with the same relationships; an entry read's
+    # decision or a view's (the scope of a list).
     person = citizen_id if decides_on_the_person(actor) else None
-    return (dataclasses.replace(actor, request_id=None), person, section)
+    return (dataclasses.replace(actor, request_id=None), person, section, view)
 
 
 def _usable(session: Session) -> bool:
@@ -135,12 +137,33 @@ def prepare(
 ) -> StandingRead | None:
     """The standing decision of this read, with its audit append's values, if the worker
     holds one (and the read runs outside a transaction on PostgreSQL)."""
+    return _prepare(session, actor=actor, citizen_id=citizen_id, section=section,
+                    entry_id=entry_id, now=now)
+
+
+def prepare_view(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, now: dt.datetime,
+) -> StandingRead | None:
+    """The standing decision of a list read of the section (its scope), with its audit
+    append's values, if the worker holds one (and the read runs outside a transaction on
+    PostgreSQL)."""
+    return _prepare(session, actor=actor, citizen_id=citizen_id, section=section,
+                    entry_id=None, now=now)
+
+
+def _prepare(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str,
+    entry_id: uuid.UUID | None, now: dt.datetime,
+) -> StandingRead | None:
     decisions = _decisions()
     if decisions is None:
         return None
-    standing = decisions.get(_key(actor, citizen_id, section), now)
+    view = entry_id is None
+    standing = decisions.get(_key(actor, citizen_id, section, view=view), now)
     if standing is None or not _usable(session):
         return None
+    # The event the policy's own append writes: consent.pdp.authorize_section's for a view,
+    # ehr.access.audit_read_within's for an entry.
     content = audit_content(
         actor=actor, citizen_id=citizen_id, section=section, entry_id=entry_id,
         action="read", decision=standing.decision, context=request_context(actor), now=now,
@@ -148,8 +171,9 @@ def prepare(
     )
     content["actor_facility_id"] = standing.actor_facility_id
     event_id, params = append_params(content)
-    params.update(zip(STANDING_FACTS, (standing.any_person, *standing.facts, standing.label),
-                      strict=True))
+    params.update(zip(STANDING_FACTS, (standing.any_person, *standing.facts), strict=True))
+    if not view:
+        params["standing_label"] = standing.label
     return StandingRead(standing=standing, event_id=event_id, params=params)
 
 
@@ -161,6 +185,18 @@ def confirm(read: StandingRead, *, decision: Decision, label: str) -> None:
         STANDING_READS.labels("mismatch").inc()
         log.error("a standing decision differs from the policy's (event %s): %s against %s",
                   read.event_id, standing.decision.rule, decision.rule)
+        raise StandingMismatch("standing decision differs from the policy's")
+    STANDING_READS.labels("appended").inc()
+
+
+def confirm_view(read: StandingRead, *, scope: Scope) -> None:
+    """After a list read whose standing decision was appended (its rows selected within the
+    predicted scope): the scope Python decides on the facts found must be that one, or the
+    read answers 500 and nothing of the list."""
+    if scope != read.standing.scope:
+        STANDING_READS.labels("mismatch").inc()
+        log.error("a standing list decision differs from the policy's (event %s): %s against "
+                  "%s", read.event_id, read.standing.decision.rule, scope.rule)
         raise StandingMismatch("standing decision differs from the policy's")
     STANDING_READS.labels("appended").inc()
 
@@ -186,26 +222,47 @@ def remember(
     """Keep the decision of a read just audited the usual way for this reader's next reads of
     the section, when the statement could confirm it: facts it can compare, and a clause
     that alone shows entries of this label, at every date (the label then decides)."""
+    _keep(session, actor=actor, citizen_id=citizen_id, section=section, view=False,
+          holds=clause.all_dates and sum(label in c.labels for c in scope.clauses) == 1,
+          decision=clause.as_decision(related=True), label=label, scope=None, facts=facts,
+          now=now)
+
+
+def remember_view(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, scope: Scope,
+    decision: Decision, facts: Facts, now: dt.datetime,
+) -> None:
+    """Keep the decision of a list read just audited the usual way (`decision`, on `scope`)
+    for this reader's next list reads of the section, when the statement could confirm it:
+    facts it can compare (the scope is then the policy's on those facts alone)."""
+    _keep(session, actor=actor, citizen_id=citizen_id, section=section, view=True,
+          holds=scope.permit, decision=decision, label=None, scope=scope, facts=facts, now=now)
+
+
+def _keep(
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, view: bool,
+    holds: bool, decision: Decision, label: str | None, scope: Scope | None, facts: Facts,
+    now: dt.datetime,
+) -> None:
     decisions = _decisions()
     if decisions is None or not _usable(session):
         return
-    key = _key(actor, citizen_id, section)
+    key = _key(actor, citizen_id, section, view=view)
     any_person = not decides_on_the_person(actor)
     rested_on = standing_facts(session, citizen_id)
-    if (rested_on is None or not clause.all_dates
-            or sum(label in c.labels for c in scope.clauses) != 1):
+    if rested_on is None or not holds:
         if not any_person:
             # Its statement would carry an append bound to fail; one held for anyone may
             # still stand for the next person.
             decisions.forget(key)
         return
-    decision = clause.as_decision(related=True)
     if any_person:
         rested_on = (b"", *rested_on[1:])  # no one's birth date kept where none is compared
     decisions.remember(key, StandingDecision(
         any_person=any_person, facts=rested_on, label=label, decision=decision,
         actor_facility_id=acting_facility(actor, decision, facts),
         valid_until=min(now + dt.timedelta(seconds=decisions.seconds), _day_end(now)),
+        scope=scope,
     ))
 
 

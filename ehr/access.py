@@ -103,6 +103,15 @@ class RecordAccess:
             self.session, actor=self.caller.acting_for_citizen(citizen_id),
             citizen_id=citizen_id, section=section, entry_id=entry_id, now=self.now)
 
+    def standing_view(
+        self, *, citizen_id: uuid.UUID, section: str
+    ) -> standing.StandingRead | None:
+        """The worker's standing decision on a list read of the section (its scope), for the
+        statement that selects the page with the facts to carry."""
+        return standing.prepare_view(
+            self.session, actor=self.caller.acting_for_citizen(citizen_id),
+            citizen_id=citizen_id, section=section, now=self.now)
+
     def standing_appended(self, read: standing.StandingRead | None,
                           citizen_id: uuid.UUID) -> bool:
         """Whether `read`'s audit append ran with the statement that loaded the facts."""
@@ -193,15 +202,28 @@ class RecordAccess:
             raise NotFound()
         raise section_denied(related)
 
-    def section_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:
-        """The audited scope of a list read; 403 when nothing of the section is visible."""
+    def section_scope(
+        self, *, citizen_id: uuid.UUID, section: str,
+        appended: standing.StandingRead | None = None,
+    ) -> Scope:
+        """The audited scope of a list read; 403 when nothing of the section is visible.
+        `appended`: a standing decision whose audit event the statement that selected the
+        page appended already, within its scope; it must be the policy's scope."""
+        actor = self.caller.acting_for_citizen(citizen_id)
+        if appended is not None:
+            scope = self.quiet_scope(citizen_id=citizen_id, section=section)
+            standing.confirm_view(appended, scope=scope)
+            return scope
         scope = authorize_section(
-            self.session, actor=self.caller.acting_for_citizen(citizen_id), citizen_id=citizen_id,
-            section=section, action="read", purpose=None, context=request_context(self.caller),
-            now=self.now,
+            self.session, actor=actor, citizen_id=citizen_id, section=section, action="read",
+            purpose=None, context=request_context(self.caller), now=self.now,
         )
         if not scope.permit:
             self.deny(entry=False, decision=scope)
+        standing.remember_view(
+            self.session, actor=actor, citizen_id=citizen_id, section=section, scope=scope,
+            decision=scope.as_decision(),
+            facts=self.facts(citizen_id), now=self.now)
         return scope
 
     def quiet_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:

@@ -45,7 +45,13 @@ from auth.errors import InsufficientScope
 from auth.resource import has_scope, smart_context
 from auth.scopes import SECTION_RESOURCES, required_scope
 from consent.audit import audit_rides_with_content, with_pending_audit
-from consent.pdp import Along, citizen_birth_date, load_facts_along
+from consent.pdp import (
+    Along,
+    Content,
+    citizen_birth_date,
+    load_facts_along,
+    load_facts_with_content,
+)
 from consent.standing import refuse as refuse_standing
 from core import idempotency
 from core.encryption import keyring
@@ -206,16 +212,37 @@ class RecordRepository:
         updated_since: dt.datetime | None,
         include_entered_in_error: bool,
     ) -> Page:
-        """One page of a section, the permission in the WHERE clause (never filtered after)."""
-        citizen_birth_date(self.session, citizen_id)  # 404 for nobody
-        with audit_rides_with_content(self.session):
-            scope = self.access.section_scope(citizen_id=citizen_id, section=section)
-            order = "updated" if updated_since is not None else "clinical"
-            after, params = _position_params(order, position)
-            query = _list_query(section, scope_key(scope), order,
-                                include_entered_in_error or updated_since is not None, after)
-            params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
-            rows = list(self._content(query, params))
+        """One page of a section, the permission in the WHERE clause (never filtered after).
+
+        When the worker holds a standing decision on the section's lists (consent.standing),
+        one statement loads the facts, appends the audit event and selects the page within
+        the predicted scope, the page only if the database found the facts the prediction
+        rested on; Python then decides the scope on those facts, which must be the one
+        predicted. Otherwise: the facts, then the page carrying the audit append."""
+        access = self.access
+        order = "updated" if updated_since is not None else "clinical"
+        any_status = include_entered_in_error or updated_since is not None
+        after, params = _position_params(order, position)
+        params.update(citizen_id=citizen_id, limit=limit + 1, updated_since=updated_since)
+        rows = None
+        standing = access.standing_view(citizen_id=citizen_id, section=section)
+        if standing is not None:
+            predicted = scope_key(standing.standing.scope)  # type: ignore[arg-type]
+            rows = load_facts_with_content(
+                self.session, citizen_id=citizen_id, now=access.now,
+                content=_list_content(section, predicted, order, any_status, after),
+                params=params, standing=standing.params)
+            if access.standing_appended(standing, citizen_id):
+                access.section_scope(citizen_id=citizen_id, section=section,
+                                     appended=standing)
+            else:
+                rows = None
+        if rows is None:
+            citizen_birth_date(self.session, citizen_id)  # 404 for nobody
+            with audit_rides_with_content(self.session):
+                scope = access.section_scope(citizen_id=citizen_id, section=section)
+                query = _list_query(section, scope_key(scope), order, any_status, after)
+                rows = list(self._content(query, params))
         next_position = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -675,11 +702,21 @@ def _list_query(section: str, scope: ScopeKey | None, order: str, any_status: bo
         query = query.where((entry.clinical_date < day)
                             | ((entry.clinical_date == day) & (entry.id < last_id))
                             | entry.clinical_date.is_(None))
+    return query.order_by(*_page_order(entry, order)).limit(bindparam("limit"))
+
+
+def _page_order(entry: Any, order: str) -> tuple[Any, ...]:
     if order == "updated":
-        query = query.order_by(entry.updated_at.asc(), entry.id.asc())
-    else:
-        query = query.order_by(entry.clinical_date.desc().nulls_last(), entry.id.desc())
-    return query.limit(bindparam("limit"))
+        return entry.updated_at.asc(), entry.id.asc()
+    return entry.clinical_date.desc().nulls_last(), entry.id.desc()
+
+
+@functools.lru_cache(maxsize=1024)
+def _list_content(section: str, scope: ScopeKey | None, order: str, any_status: bool,
+                  after: str | None) -> Content:
+    """A section page's query as the content of a statement carrying a standing decision."""
+    return Content(entity=RecordEntry, query=_list_query(section, scope, order, any_status, after),
+                   order=functools.partial(_page_order, order=order))
 
 
 def _position_params(
