@@ -160,7 +160,8 @@ def test_a_consent_in_view_takes_the_list_back_to_the_policy(app, client, world)
     # loaded, and the page came with the policy's append, in the last statement.
     assert seen[0].startswith("WITH phr_facts"), seen
     appends = [s for s in seen[1:] if "INSERT INTO audit_events" in s]
-    assert appends == [seen[-1]] and "FROM record_entries" in seen[-1], seen
+    assert appends == [seen[-1]], seen
+    assert "FROM record_entries" in seen[-1], seen
     events = _events(app, world)
     assert len(events) == before + 1
     assert (events[-1].decision, events[-1].rule) == ("permit", "family-doctor")

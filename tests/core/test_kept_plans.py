@@ -236,7 +236,9 @@ def test_statements_without_the_option_are_untouched(app, table):
 
 def test_a_list_sends_its_content_and_audit_through_a_kept_plan(app, client, world):
     """The list's content statement carries its audit append (data-modifying CTEs): through
-    the function, the read is audited once and its chain verifies."""
+    the function, the read is audited once and its chain verifies. (Without standing
+    decisions, which fold the facts into it: tests/consent/test_standing_lists.py.)"""
+    app.config["STANDING_DECISION_SECONDS"] = 0
     _entry_path(client, world)
     path = f"/api/v1/citizens/{world.patient}/immunizations"
     headers = world.headers("doctor")
