@@ -240,7 +240,8 @@ def _citizens_query(entities: bool, probe: StatementProbe | None = None,
     if statement is None:
         statement = _build_citizens_query(entities, probe, along, single, digest)
         if content is not None:
-            statement = _carrying_standing_content(statement, probe, content, digest)
+            statement = _carrying_standing_content(statement, probe, content, digest,
+                                                   entities)
         elif standing:
             statement = _carrying_standing_append(statement, probe, along, digest)
         _FACTS_STATEMENTS[key] = statement
@@ -306,7 +307,7 @@ def _carrying_standing_append(query: Any, probe: StatementProbe | None, along: A
 
 
 def _carrying_standing_content(query: Any, probe: StatementProbe | None, content: Content,
-                               digest: bool) -> Any:
+                               digest: bool, entities: bool) -> Any:
     """The single citizen's facts, carrying the audit append of a standing decision on a view
     of their record (consent.standing) that runs only when the statement finds what the
     decision rested on (`_standing_conditions`, in one facts row), and the view's `content`
@@ -314,15 +315,20 @@ def _carrying_standing_content(query: Any, probe: StatementProbe | None, content
     the database only once the database has found those facts and appended the audit event.
     One row per content row (one with no content row, or when the append did not run).
     Column `phr_standing_audited`: whether it ran. Bound values: the facts query's, the
-    content's, `standing_*` and the append's."""
+    content's, `standing_*` and the append's. With `entities`, the citizen and data key come
+    as ORM entities, as the facts query gives them."""
     facts = query.cte("phr_facts")
+    person: list[Any] = list(facts.c)
+    if entities:
+        loaded = len(select(Citizen, DataKey).selected_columns)
+        person = [aliased(Citizen, facts), aliased(DataKey, facts), *person[loaded:]]
     conditions = _standing_conditions(facts, probe, digest)
     conditions.append(select(func.count()).select_from(facts).scalar_subquery() == 1)
     event_cte, ran = append_if(facts, and_(*conditions))
     page = content.query.subquery("phr_content")
     rows = aliased(content.entity, page)
     return _standing_statement(
-        select(*facts.c, ran.label("phr_standing_audited"), rows)
+        select(*person, ran.label("phr_standing_audited"), rows)
         .select_from(facts).outerjoin(page, ran).order_by(*content.order(rows))
         .add_cte(event_cte), probe)
 
@@ -434,10 +440,10 @@ def _load_citizens(
         params.update(digest_reader=reader, digest_day=now.astimezone(VIETNAM_TZ).date())
     # A row that names its label, or a view's content, may be read under a standing decision
     # (consent.standing); any single citizen's plain facts may found one.
-    comparable = single and not entities
-    carries_content = comparable and along is None and content is not None and bool(standing)
+    carries_content = single and along is None and content is not None and bool(standing)
     carries_standing = carries_content or (
-        comparable and along is not None and along.label is not None and standing is not None)
+        single and not entities and along is not None and along.label is not None
+        and standing is not None)
     query = _citizens_query(entities, probe, along, single=single, digest=reader is not None,
                             standing=carries_standing,
                             content=content if carries_content else None)
@@ -486,8 +492,8 @@ def _load_citizens(
         if row.fd_practitioner_id is not None:
             loaded.family_doctor = FamilyDoctor(practitioner_id=row.fd_practitioner_id,
                                                 facility_id=row.fd_facility_id)
-        if comparable:
-            loaded.standing_facts = _standing_facts(facts_rows)
+        if single:
+            loaded.standing_facts = _standing_facts(facts_rows, entities)
             loaded.standing_carried = carries_standing
             loaded.standing_audited = carries_standing and bool(row.phr_standing_audited)
         if (not row.consents_in_view and not row.break_glass_in_view
@@ -506,7 +512,7 @@ def _load_citizens(
     return None
 
 
-def _standing_facts(rows: Sequence[Any]) -> tuple[bytes, uuid.UUID | None,
+def _standing_facts(rows: Sequence[Any], entities: bool) -> tuple[bytes, uuid.UUID | None,
                                                    uuid.UUID | None] | None:
     """The facts a standing decision may rest on: one citizen's facts in one row, with
     nothing in view that the statement could not compare."""
@@ -515,7 +521,8 @@ def _standing_facts(rows: Sequence[Any]) -> tuple[bytes, uuid.UUID | None,
     row = rows[0]
     if row.consents_in_view or row.break_glass_in_view or row.guardianships_in_view:
         return None
-    return (bytes(row.date_of_birth_ct or b""), row.fd_practitioner_id, row.fd_facility_id)
+    birth_date = row[0].date_of_birth_ct if entities else row.date_of_birth_ct
+    return (bytes(birth_date or b""), row.fd_practitioner_id, row.fd_facility_id)
 
 
 def _load_entities(
@@ -762,20 +769,21 @@ def load_facts_along(
 
 def load_facts_with_content(
     session: Session, *, citizen_id: uuid.UUID, now: dt.datetime, content: Content,
-    params: Mapping[str, Any], standing: Mapping[str, Any],
+    params: Mapping[str, Any], standing: Mapping[str, Any], entities: bool = False,
 ) -> list[Any] | None:
     """Load a citizen's facts in one statement with a view's `content` (its values `params`)
     carrying a standing decision's audit append (`standing`: its bound values,
     consent.standing): the content's rows when the append ran, else None (nothing of the
     content was selected; the caller decides and selects it the usual way, on the facts
-    loaded). None too when the facts were loaded already in this transaction."""
+    loaded). None too when the facts were loaded already in this transaction. `entities`:
+    the citizen's entity too (`loaded_citizen` then needs no query)."""
     loaded = _cache(session).get(citizen_id)
     if loaded is not None and "citizen" in loaded.parts:
         loaded.standing_carried = loaded.standing_audited = False
         return None
     with session.no_autoflush:
-        return _load_citizens(session, [citizen_id], now, along_params=params,
-                              standing=standing, content=content)
+        return _load_citizens(session, [citizen_id], now, entities=entities,
+                              along_params=params, standing=standing, content=content)
 
 
 def standing_facts(session: Session, citizen_id: uuid.UUID) -> tuple[

@@ -70,7 +70,8 @@ class StandingDecision:
     decision: Decision
     actor_facility_id: uuid.UUID | None
     valid_until: dt.datetime
-    scope: Scope | None = None  # a view's (a section list): the scope it selects within
+    # A view's (a section list, a summary): the scope of each section it selects within.
+    scopes: tuple[tuple[str, Scope], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,10 @@ def _decisions() -> StandingDecisions | None:
     return decisions if decisions.seconds > 0 else None
 
 
-def _key(actor: Caller, citizen_id: uuid.UUID, section: str, *, view: bool) -> Hashable:
+def _key(actor: Caller, citizen_id: uuid.UUID, section: str, *, view: Hashable) -> Hashable:
     # The whole caller but the request: its token, scopes, client and memberships; the person
     # unless the decision holds for anyone with the same relationships; an entry read's
-    # decision or a view's (the scope of a list).
+    # decision (view False) or a view's (a list, a summary of some sections).
     person = citizen_id if decides_on_the_person(actor) else None
     return (dataclasses.replace(actor, request_id=None), person, section, view)
 
@@ -142,23 +143,23 @@ def prepare(
 
 
 def prepare_view(
-    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, now: dt.datetime,
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, view: Hashable,
+    now: dt.datetime,
 ) -> StandingRead | None:
-    """The standing decision of a list read of the section (its scope), with its audit
-    append's values, if the worker holds one (and the read runs outside a transaction on
-    PostgreSQL)."""
+    """The standing decision of a view audited as a read of `section` (a list of it; a
+    summary), named by `view`, with its audit append's values, if the worker holds one (and
+    the read runs outside a transaction on PostgreSQL)."""
     return _prepare(session, actor=actor, citizen_id=citizen_id, section=section,
-                    entry_id=None, now=now)
+                    entry_id=None, view=view, now=now)
 
 
 def _prepare(
     session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str,
-    entry_id: uuid.UUID | None, now: dt.datetime,
+    entry_id: uuid.UUID | None, now: dt.datetime, view: Hashable = False,
 ) -> StandingRead | None:
     decisions = _decisions()
     if decisions is None:
         return None
-    view = entry_id is None
     standing = decisions.get(_key(actor, citizen_id, section, view=view), now)
     if standing is None or not _usable(session):
         return None
@@ -172,7 +173,7 @@ def _prepare(
     content["actor_facility_id"] = standing.actor_facility_id
     event_id, params = append_params(content)
     params.update(zip(STANDING_FACTS, (standing.any_person, *standing.facts), strict=True))
-    if not view:
+    if entry_id is not None:
         params["standing_label"] = standing.label
     return StandingRead(standing=standing, event_id=event_id, params=params)
 
@@ -189,14 +190,16 @@ def confirm(read: StandingRead, *, decision: Decision, label: str) -> None:
     STANDING_READS.labels("appended").inc()
 
 
-def confirm_view(read: StandingRead, *, scope: Scope) -> None:
-    """After a list read whose standing decision was appended (its rows selected within the
-    predicted scope): the scope Python decides on the facts found must be that one, or the
-    read answers 500 and nothing of the list."""
-    if scope != read.standing.scope:
+def confirm_view(read: StandingRead, *, decision: Decision,
+                 scopes: tuple[tuple[str, Scope], ...]) -> None:
+    """After a view whose standing decision was appended (its rows selected within the
+    predicted scopes): the decision and scopes Python takes on the facts found must be those,
+    or the read answers 500 and nothing of the view."""
+    standing = read.standing
+    if decision != standing.decision or scopes != standing.scopes:
         STANDING_READS.labels("mismatch").inc()
-        log.error("a standing list decision differs from the policy's (event %s): %s against "
-                  "%s", read.event_id, read.standing.decision.rule, scope.rule)
+        log.error("a standing view decision differs from the policy's (event %s): %s against "
+                  "%s", read.event_id, standing.decision.rule, decision.rule)
         raise StandingMismatch("standing decision differs from the policy's")
     STANDING_READS.labels("appended").inc()
 
@@ -224,25 +227,27 @@ def remember(
     that alone shows entries of this label, at every date (the label then decides)."""
     _keep(session, actor=actor, citizen_id=citizen_id, section=section, view=False,
           holds=clause.all_dates and sum(label in c.labels for c in scope.clauses) == 1,
-          decision=clause.as_decision(related=True), label=label, scope=None, facts=facts,
+          decision=clause.as_decision(related=True), label=label, scopes=None, facts=facts,
           now=now)
 
 
 def remember_view(
-    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, scope: Scope,
-    decision: Decision, facts: Facts, now: dt.datetime,
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, view: Hashable,
+    decision: Decision, scopes: tuple[tuple[str, Scope], ...], facts: Facts, now: dt.datetime,
 ) -> None:
-    """Keep the decision of a list read just audited the usual way (`decision`, on `scope`)
-    for this reader's next list reads of the section, when the statement could confirm it:
-    facts it can compare (the scope is then the policy's on those facts alone)."""
-    _keep(session, actor=actor, citizen_id=citizen_id, section=section, view=True,
-          holds=scope.permit, decision=decision, label=None, scope=scope, facts=facts, now=now)
+    """Keep the decision of a view just audited the usual way (`decision`, the content
+    selected within `scopes`) for this reader's next such views, when the statement could
+    confirm it: facts it can compare (decision and scopes are then the policy's on those
+    facts alone)."""
+    _keep(session, actor=actor, citizen_id=citizen_id, section=section, view=view,
+          holds=decision.permit, decision=decision, label=None, scopes=scopes, facts=facts,
+          now=now)
 
 
 def _keep(
-    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, view: bool,
-    holds: bool, decision: Decision, label: str | None, scope: Scope | None, facts: Facts,
-    now: dt.datetime,
+    session: Session, *, actor: Caller, citizen_id: uuid.UUID, section: str, view: Hashable,
+    holds: bool, decision: Decision, label: str | None,
+    scopes: tuple[tuple[str, Scope], ...] | None, facts: Facts, now: dt.datetime,
 ) -> None:
     decisions = _decisions()
     if decisions is None or not _usable(session):
@@ -262,7 +267,7 @@ def _keep(
         any_person=any_person, facts=rested_on, label=label, decision=decision,
         actor_facility_id=acting_facility(actor, decision, facts),
         valid_until=min(now + dt.timedelta(seconds=decisions.seconds), _day_end(now)),
-        scope=scope,
+        scopes=scopes,
     ))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Hashable
 from typing import NoReturn, Protocol
 
 from sqlalchemy.orm import Session
@@ -32,6 +33,9 @@ from consent.policy_types import Decision, Facts, Scope, Target
 from core.db import utcnow
 from core.errors import Forbidden, Message, NotFound
 from registry.caller import Caller
+
+# What a list's standing decision is kept as (consent.standing): the view of one section.
+LIST_VIEW = "list"
 
 # The chains of lookups that found no one (DESIGN.md §5 "every decision is an audit event"):
 # there is no person whose chain could hold them, so each caller's facility (or, without one,
@@ -104,13 +108,37 @@ class RecordAccess:
             citizen_id=citizen_id, section=section, entry_id=entry_id, now=self.now)
 
     def standing_view(
-        self, *, citizen_id: uuid.UUID, section: str
+        self, *, citizen_id: uuid.UUID, section: str, view: Hashable = LIST_VIEW,
     ) -> standing.StandingRead | None:
-        """The worker's standing decision on a list read of the section (its scope), for the
-        statement that selects the page with the facts to carry."""
+        """The worker's standing decision on a view audited as a read of `section` (a list of
+        it, or `view`: a summary), for the statement that selects the view's content with the
+        facts to carry."""
         return standing.prepare_view(
             self.session, actor=self.caller.acting_for_citizen(citizen_id),
-            citizen_id=citizen_id, section=section, now=self.now)
+            citizen_id=citizen_id, section=section, view=view, now=self.now)
+
+    def confirm_view(
+        self, appended: standing.StandingRead, *, citizen_id: uuid.UUID, section: str,
+        scopes: tuple[tuple[str, Scope], ...],
+    ) -> None:
+        """A view whose standing decision's audit event was appended with its content: the
+        policy's decision on the facts found, and the scopes the content was selected
+        within, must be the predicted ones (500 otherwise, standing.confirm_view)."""
+        decision = decide(
+            actor=self.caller.acting_for_citizen(citizen_id),
+            target=Target(citizen_id=citizen_id, section=section), action="read",
+            facts=self.facts(citizen_id))
+        standing.confirm_view(appended, decision=decision, scopes=scopes)
+
+    def remember_view(
+        self, *, citizen_id: uuid.UUID, section: str, view: Hashable, decision: Decision,
+        scopes: tuple[tuple[str, Scope], ...],
+    ) -> None:
+        """Keep the decision of a view just audited the usual way for the next one."""
+        standing.remember_view(
+            self.session, actor=self.caller.acting_for_citizen(citizen_id),
+            citizen_id=citizen_id, section=section, view=view, decision=decision,
+            scopes=scopes, facts=self.facts(citizen_id), now=self.now)
 
     def standing_appended(self, read: standing.StandingRead | None,
                           citizen_id: uuid.UUID) -> bool:
@@ -209,21 +237,20 @@ class RecordAccess:
         """The audited scope of a list read; 403 when nothing of the section is visible.
         `appended`: a standing decision whose audit event the statement that selected the
         page appended already, within its scope; it must be the policy's scope."""
-        actor = self.caller.acting_for_citizen(citizen_id)
         if appended is not None:
             scope = self.quiet_scope(citizen_id=citizen_id, section=section)
-            standing.confirm_view(appended, scope=scope)
+            standing.confirm_view(appended, decision=scope.as_decision(),
+                                  scopes=((section, scope),))
             return scope
         scope = authorize_section(
-            self.session, actor=actor, citizen_id=citizen_id, section=section, action="read",
-            purpose=None, context=request_context(self.caller), now=self.now,
+            self.session, actor=self.caller.acting_for_citizen(citizen_id),
+            citizen_id=citizen_id, section=section, action="read", purpose=None,
+            context=request_context(self.caller), now=self.now,
         )
         if not scope.permit:
             self.deny(entry=False, decision=scope)
-        standing.remember_view(
-            self.session, actor=actor, citizen_id=citizen_id, section=section, scope=scope,
-            decision=scope.as_decision(),
-            facts=self.facts(citizen_id), now=self.now)
+        self.remember_view(citizen_id=citizen_id, section=section, view=LIST_VIEW,
+                           decision=scope.as_decision(), scopes=((section, scope),))
         return scope
 
     def quiet_scope(self, *, citizen_id: uuid.UUID, section: str) -> Scope:

@@ -154,11 +154,8 @@ def summary(citizen_id: uuid.UUID) -> Response:
     vaccination status with the next dose due and unread notifications, in one call."""
     require_scope(resource="Patient", interaction="r")
     access = new_access()
-    citizen = records.get_citizen(access, citizen_id)
-    with audit_rides_with_content(db.session):  # the read's audit append and its entries
-        access.require(citizen_id=citizen_id, section="summary", action="read")
-        found = RecordRepository(access).summary(citizen_id=citizen_id,
-                                                 sections=SUMMARY_SECTIONS)
+    citizen, found = RecordRepository(access).summary(citizen_id=citizen_id,
+                                                      sections=SUMMARY_SECTIONS)
     lang = current_language()
     by_section, vitals = found.entries, found.vitals
     names = records.names_of(access, [e for part in by_section.values() for e in part] + vitals)

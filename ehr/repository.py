@@ -51,7 +51,9 @@ from consent.pdp import (
     citizen_birth_date,
     load_facts_along,
     load_facts_with_content,
+    loaded_citizen,
 )
+from consent.policy_types import Scope
 from consent.standing import refuse as refuse_standing
 from core import idempotency
 from core.encryption import keyring
@@ -60,6 +62,7 @@ from core.kept_plans import KEEP_PLAN
 from ehr.access import RecordAccess, ScopeKey, scope_key
 from ehr.record_models import STATUS_CURRENT, RecordEntry, RecordEntryVersion
 from ehr.section_schemas import SECTION_SCHEMAS
+from registry.models import Citizen
 
 SECTIONS = tuple(SECTION_SCHEMAS)
 LATEST_VITALS = 60  # observations the summary looks through for the latest of each kind
@@ -227,7 +230,7 @@ class RecordRepository:
         rows = None
         standing = access.standing_view(citizen_id=citizen_id, section=section)
         if standing is not None:
-            predicted = scope_key(standing.standing.scope)  # type: ignore[arg-type]
+            predicted = scope_key(dict(standing.standing.scopes or ())[section])
             rows = load_facts_with_content(
                 self.session, citizen_id=citizen_id, now=access.now,
                 content=_list_content(section, predicted, order, any_status, after),
@@ -254,36 +257,64 @@ class RecordRepository:
                                  if last.clinical_date else None, "id": str(last.id)}
         return Page(entries=rows, next_position=next_position)
 
-    def summary(self, *, citizen_id: uuid.UUID, sections: Sequence[str]) -> SummaryEntries:
-        """The current entries of `sections` and the latest vitals, each within the caller's
-        scope of its section and the token's read scopes (the summary's decision is audited
-        by the caller: these are parts of that one read), in one statement. `sections` never
-        holds the observations: the summary's are its latest vitals."""
+    def summary(
+        self, *, citizen_id: uuid.UUID, sections: Sequence[str]
+    ) -> tuple[Citizen, SummaryEntries]:
+        """The citizen and a summary of their record: one audited decision (`summary`, read;
+        404 for nobody, 403/404 denied), then the current entries of `sections` and the
+        latest vitals, each within the caller's scope of its section and the token's read
+        scopes (parts of that one read), in one statement carrying the read's audit append.
+        `sections` never holds the observations: the summary's are its latest vitals.
+
+        When the worker holds a standing decision on this summary (consent.standing), one
+        statement loads the citizen and their facts, appends the audit event and selects the
+        entries within the predicted scopes, the entries only if the database found the facts
+        the prediction rested on; Python then decides on those facts, which must give the
+        decision and scopes predicted."""
         if "observations" in sections:
             raise ValueError("the summary's observations are its latest vitals")
-        readable = tuple(s for s in sections if self._token_reads(s))
-        keys = {s: scope_key(self.access.quiet_scope(citizen_id=citizen_id, section=s))
-                for s in readable}
-        vitals_key = None
-        if self._token_reads("observations"):
-            vitals_key = scope_key(
-                self.access.quiet_scope(citizen_id=citizen_id, section="observations"))
-        query = _summary_query(
-            tuple((s, key) for s, key in keys.items() if key is not None), vitals_key)
-        rows: Iterable[RecordEntry] = ()
-        if query is not None:
-            # The summary's audit append, decided by the caller, rides here when it waits
-            # (`audit_rides_with_content` around the decision and this call).
-            rows = self._content(query, {"citizen_id": citizen_id})
-        by_section: dict[str, list[RecordEntry]] = {s: [] for s in sections}
-        vitals: list[RecordEntry] = []
-        for entry in rows:  # newest first, the vitals among them
-            (vitals if entry.section == "observations" else by_section[entry.section]).append(
-                entry)
-        return SummaryEntries(
-            sections=readable, visible=frozenset(s for s, key in keys.items() if key is not None),
-            entries=by_section, vitals=vitals,
-        )
+        access = self.access
+        view = ("summary", tuple(sections))
+        standing = access.standing_view(citizen_id=citizen_id, section="summary", view=view)
+        if standing is not None:
+            query = _summary_query(*_summary_keys(dict(standing.standing.scopes or ())))
+            rows = None
+            if query is not None:
+                rows = load_facts_with_content(
+                    self.session, citizen_id=citizen_id, now=access.now, entities=True,
+                    content=_newest_first(query), params={"citizen_id": citizen_id},
+                    standing=standing.params)
+            if access.standing_appended(standing, citizen_id) and rows is not None:
+                scopes = self._summary_scopes(citizen_id, sections)
+                access.confirm_view(standing, citizen_id=citizen_id, section="summary",
+                                    scopes=scopes)
+                return self._citizen(citizen_id), _summary_entries(sections, scopes, rows)
+        citizen = self._citizen(citizen_id)
+        with audit_rides_with_content(self.session):  # the read's audit append, its entries
+            decision = access.require(citizen_id=citizen_id, section="summary", action="read")
+            scopes = self._summary_scopes(citizen_id, sections)
+            query = _summary_query(*_summary_keys(dict(scopes)))
+            # The summary's audit append rides here when it waits.
+            found = () if query is None else self._content(query, {"citizen_id": citizen_id})
+            entries = _summary_entries(sections, scopes, found)
+        access.remember_view(citizen_id=citizen_id, section="summary", view=view,
+                             decision=decision, scopes=scopes)
+        return citizen, entries
+
+    def _citizen(self, citizen_id: uuid.UUID) -> Citizen:
+        citizen = loaded_citizen(self.session, citizen_id)
+        if citizen is None:
+            raise NotFound()
+        return citizen
+
+    def _summary_scopes(
+        self, citizen_id: uuid.UUID, sections: Sequence[str]
+    ) -> tuple[tuple[str, Scope], ...]:
+        """The caller's scope of each summary section the token reads, and of the
+        observations (the latest vitals) when it reads those."""
+        readable = [s for s in (*sections, "observations") if self._token_reads(s)]
+        return tuple((s, self.access.quiet_scope(citizen_id=citizen_id, section=s))
+                     for s in readable)
 
     def export(self, *, citizen_id: uuid.UUID) -> ExportedEntries:
         """Every entry the caller's lists show (entered-in-error ones included, as a list asked
@@ -743,6 +774,46 @@ def _position_params(
     return "dated", {"after_id": last_id, "after_day": day}
 
 
+def _summary_keys(
+    scopes: Mapping[str, Scope]
+) -> tuple[tuple[tuple[str, ScopeKey], ...], ScopeKey | None]:
+    """What of the summary's scopes reaches SQL: the sections something is visible of, and
+    the vitals' scope."""
+    pairs = []
+    for section, scope in scopes.items():
+        key = scope_key(scope)
+        if section != "observations" and key is not None:
+            pairs.append((section, key))
+    vitals = scope_key(scopes["observations"]) if "observations" in scopes else None
+    return tuple(pairs), vitals
+
+
+def _summary_entries(sections: Sequence[str], scopes: tuple[tuple[str, Scope], ...],
+                     rows: Iterable[RecordEntry]) -> SummaryEntries:
+    by_section: dict[str, list[RecordEntry]] = {s: [] for s in sections}
+    vitals: list[RecordEntry] = []
+    for entry in rows:  # newest first, the vitals among them
+        (vitals if entry.section == "observations" else by_section[entry.section]).append(
+            entry)
+    readable = tuple(s for s, _ in scopes if s != "observations")
+    return SummaryEntries(
+        sections=readable,
+        visible=frozenset(s for s, scope in scopes
+                          if s != "observations" and scope_key(scope) is not None),
+        entries=by_section, vitals=vitals,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _newest_first(query: Any) -> Content:
+    """The summary's query as the content of a statement carrying a standing decision."""
+    return Content(entity=RecordEntry, query=query, order=_summary_order)
+
+
+def _summary_order(entry: Any) -> tuple[Any, ...]:
+    return entry.clinical_date.desc().nulls_last(), entry.id.desc()
+
+
 @functools.lru_cache(maxsize=256)
 def _summary_query(sections: tuple[tuple[str, ScopeKey], ...],
                    vitals: ScopeKey | None) -> Any:
@@ -751,19 +822,18 @@ def _summary_query(sections: tuple[tuple[str, ScopeKey], ...],
     once per combination of visible scopes (building it cost more than running it). None:
     nothing to select."""
     citizen = _bound("citizen_id", _ENTRIES.citizen_id)
-    newest_first = RecordEntry.clinical_date.desc().nulls_last()
     wanted = [(RecordEntry.section == s) & filter_for(key) for s, key in sections]
     if vitals is not None:
         latest = select(RecordEntry.id).where(
             RecordEntry.citizen_id == citizen, RecordEntry.section == "observations",
             RecordEntry.status == STATUS_CURRENT, filter_for(vitals),
-        ).order_by(newest_first).limit(LATEST_VITALS)
+        ).order_by(*_summary_order(RecordEntry)).limit(LATEST_VITALS)
         wanted.append(RecordEntry.id.in_(latest))
     if not wanted:
         return None
     return select(RecordEntry).where(
         RecordEntry.citizen_id == citizen, RecordEntry.status == STATUS_CURRENT, or_(*wanted),
-    ).order_by(newest_first)
+    ).order_by(*_summary_order(RecordEntry))
 
 
 @functools.lru_cache(maxsize=256)

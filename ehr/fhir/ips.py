@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import ehr.fhir.ips_messages  # noqa: F401  (registers the narratives' texts)
 from auth.resource import has_scope
 from auth.scopes import SECTION_RESOURCES
-from consent.audit import audit_rides_with_content
 from consent.policy_types import SENSITIVITY_LABELS
 from core.encryption import ERASED
 from core.i18n import has_message, translate
@@ -103,11 +102,8 @@ def read_summary(access: RecordAccess, citizen_id: uuid.UUID, *, today: dt.date
                  ) -> SummaryContent:
     """The summary's content for this caller: one audited decision (`summary`, read; 404 for
     nobody, 403/404 denied) and the summary's repository call."""
-    citizen = records.get_citizen(access, citizen_id)
-    repository = RecordRepository(access)
-    with audit_rides_with_content(access.session):  # the read's audit append and its entries
-        access.require(citizen_id=citizen_id, section="summary", action="read")
-        found = repository.summary(citizen_id=citizen_id, sections=IPS_RECORD_SECTIONS)
+    citizen, found = RecordRepository(access).summary(citizen_id=citizen_id,
+                                                      sections=IPS_RECORD_SECTIONS)
     by_section = found.entries
     entries = {
         "medications": found.active("medications", "medication_status"),

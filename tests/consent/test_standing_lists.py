@@ -255,11 +255,12 @@ def test_a_forged_list_decision_answers_500_and_no_data(app, client, world):
     _held(client, app, path, headers)
     decisions = app.extensions[standing._EXTENSION]
     with decisions._lock:
-        key, held = next((k, v) for k, v in decisions._cache.items() if v.scope is not None)
-        wider = dataclasses.replace(held.scope, clauses=tuple(
+        key, held = next((k, v) for k, v in decisions._cache.items() if v.scopes is not None)
+        (section, scope), = held.scopes
+        wider = dataclasses.replace(scope, clauses=tuple(
             dataclasses.replace(c, labels=frozenset({*c.labels, "mental-health"}))
-            for c in held.scope.clauses))
-        decisions._cache[key] = dataclasses.replace(held, scope=wider)
+            for c in scope.clauses))
+        decisions._cache[key] = dataclasses.replace(held, scopes=((section, wider),))
     app.config["PROPAGATE_EXCEPTIONS"] = False
     mismatches = _counted("mismatch")
     answer = client.get(path, headers=headers)

@@ -250,9 +250,11 @@ def test_a_read_sends_its_audit_with_its_content(app, client, world, route, read
     assert route not in ("list", "versions") or b"RULES-LOT-31" in answer.get_data()
     carrying = [s for s in seen if "INSERT INTO audit_events" in s]
     assert len(carrying) == 1, seen
-    if route in ("versions", "list") and carrying[0].startswith("WITH phr_facts"):
+    if (route in ("versions", "list", "summary", "ips")
+            and carrying[0].startswith("WITH phr_facts")):
         # The second read: the worker's standing decision's append rides with the facts and
-        # the entry (versions: they follow alone) or the page (consent.standing).
+        # the entry (versions: they follow alone), the page or the summary's entries
+        # (consent.standing).
         assert "phr_audit_head_if" in carrying[0]
         assert "record_entries" in carrying[0]
     else:
@@ -262,8 +264,8 @@ def test_a_read_sends_its_audit_with_its_content(app, client, world, route, read
     if route != "ips":
         # The patient's unread badge on the summary.
         extra = int(route == "summary" and reader == "patient")
-        # A standing list is the one statement (consent.standing).
-        standing = int(route == "list" and carrying[0].startswith("WITH phr_facts"))
+        # A standing list or summary is the one statement (consent.standing).
+        standing = int(route in ("list", "summary") and carrying[0].startswith("WITH phr_facts"))
         assert len(seen) == 2 + extra - standing, seen
     assert _events(app) == before + 1
     with app.app_context():
