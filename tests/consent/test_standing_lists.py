@@ -1,10 +1,11 @@
-"""Standing decisions on section lists (consent.standing, PostgreSQL): a reader's repeated list
-of one person's section is one statement that loads the facts, appends the list's audit event
-and selects the page within the scope predicted from those facts, the page joined only when the
-append ran. The same rules as for single reads (tests/consent/test_standing_decisions.py): a
-revoked token is 401 with nothing appended, a failed append is 5xx and no data, anything that
-changes the scope takes the list back to the policy, a forged prediction answers 500, and a
-doctor's decision that stands for another patient shows that patient's entries only."""
+"""Standing decisions on section lists and summaries (consent.standing, PostgreSQL): a
+reader's repeated list of one person's section (or summary) is one statement that loads the
+facts, appends the read's audit event and selects the content within the scopes predicted from
+those facts, the content joined only when the append ran. The same rules as for single reads
+(tests/consent/test_standing_decisions.py): a revoked token is 401 with nothing appended, a
+failed append is 5xx and no data, anything that changes the scope takes the read back to the
+policy, a forged prediction answers 500, and a doctor's decision that stands for another
+patient shows that patient's entries only."""
 
 # ruff: noqa: F811  (the tests take the imported `world` fixture as an argument)
 from __future__ import annotations
@@ -268,3 +269,111 @@ def test_a_forged_list_decision_answers_500_and_no_data(app, client, world):
     assert _counted("mismatch") == mismatches + 1
     assert answer.mimetype == "application/problem+json"
     assert LOT not in answer.get_data()
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+
+def _summary(world, citizen=None) -> str:
+    return f"/api/v1/citizens/{citizen or world.patient}/summary"
+
+
+def test_a_repeated_summary_is_one_statement_and_audited_as_the_policy_does(app, client, world):
+    condition = client.post(f"/api/v1/citizens/{world.patient}/conditions",
+                            headers=world.headers("doctor"),
+                            json={"icd10_code": "I10", "clinical_status": "active",
+                                  "onset_date": "2022-05-01"})
+    assert condition.status_code == 201, condition.get_json()
+    _doses(client, world, count=2)
+    path, headers = _summary(world), world.headers("doctor")
+    for _ in range(2):
+        first, seen = _read(client, path, headers, app)
+        assert first.status_code == 200
+        assert not _standing(seen), seen
+    before = _events(app, world)
+    again, seen = _read(client, path, headers, app)
+    assert again.status_code == 200
+    assert _standing(seen), seen
+    assert again.get_json() == first.get_json()
+    assert [c["id"] for c in again.get_json()["active_conditions"]] == [
+        condition.get_json()["id"]]
+    assert again.get_json()["vaccination"]["counts"]
+    after = _events(app, world)
+    assert len(after) == len(before) + 1
+    assert _decided(after[-1]) == _decided(before[-1])
+    assert (after[-1].section, after[-1].decision, after[-1].rule) == (
+        "summary", "permit", "family-doctor")
+    # The IPS document: a summary of other sections, its own standing decision.
+    ips = f"/fhir/R4/Patient/{world.patient}/$summary"
+    for _ in range(2):
+        document = client.get(ips, headers=headers)
+    answer, seen = _read(client, ips, headers, app)
+    assert answer.status_code == 200
+    assert _standing(seen[-1:]), seen  # after the FHIR route's own token lookup
+    assert len(answer.get_json()["entry"]) == len(document.get_json()["entry"])
+
+
+def test_a_summary_decision_stands_for_her_other_patient_with_their_entries_only(
+        app, client, world):
+    from registry.services import assign_family_doctor
+    from tests.support.auth import make_citizen
+
+    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
+    with app.app_context():
+        assign_family_doctor(session=db.session, citizen_id=second,
+                             practitioner_id=world.doctor_id, facility_id=world.station,
+                             changed_by="test")
+        db.session.commit()
+    headers = world.headers("doctor")
+    mine = client.post(f"/api/v1/citizens/{world.patient}/conditions", headers=headers,
+                       json={"icd10_code": "I10", "clinical_status": "active",
+                             "onset_date": "2022-05-01"}).get_json()["id"]
+    _held(client, app, _summary(world), headers)
+    assert client.get(_summary(world, second), headers=headers).status_code == 200
+    answer, seen = _read(client, _summary(world, second), headers, app)
+    assert answer.status_code == 200
+    assert _standing(seen), seen
+    body = answer.get_json()
+    assert body["citizen"]["id"] == str(second)
+    assert body["active_conditions"] == []
+    assert mine not in answer.get_data(as_text=True)
+
+
+def test_a_revoked_token_and_a_refused_append_leave_no_summary(app, client, world):
+    _doses(client, world, count=1)
+    path, headers = _summary(world), world.headers("doctor")
+    _held(client, app, path, headers)
+    before = len(_events(app, world))
+    with audit_refused(app):
+        refused = client.get(path, headers=headers)
+    assert 500 <= refused.status_code < 600
+    assert refused.mimetype == "application/problem+json"
+    assert not {"citizen", "vaccination"} & set(refused.get_json())
+    assert len(_events(app, world)) == before
+    revoke_access_token(app, world.doctor_token)
+    answer, seen = _read(client, path, headers, app)
+    assert answer.status_code == 401
+    assert _standing(seen[:1]), seen
+    assert len(_events(app, world)) == before
+
+
+def test_a_forged_summary_decision_answers_500_and_no_data(app, client, world):
+    from consent import standing
+
+    _doses(client, world, count=1)
+    path, headers = _summary(world), world.headers("doctor")
+    _held(client, app, path, headers)
+    decisions = app.extensions[standing._EXTENSION]
+    with decisions._lock:
+        key, held = next((k, v) for k, v in decisions._cache.items()
+                         if v.scopes is not None and len(v.scopes) > 1)
+        decisions._cache[key] = dataclasses.replace(
+            held, decision=dataclasses.replace(held.decision, rule="forged"))
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    mismatches = _counted("mismatch")
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 500
+    assert _counted("mismatch") == mismatches + 1
+    assert answer.mimetype == "application/problem+json"
+    assert set(answer.get_json()) >= {"type", "title", "status"}
+    assert not {"citizen", "vaccination", "active_conditions"} & set(answer.get_json())
