@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from consent.policy import decides_on_the_person, visible_scope
-from consent.policy_types import SECTIONS, Actor, Facts, FamilyDoctor, Guardianship
+from consent.policy import decide, decides_on_the_person, visible_scope
+from consent.policy_types import SECTIONS, Actor, Facts, FamilyDoctor, Guardianship, Target
 
 NOW = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 DOCTOR = uuid.uuid4()
@@ -46,12 +46,16 @@ def test_a_practitioners_read_is_the_same_for_every_person_with_the_same_relatio
     doctor = Actor(role="practitioner", practitioner_id=DOCTOR, facility_ids={STATION})
     assert not decides_on_the_person(doctor)
     for section in sorted(SECTIONS):
-        scopes = set()
+        scopes, decisions = set(), set()
         for facts in _people(family_doctor):
             scope = visible_scope(actor=doctor, citizen_id=facts.citizen_id, section=section,
                                   facts=facts)
             scopes.add(scope)
+            # A view's own decision (a summary's), asked of the section as a whole.
+            decisions.add(decide(actor=doctor, action="read", facts=facts,
+                                 target=Target(citizen_id=facts.citizen_id, section=section)))
         assert len(scopes) == 1, (section, scopes)
+        assert len(decisions) == 1, (section, decisions)
 
 
 @pytest.mark.parametrize("role", ["citizen", "station", "admin"])
