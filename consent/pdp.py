@@ -462,7 +462,10 @@ def _load_citizens(
     first_rows: dict[uuid.UUID, Any] = {}
     for row in rows:
         first_rows.setdefault(row[0].id if entities else row.id, row)
-    facts_rows = rows[:1] if carries_content else rows  # the content repeats the facts
+    # The content repeats the facts on each of its rows; it is joined only when the append
+    # ran, which needs one facts row. Otherwise each facts row comes once, without content.
+    content_joined = carries_content and bool(rows) and bool(rows[0].phr_standing_audited)
+    facts_rows = rows[:1] if content_joined else rows
     if not entities:
         keyring(session).remember(
             _KeyRow(id=row.key_id, citizen_id=row.key_citizen_id, kek_id=row.kek_id,
@@ -506,9 +509,7 @@ def _load_citizens(
     if along is not None:
         return rows[0][-1] if rows else None
     if carries_content:
-        if not rows or not rows[0].phr_standing_audited:
-            return None
-        return [row[-1] for row in rows if row[-1] is not None]
+        return [row[-1] for row in rows if row[-1] is not None] if content_joined else None
     return None
 
 

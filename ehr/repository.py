@@ -810,8 +810,7 @@ def _newest_first(query: Any) -> Content:
     return Content(entity=RecordEntry, query=query, order=_summary_order)
 
 
-def _summary_order(entry: Any) -> tuple[Any, ...]:
-    return entry.clinical_date.desc().nulls_last(), entry.id.desc()
+_summary_order = functools.partial(_page_order, order="clinical")  # newest first, as lists
 
 
 @functools.lru_cache(maxsize=256)
