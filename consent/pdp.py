@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    literal,
     or_,
     select,
 )
@@ -217,8 +218,8 @@ class Along:
 class Content:
     """A read's content (a list page, a summary) that a statement carrying a standing
     decision (consent.standing) selects with the citizen's facts: `query` selects `entity`
-    rows in the order `order(entity)` gives (a callable, as the content is selected through a
-    subquery that the outer statement orders again), its values bound by the caller. Built
+    rows in the order `order(entity)` gives (a callable: the statement numbers the rows in
+    that order, and the numbers order its own rows), its values bound by the caller. Built
     once per shape by its user (statements are cached by it)."""
 
     entity: Any
@@ -311,13 +312,17 @@ def _carrying_standing_content(query: Any, probe: StatementProbe | None, content
     """The single citizen's facts, carrying the audit append of a standing decision on a view
     of their record (consent.standing) that runs only when the statement finds what the
     decision rested on (`_standing_conditions`, in one facts row), and the view's `content`
-    joined to them only when the append ran: the rows of a view predicted from facts leave
-    the database only once the database has found those facts and appended the audit event.
-    One row per content row (one with no content row, or when the append did not run).
-    Column `phr_standing_audited`: whether it ran. Bound values: the facts query's, the
-    content's, `standing_*` and the append's. With `entities`, the citizen and data key come
-    as ORM entities, as the facts query gives them."""
-    facts = query.cte("phr_facts")
+    selected only when the append ran: the rows of a view predicted from facts leave the
+    database only once the database has found those facts and appended the audit event.
+
+    The facts come once, on the first row: the content, numbered in its order, is full-joined
+    to them on its first row (the facts repeated on every row cost more to parse and map than
+    the round trip this saves, on a summary's seventy). Rows in the content's order, the
+    facts' first; the facts alone when there is no content. Column `phr_standing_audited`:
+    whether the append ran. Bound values: the facts query's, the content's, `standing_*` and
+    the append's. With `entities`, the citizen and data key come as ORM entities, as the facts
+    query gives them."""
+    facts = query.add_columns(literal(1).label("phr_one")).cte("phr_facts")
     person: list[Any] = list(facts.c)
     if entities:
         loaded = len(select(Citizen, DataKey).selected_columns)
@@ -325,11 +330,13 @@ def _carrying_standing_content(query: Any, probe: StatementProbe | None, content
     conditions = _standing_conditions(facts, probe, digest)
     conditions.append(select(func.count()).select_from(facts).scalar_subquery() == 1)
     event_cte, ran = append_if(facts, and_(*conditions))
-    page = content.query.subquery("phr_content")
-    rows = aliased(content.entity, page)
+    numbered = func.row_number().over(order_by=content.order(content.entity))
+    page = (content.query.add_columns(numbered.label("phr_rn")).where(ran)
+            .subquery("phr_content"))
     return _standing_statement(
-        select(*person, ran.label("phr_standing_audited"), rows)
-        .select_from(facts).outerjoin(page, ran).order_by(*content.order(rows))
+        select(*person, ran.label("phr_standing_audited"), aliased(content.entity, page))
+        .select_from(facts).join(page, page.c.phr_rn == facts.c.phr_one, full=True)
+        .order_by(page.c.phr_rn.asc().nulls_first())
         .add_cte(event_cte), probe)
 
 
@@ -459,13 +466,13 @@ def _load_citizens(
     if probe is not None and rows:
         # Before anything of the rows is used: a dead token ends the request here.
         probe.confirm(rows[0].phr_token_live)
-    first_rows: dict[uuid.UUID, Any] = {}
-    for row in rows:
-        first_rows.setdefault(row[0].id if entities else row.id, row)
-    # The content repeats the facts on each of its rows; it is joined only when the append
-    # ran, which needs one facts row. Otherwise each facts row comes once, without content.
+    # The facts come on the first row with content, which comes only when the append ran
+    # (one facts row); otherwise each facts row comes once, without content.
     content_joined = carries_content and bool(rows) and bool(rows[0].phr_standing_audited)
     facts_rows = rows[:1] if content_joined else rows
+    first_rows: dict[uuid.UUID, Any] = {}
+    for row in facts_rows:
+        first_rows.setdefault(row[0].id if entities else row.id, row)
     if not entities:
         keyring(session).remember(
             _KeyRow(id=row.key_id, citizen_id=row.key_citizen_id, kek_id=row.kek_id,
