@@ -31,7 +31,7 @@ from sqlalchemy import (
     event,
     exists,
     func,
-    literal,
+    literal_column,
     or_,
     select,
 )
@@ -322,7 +322,9 @@ def _carrying_standing_content(query: Any, probe: StatementProbe | None, content
     whether the append ran. Bound values: the facts query's, the content's, `standing_*` and
     the append's. With `entities`, the citizen and data key come as ORM entities, as the facts
     query gives them."""
-    facts = query.add_columns(literal(1).label("phr_one")).cte("phr_facts")
+    # Written in the text, not bound: a kept plan's function (core.kept_plans) declares the
+    # column's type as the text's first run returned it.
+    facts = query.add_columns(literal_column("1").label("phr_one")).cte("phr_facts")
     person: list[Any] = list(facts.c)
     if entities:
         loaded = len(select(Citizen, DataKey).selected_columns)

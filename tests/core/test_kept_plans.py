@@ -348,3 +348,20 @@ def test_an_entry_reads_audit_append_runs_through_a_kept_procedure(app, client, 
     with sent_by_driver(app) as seen:
         assert client.get(path, headers=headers).status_code == 200
     assert [s.split("(")[0][:14] for s in seen] == ["SELECT * FROM ", "CALL phr_plan_"], seen
+
+
+@pytest.mark.parametrize("view", ["immunizations", "summary"])
+def test_a_standing_list_or_summary_runs_through_a_kept_plan(app, client, world, view):
+    """A standing view's one statement (consent.standing: the facts, the audit append and the
+    content) is kept too: its columns' types are the same in the function as in the text
+    (a bound constant among them once made every call fail back to the text)."""
+    _entry_path(client, world)
+    path = f"/api/v1/citizens/{world.patient}/{view}"
+    headers = world.headers("doctor")
+    for _ in range(2):
+        _warm(client, path, headers)
+    with sent_by_driver(app) as seen:
+        answer = client.get(path, headers=headers)
+    assert answer.status_code == 200
+    assert len(seen) == 1, seen
+    assert seen[0].startswith("SELECT * FROM phr_plan_"), seen
