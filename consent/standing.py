@@ -1,5 +1,5 @@
-"""Standing decisions: a reader's repeated single reads of one person's section, audited by the
-statement that selects them (PostgreSQL; README "Design", issue 18).
+"""Standing decisions: a reader's repeated reads of one person's section (an entry, a list) or
+summary, audited by the statement that selects them (PostgreSQL; README "Design", issue 18).
 
 A single entry read took two statements: the entry with its citizen's facts, then the audit
 append of the decision Python took on those facts. Once a worker has decided a read of
@@ -14,6 +14,11 @@ leave the database (autocommit), with the decision confirmed by the database on 
 A practitioner's decision is remembered without the person and compares no birth date: the
 policy decides her reads on her relationships alone (`consent.policy.decides_on_the_person`),
 so one decision stands for every patient registered with her at the same facility.
+
+A list or summary (a view) is kept the same way, with the scope of every section it selects
+within: its statement selects the content within the predicted scopes, and only when the
+append ran (consent.pdp.Content); Python then computes the decision and scopes on the facts
+found, which must be the predicted ones.
 
 Python still decides every read on the facts the statement returned; a decision that differs
 from the one appended cannot happen while the facts compared are all the policy reads, and
@@ -84,7 +89,7 @@ class StandingRead:
 
 
 class StandingDecisions:
-    """One app's standing decisions per worker, by (reader, citizen, section)."""
+    """One app's standing decisions per worker, by (reader, citizen, section, view)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
