@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -84,6 +85,45 @@ def _held(client, app, path: str, headers: dict[str, str]) -> None:
     assert _standing(seen), seen
 
 
+def _last_event(app, citizen_id: uuid.UUID) -> AuditEvent:
+    """The person's latest audit event, their chain verified."""
+    with app.app_context():
+        last = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.citizen_id == citizen_id).order_by(AuditEvent.seq.desc())).first()
+        assert verify_chains(db.session, citizen_id=citizen_id).ok
+        db.session.expunge_all()
+        db.session.rollback()
+    return last
+
+
+def _revoked_is_401_and_nothing_appended(app, client, world, path: str,
+                                         headers: dict[str, str]) -> None:
+    """With the doctor's standing decision held, revoke her token: the next read is 401, its
+    probe rode in the standing statement, and nothing was appended or shown."""
+    before = len(_events(app, world))
+    revoke_access_token(app, world.doctor_token)
+    answer, seen = _read(client, path, headers, app)
+    assert answer.status_code == 401
+    assert LOT not in answer.get_data()
+    assert _standing(seen[:1]), seen  # the probe rode in the standing statement
+    assert len(_events(app, world)) == before
+
+
+def _refused_append_is_5xx_and_no_data(app, client, world, path: str,
+                                       headers: dict[str, str]) -> Any:
+    """With a standing decision held, the database refuses the audit append: 5xx
+    problem+json, nothing of the record, nothing appended. The answer, for more checks."""
+    before = len(_events(app, world))
+    with audit_refused(app):
+        answer = client.get(path, headers=headers)
+    assert 500 <= answer.status_code < 600
+    assert answer.mimetype == "application/problem+json"
+    assert LOT not in answer.get_data()
+    assert b"audit refused" not in answer.get_data()
+    assert len(_events(app, world)) == before
+    return answer
+
+
 def _standing(seen: list[str]) -> bool:
     """The read was the one statement that carries a standing decision's append."""
     return len(seen) == 1 and seen[0].startswith("WITH phr_facts") and (
@@ -140,27 +180,14 @@ def test_a_token_revoked_is_401_on_the_next_read_and_nothing_is_appended(app, cl
     path = _dose(client, world)
     headers = world.headers("doctor")
     _held(client, app, path, headers)
-    before = len(_events(app, world))
-    revoke_access_token(app, world.doctor_token)
-    answer, seen = _read(client, path, headers, app)
-    assert answer.status_code == 401
-    assert LOT not in answer.get_data()
-    assert _standing(seen[:1]), seen  # the probe rode in the standing statement
-    assert len(_events(app, world)) == before
+    _revoked_is_401_and_nothing_appended(app, client, world, path, headers)
 
 
 def test_an_append_that_fails_answers_5xx_and_no_data(app, client, world):
     path = _dose(client, world)
     headers = world.headers("doctor")
     _held(client, app, path, headers)
-    before = len(_events(app, world))
-    with audit_refused(app):
-        answer = client.get(path, headers=headers)
-    assert 500 <= answer.status_code < 600
-    assert answer.mimetype == "application/problem+json"
-    assert LOT not in answer.get_data()
-    assert b"audit refused" not in answer.get_data()
-    assert len(_events(app, world)) == before
+    _refused_append_is_5xx_and_no_data(app, client, world, path, headers)
     again, seen = _read(client, path, headers, app)
     assert again.status_code == 200
     assert _standing(seen), seen
@@ -265,14 +292,10 @@ def test_a_doctors_decision_stands_for_every_patient_registered_with_her(app, cl
     assert answer.status_code == 200
     assert LOT in answer.get_data()
     assert _standing(seen), seen
-    with app.app_context():
-        last = db.session.scalars(select(AuditEvent).where(
-            AuditEvent.citizen_id == second).order_by(AuditEvent.seq.desc())).first()
-        assert (last.decision, last.rule, last.actor_facility_id) == (
-            "permit", "family-doctor", world.station)
-        assert str(last.entry_id) == other.rsplit("/", 1)[1]
-        assert verify_chains(db.session, citizen_id=second).ok
-        db.session.rollback()
+    last = _last_event(app, second)
+    assert (last.decision, last.rule, last.actor_facility_id) == (
+        "permit", "family-doctor", world.station)
+    assert str(last.entry_id) == other.rsplit("/", 1)[1]
     # The stranger is no patient of hers: the statement finds another family doctor (none).
     stranger = client.get(f"/api/v1/citizens/{world.stranger}/immunizations/{uuid.uuid4()}",
                           headers=headers)
@@ -374,9 +397,5 @@ def test_a_station_systems_repeated_read_is_one_statement_too(app, client, world
     assert answer.status_code == 200
     assert LOT in answer.get_data()
     assert _standing(seen), seen
-    with app.app_context():
-        last = db.session.scalars(select(AuditEvent).where(
-            AuditEvent.citizen_id == world.child).order_by(AuditEvent.seq.desc())).first()
-        assert (last.decision, last.actor_role, last.action) == ("permit", "station", "read")
-        assert verify_chains(db.session, citizen_id=world.child).ok
-        db.session.rollback()
+    last = _last_event(app, world.child)
+    assert (last.decision, last.actor_role, last.action) == ("permit", "station", "read")

@@ -15,10 +15,7 @@ import datetime as dt
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import select
 
-from consent.audit import verify_chains
-from consent.models import AuditEvent
 from core.db import db
 from tests.consent.test_standing_decisions import (
     DOSE,
@@ -27,12 +24,13 @@ from tests.consent.test_standing_decisions import (
     _decided,
     _events,
     _held,
+    _last_event,
     _read,
+    _refused_append_is_5xx_and_no_data,
+    _revoked_is_401_and_nothing_appended,
     _standing,
 )
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
-from tests.ehr.test_read_rules import audit_refused
-from tests.support.auth import revoke_access_token
 
 
 @pytest.fixture(autouse=True)
@@ -116,26 +114,14 @@ def test_a_token_revoked_is_401_on_the_next_list_and_nothing_is_appended(app, cl
     _doses(client, world, count=1)
     path, headers = _list(world), world.headers("doctor")
     _held(client, app, path, headers)
-    before = len(_events(app, world))
-    revoke_access_token(app, world.doctor_token)
-    answer, seen = _read(client, path, headers, app)
-    assert answer.status_code == 401
-    assert LOT not in answer.get_data()
-    assert _standing(seen[:1]), seen  # the probe rode in the standing statement
-    assert len(_events(app, world)) == before
+    _revoked_is_401_and_nothing_appended(app, client, world, path, headers)
 
 
 def test_an_append_that_fails_answers_5xx_and_no_list(app, client, world):
     _doses(client, world, count=1)
     path, headers = _list(world), world.headers("doctor")
     _held(client, app, path, headers)
-    before = len(_events(app, world))
-    with audit_refused(app):
-        answer = client.get(path, headers=headers)
-    assert 500 <= answer.status_code < 600
-    assert answer.mimetype == "application/problem+json"
-    assert LOT not in answer.get_data()
-    assert len(_events(app, world)) == before
+    _refused_append_is_5xx_and_no_data(app, client, world, path, headers)
     again, seen = _read(client, path, headers, app)
     assert again.status_code == 200
     assert _standing(seen), seen
@@ -237,13 +223,9 @@ def test_a_doctors_list_decision_stands_for_her_other_patient_with_their_entries
     assert _standing(seen), seen
     assert _ids(answer) == theirs
     assert not set(mine) & set(_ids(answer))
-    with app.app_context():
-        last = db.session.scalars(select(AuditEvent).where(
-            AuditEvent.citizen_id == second).order_by(AuditEvent.seq.desc())).first()
-        assert (last.decision, last.rule, last.section, last.actor_facility_id) == (
-            "permit", "family-doctor", "immunizations", world.station)
-        assert verify_chains(db.session, citizen_id=second).ok
-        db.session.rollback()
+    last = _last_event(app, second)
+    assert (last.decision, last.rule, last.section, last.actor_facility_id) == (
+        "permit", "family-doctor", "immunizations", world.station)
 
 
 def test_a_forged_list_decision_answers_500_and_no_data(app, client, world):
@@ -343,18 +325,9 @@ def test_a_revoked_token_and_a_refused_append_leave_no_summary(app, client, worl
     _doses(client, world, count=1)
     path, headers = _summary(world), world.headers("doctor")
     _held(client, app, path, headers)
-    before = len(_events(app, world))
-    with audit_refused(app):
-        refused = client.get(path, headers=headers)
-    assert 500 <= refused.status_code < 600
-    assert refused.mimetype == "application/problem+json"
+    refused = _refused_append_is_5xx_and_no_data(app, client, world, path, headers)
     assert not {"citizen", "vaccination"} & set(refused.get_json())
-    assert len(_events(app, world)) == before
-    revoke_access_token(app, world.doctor_token)
-    answer, seen = _read(client, path, headers, app)
-    assert answer.status_code == 401
-    assert _standing(seen[:1]), seen
-    assert len(_events(app, world)) == before
+    _revoked_is_401_and_nothing_appended(app, client, world, path, headers)
 
 
 def test_a_forged_summary_decision_answers_500_and_no_data(app, client, world):
