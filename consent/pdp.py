@@ -518,8 +518,23 @@ def _load_citizens(
     if along is not None:
         return rows[0][-1] if rows else None
     if carries_content:
-        return [row[-1] for row in rows if row[-1] is not None] if content_joined else None
+        if not content_joined:
+            return None
+        return only_of(citizen_ids[0], [row[-1] for row in rows if row[-1] is not None])
     return None
+
+
+class WrongPersonRows(RuntimeError):
+    """A statement for one person's record returned another's rows (never shown: 500)."""
+
+
+def only_of(citizen_id: uuid.UUID, rows: list[Any]) -> list[Any]:
+    """`rows` of one person's record, checked to be theirs: a statement asks for that person's
+    rows only, so anything else is a statement gone wrong (core/sql_threads.py), answered 500
+    before one row is used."""
+    if any(row.citizen_id != citizen_id for row in rows):
+        raise WrongPersonRows("a statement for one person's record returned another's rows")
+    return rows
 
 
 def _standing_facts(rows: Sequence[Any], entities: bool) -> tuple[bytes, uuid.UUID | None,

@@ -18,6 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from core import sql_threads
+
+# Before any thread shares a statement: SQLAlchemy's lazily filled column index, whole or
+# not at all (core/sql_threads.py).
+sql_threads.install()
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -52,6 +52,7 @@ from consent.pdp import (
     load_facts_along,
     load_facts_with_content,
     loaded_citizen,
+    only_of,
 )
 from consent.policy_types import Scope
 from consent.standing import refuse as refuse_standing
@@ -131,8 +132,8 @@ class RecordRepository:
         with audit_rides_with_content(self.session):
             entry, key = self._readable(citizen_id=citizen_id, section=section,
                                         entry_id=entry_id)
-            versions = list(self._content(
-                _versions_query(key), {"entry_id": entry.id, "citizen_id": citizen_id}))
+            versions = self._content(
+                _versions_query(key), {"entry_id": entry.id, "citizen_id": citizen_id})
         return entry, versions
 
     def entry_to_change(
@@ -245,7 +246,7 @@ class RecordRepository:
             with audit_rides_with_content(self.session):
                 scope = access.section_scope(citizen_id=citizen_id, section=section)
                 query = _list_query(section, scope_key(scope), order, any_status, after)
-                rows = list(self._content(query, params))
+                rows = self._content(query, params)
         next_position = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -383,15 +384,15 @@ class RecordRepository:
         if key is None:
             return []
         # The schedule's audit append, decided by the caller, rides here when it waits.
-        return list(self._content(_doses_query(key), {"citizen_id": citizen_id}))
+        return self._content(_doses_query(key), {"citizen_id": citizen_id})
 
-    def _content(self, query: Any, params: Mapping[str, Any]) -> Any:
-        """The rows of a read's content query, carrying the read's audit append when one
-        waits for it (`audit_rides_with_content`); its plan kept by the server
-        (`core.kept_plans`)."""
+    def _content(self, query: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a read's content query (of the person `citizen_id`, checked), carrying
+        the read's audit append when one waits for it (`audit_rides_with_content`); its plan
+        kept by the server (`core.kept_plans`)."""
         query, audit, options = with_pending_audit(self.session, query)
-        return self.session.scalars(query, {**params, **audit},
-                                    execution_options={**options, KEEP_PLAN: True})
+        return only_of(params["citizen_id"], list(self.session.scalars(
+            query, {**params, **audit}, execution_options={**options, KEEP_PLAN: True})))
 
     def _token_reads(self, section: str) -> bool:
         return has_scope(self.access.caller, resource=SECTION_RESOURCES[section],

@@ -96,6 +96,20 @@ def _last_event(app, citizen_id: uuid.UUID) -> AuditEvent:
     return last
 
 
+def _second_patient(app, world) -> uuid.UUID:
+    """Another patient registered with the world's family doctor at her station."""
+    from registry.services import assign_family_doctor
+    from tests.support.auth import make_citizen
+
+    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
+    with app.app_context():
+        assign_family_doctor(session=db.session, citizen_id=second,
+                             practitioner_id=world.doctor_id, facility_id=world.station,
+                             changed_by="test")
+        db.session.commit()
+    return second
+
+
 def _revoked_is_401_and_nothing_appended(app, client, world, path: str,
                                          headers: dict[str, str]) -> None:
     """With the doctor's standing decision held, revoke her token: the next read is 401, its
@@ -265,15 +279,7 @@ def test_a_doctors_decision_stands_for_every_patient_registered_with_her(app, cl
     """A practitioner's decision rests on her relationship alone (consent.policy): read once
     for one patient, it stands for the next patient registered with her at the same
     facility, once the day's notice to that patient is out; not for a patient of another."""
-    from registry.services import assign_family_doctor
-    from tests.support.auth import make_citizen
-
-    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
-    with app.app_context():
-        assign_family_doctor(session=db.session, citizen_id=second,
-                             practitioner_id=world.doctor_id, facility_id=world.station,
-                             changed_by="test")
-        db.session.commit()
+    second = _second_patient(app, world)
     headers = world.headers("doctor")
     path = _dose(client, world)
     _held(client, app, path, headers)

@@ -28,6 +28,7 @@ from tests.consent.test_standing_decisions import (
     _read,
     _refused_append_is_5xx_and_no_data,
     _revoked_is_401_and_nothing_appended,
+    _second_patient,
     _standing,
 )
 from tests.ehr.conftest import world  # noqa: F401  (the record world fixture)
@@ -204,15 +205,7 @@ def test_a_doctors_list_decision_stands_for_her_other_patient_with_their_entries
         app, client, world):
     """One decision, two people: the page the standing statement selects is the person's the
     request names, never the one the decision was first taken on."""
-    from registry.services import assign_family_doctor
-    from tests.support.auth import make_citizen
-
-    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
-    with app.app_context():
-        assign_family_doctor(session=db.session, citizen_id=second,
-                             practitioner_id=world.doctor_id, facility_id=world.station,
-                             changed_by="test")
-        db.session.commit()
+    second = _second_patient(app, world)
     headers = world.headers("doctor")
     mine = _doses(client, world, count=2)
     theirs = _doses(client, world, citizen=second, count=1)
@@ -297,15 +290,7 @@ def test_a_repeated_summary_is_one_statement_and_audited_as_the_policy_does(app,
 
 def test_a_summary_decision_stands_for_her_other_patient_with_their_entries_only(
         app, client, world):
-    from registry.services import assign_family_doctor
-    from tests.support.auth import make_citizen
-
-    second = make_citizen(app, full_name="Lê Thị Mai", date_of_birth=dt.date(2015, 2, 1))
-    with app.app_context():
-        assign_family_doctor(session=db.session, citizen_id=second,
-                             practitioner_id=world.doctor_id, facility_id=world.station,
-                             changed_by="test")
-        db.session.commit()
+    second = _second_patient(app, world)
     headers = world.headers("doctor")
     mine = client.post(f"/api/v1/citizens/{world.patient}/conditions", headers=headers,
                        json={"icd10_code": "I10", "clinical_status": "active",
@@ -350,3 +335,39 @@ def test_a_forged_summary_decision_answers_500_and_no_data(app, client, world):
     assert answer.mimetype == "application/problem+json"
     assert set(answer.get_json()) >= {"type", "title", "status"}
     assert not {"citizen", "vaccination", "active_conditions"} & set(answer.get_json())
+
+
+def test_a_view_statement_that_returns_another_persons_entries_answers_500_and_no_data(
+        app, client, world, monkeypatch, caplog):
+    """The last guard: whatever goes wrong in a standing view's statement (a statement built
+    wrong, as a thread race once did: core/sql_threads.py), rows of anyone but the person the
+    request names are never shown. Here the statement is forged to select another patient's
+    entries: 500, and neither person's entries leave."""
+    from sqlalchemy import select
+
+    from consent import pdp
+    from ehr.record_models import RecordEntry
+    second = _second_patient(app, world)
+    headers = world.headers("doctor")
+    mine = _doses(client, world, count=1)
+    theirs = _doses(client, world, citizen=second, count=1)
+    _held(client, app, _list(world), headers)
+
+    build = pdp._carrying_standing_content
+
+    def forged(query, probe, content, digest, entities):
+        other = select(RecordEntry).where(RecordEntry.citizen_id == second,
+                                          RecordEntry.section == "immunizations")
+        return build(query, probe, dataclasses.replace(content, query=other), digest, entities)
+
+    monkeypatch.setattr(pdp, "_FACTS_STATEMENTS", {})
+    monkeypatch.setattr(pdp, "_carrying_standing_content", forged)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    answer = client.get(_list(world), headers=headers)
+    assert answer.status_code == 500
+    assert answer.mimetype == "application/problem+json"
+    body = answer.get_data(as_text=True)
+    assert not any(entry in body for entry in (*mine, *theirs))
+    assert LOT not in answer.get_data()
+    assert [record for record in caplog.records if record.getMessage() == "unhandled exception"
+            and "WrongPersonRows" in str(record.error)]
