@@ -53,6 +53,7 @@ _log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 _PLAIN: Any = object()  # this worker runs the statement as text
 _MAX_KEPT = 2048  # statement shapes per worker; beyond it, plain (a runaway of shapes)
+_MAX_ARGUMENTS = 100  # PostgreSQL's FUNC_MAX_ARGS: a routine of more is refused (54023)
 _lock = threading.Lock()
 # (database, statement text) -> (the function's call, its parameters' order), or _PLAIN
 _kept: dict[tuple[str, str], Any] = {}
@@ -155,8 +156,8 @@ def _definition(
     maker: Any,
 ) -> tuple[str, tuple[str, ...], tuple[str, ...], str, bool] | None:
     """The routine's name, its parameters' order and SQL types, its CREATE statement and
-    whether it returns rows; None when this statement cannot be one (a parameter of no known
-    type, two columns of one name)."""
+    whether it returns rows; None when this statement cannot be one (more parameters than a
+    routine may have, a parameter of no known type, two columns of one name)."""
     order: list[str] = []
 
     def positional(match: re.Match[str]) -> str:
@@ -168,6 +169,8 @@ def _definition(
         return f"${order.index(name) + 1}"
 
     body = _PLACEHOLDER.sub(positional, statement)
+    if len(order) > _MAX_ARGUMENTS:
+        return None  # the server would refuse it (a long IN list: a batch's people)
     casts = []
     for name in order:
         sql_type = _sql_type(parameters.get(name), name, context)
