@@ -91,15 +91,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(database_url: str, log_path: Path, *, timeout: float = 60,
                    app: str = "tests.support.crash_server:create_app()",
-                   ready_path: str = "/readyz") -> Iterator[str]:
+                   ready_path: str = "/readyz",
+                   env: dict[str, str] | None = None) -> Iterator[str]:
     """A gunicorn process (the project's gunicorn.conf.py) serving `app` (this module's
     `create_app()` by default) on `database_url`; yields its base URL once `ready_path`
-    answers 200."""
+    answers 200. `env`: more of its environment (WEB_THREADS, say)."""
     import requests
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "WEB_CONCURRENCY": "1",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", **(env or {})}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
