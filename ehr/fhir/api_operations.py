@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, json, request
 
-from auth.resource import require_scope
+from auth.resource import remembers_principal, require_scope
 from core.db import db
 from core.i18n import current_language
 from ehr.api import new_access, today_in_vietnam
@@ -34,6 +34,7 @@ def fhir_response(resource: dict[str, Any], *, attachment: str | None = None) ->
 
 
 @bp.get("/Patient/<uuid:citizen_id>/$summary")
+@remembers_principal
 def patient_summary(citizen_id: uuid.UUID) -> Response:
     """The International Patient Summary: what `GET /api/v1/citizens/{id}/summary` shows this
     caller, as an IPS document Bundle."""

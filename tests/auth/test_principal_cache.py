@@ -55,8 +55,13 @@ def _token_id(app, tokens) -> uuid.UUID:
 
 def _invalid_token(answer) -> None:
     assert answer.status_code == 401
-    assert answer.mimetype == "application/problem+json"
-    assert answer.get_json()["type"] == "urn:phr-vn:problem:invalid-token"
+    if answer.mimetype == "application/fhir+json":  # a FHIR route's error: OperationOutcome
+        body = answer.get_json()
+        assert body["resourceType"] == "OperationOutcome"
+        assert body["issue"][0]["details"]["coding"][0]["code"] == "invalid-token", body
+    else:
+        assert answer.mimetype == "application/problem+json"
+        assert answer.get_json()["type"] == "urn:phr-vn:problem:invalid-token"
     assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
     assert b"CACHE-LOT-77" not in answer.get_data()
 
@@ -76,7 +81,7 @@ def test_a_warm_worker_checks_the_token_inside_the_facts_statement(app, client, 
     assert "family_doctor_assignments" in carrier
 
 
-WARM_ROUTES = ["entry", "versions", "list", "summary", "schedule", "card"]
+WARM_ROUTES = ["entry", "versions", "list", "summary", "schedule", "card", "ips"]
 
 
 def _warm_path(world, route: str, entry: str) -> str:
@@ -85,7 +90,8 @@ def _warm_path(world, route: str, entry: str) -> str:
             "versions": f"{base}/immunizations/{entry}/versions",
             "list": f"{base}/immunizations", "summary": f"{base}/summary",
             "schedule": f"{base}/immunization-schedule",
-            "card": f"{base}/vaccination-card"}[route]
+            "card": f"{base}/vaccination-card",
+            "ips": f"/fhir/R4/Patient/{world.patient}/$summary"}[route]
 
 
 @pytest.mark.parametrize("route", WARM_ROUTES)
