@@ -227,7 +227,6 @@ def test_a_statement_that_cannot_be_a_function_stays_plain(app, table):
     assert not [s for s in seen if "phr_plan_" in s], seen
 
 
-
 def test_a_statement_of_more_parameters_than_a_function_may_have_is_not_tried(
         app, table, caplog):
     # PostgreSQL refuses a routine of more than 100 arguments (a batch's long IN list): the
@@ -241,6 +240,7 @@ def test_a_statement_of_more_parameters_than_a_function_may_have_is_not_tried(
     assert labels == ["two", "two", "two"]
     assert not [s for s in seen if "phr_plan_" in s], seen
     assert not [r for r in caplog.records if "stays plain" in r.getMessage()]
+
 
 def test_statements_without_the_option_are_untouched(app, table):
     statement = select(text("label")).select_from(text(table)).where(text("id = 2"))

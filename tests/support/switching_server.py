@@ -2,9 +2,10 @@
 
 `create_app()` (gunicorn: "tests.support.switching_server:create_app()") is `app.create_app()`
 in a worker whose interpreter hands the GIL to another thread every microsecond instead of every
-5 ms: a race between a cold worker's threads, a few bytecodes wide (core/sql_threads.py), opens
-on every run instead of once in hundreds. Slower, never different: what a request answers must
-not depend on when its thread is switched.
+5 ms, so that threads interleave inside what would otherwise run whole (a race a few bytecodes
+wide, such as core/sql_threads.py's, opens far more often; not on every run: see
+tests/ehr/test_cold_worker.py). Slower, never different: what a request answers must not
+depend on when its thread is switched.
 """
 
 from __future__ import annotations
