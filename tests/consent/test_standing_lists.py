@@ -347,6 +347,7 @@ def test_a_view_statement_that_returns_another_persons_entries_answers_500_and_n
 
     from consent import pdp
     from ehr.record_models import RecordEntry
+
     second = _second_patient(app, world)
     headers = world.headers("doctor")
     mine = _doses(client, world, count=1)
